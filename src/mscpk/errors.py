@@ -1,0 +1,42 @@
+"""Exception classes of mscpk.
+
+Every error a user can cause derives from :class:`MscpkError`; the CLI turns these into one
+line on stderr and exit status 2. Anything else escaping is a bug.
+"""
+
+from __future__ import annotations
+
+
+class MscpkError(Exception):
+    """Base class for all user-facing mscpk errors."""
+
+
+class ScenarioError(MscpkError, ValueError):
+    """A scenario file or object is invalid (bad key, value out of range, unknown name)."""
+
+
+class ParameterError(MscpkError, KeyError):
+    """Unknown model parameter name or invalid parameter value."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class PhysiologyError(MscpkError, ValueError):
+    """Species physiology data are missing or inconsistent."""
+
+
+class DataError(MscpkError, ValueError):
+    """Study data (CSV/XLSX) are invalid."""
+
+
+class DetectionError(MscpkError, ValueError):
+    """An assay, label or detection setting is invalid for the scenario."""
+
+
+class FitError(MscpkError, RuntimeError):
+    """Model fitting could not be set up or run."""
+
+
+class SolverError(MscpkError, RuntimeError):
+    """The numerical solver failed."""

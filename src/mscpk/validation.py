@@ -1,0 +1,74 @@
+"""Cross-checks of a scenario against species, homing and parameter data.
+
+Every failure is one :class:`ScenarioError` naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+from .errors import ParameterError, PhysiologyError, ScenarioError
+from .homing_data import homing_data
+from .scenario import DEFAULT_ROUTE_SITE, Scenario
+
+#: Cell labels the detection layer knows (``product.label``).
+KNOWN_LABELS = ("none", "111In-oxine", "99mTc-HMPAO", "18F-FDG", "64Cu", "89Zr-oxine", "51Cr",
+                "SPIO", "DiR", "DiD", "luciferase", "GFP", "RFP", "reporter_PET")
+
+
+def _choose(key: str, value: str, allowed: Iterable[str]) -> None:
+    allowed = list(allowed)
+    if value not in allowed:
+        close = difflib.get_close_matches(value, allowed, n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ScenarioError(f"{key}: unknown value {value!r}; {hint}allowed: {', '.join(allowed)}")
+
+
+def check_scenario(sc: Scenario) -> None:
+    from .physiology import available_species, load_species
+    from .parameters import load_parameter_set
+
+    _choose("subject.species", sc.subject.species, available_species())
+    try:
+        species = load_species(sc.subject.species, sc.subject.body_weight_kg)
+    except PhysiologyError as exc:
+        raise ScenarioError(f"subject: {exc}") from None
+    organs = species.organ_names()
+    data = homing_data()
+    for i, inj in enumerate(sc.subject.injury, 1):
+        _choose(f"subject.injury[{i}].site", inj.site, (*organs, "joint"))
+        for chem in inj.chemokines:
+            _choose(f"subject.injury[{i}].chemokines", chem, data.chemokines)
+    seen_inj = [inj.site for inj in sc.subject.injury]
+    for s in set(seen_inj):
+        if seen_inj.count(s) > 1:
+            raise ScenarioError(f"subject.injury: site {s!r} is listed {seen_inj.count(s)} times; give it once")
+    for name in sc.product.receptors:
+        _choose("product.receptors", name, data.receptors)
+    for name in sc.product.preconditioning:
+        _choose("product.preconditioning", name, data.preconditioning)
+    _choose("product.label", sc.product.label, KNOWN_LABELS)
+    targets = set()
+    for i, d in enumerate(sc.dose, 1):
+        site = d.target_site()
+        if d.route in ("ia", "intracoronary"):
+            _choose(f"dose[{i}].site", site, [o for o in organs if o != "lung"])
+        elif d.route in ("local", "intramyocardial", "scaffold"):
+            _choose(f"dose[{i}].site", site, organs)
+            targets.add(site)
+        elif d.site is not None and d.route != "iv":
+            _choose(f"dose[{i}].site", d.site, (*organs, "joint", "peritoneum", "csf", "airway"))
+        if d.time_h > sc.run.end_h:
+            raise ScenarioError(f"dose[{i}].time_h: {d.time_h:g} is after run.end_h = {sc.run.end_h:g}")
+    if len(targets) > 1:
+        raise ScenarioError(f"dose: local injections into several organs ({', '.join(sorted(targets))}); "
+                            "one injection_site per scenario is allowed")
+    params = load_parameter_set("default")
+    try:
+        params.updated(sc.parameters)
+    except ParameterError as exc:
+        raise ScenarioError(f"parameters: {exc}") from None
+
+
+__all__ = ["check_scenario", "KNOWN_LABELS", "DEFAULT_ROUTE_SITE"]

@@ -14,10 +14,32 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg import expm
-
 from .errors import SolverError
 from .model.network import Network
+
+
+def expm_conservative(m: np.ndarray) -> np.ndarray:
+    """``expm(m)`` by scaling and squaring of ``expm(m) - I``.
+
+    Keeping ``E = expm(m) - I`` (not ``expm(m)``) through the squarings
+    ``E <- 2E + E @ E`` avoids adding small numbers to 1, so column sums of ``E`` stay ~0 to
+    rounding when those of ``m`` are 0: cells are conserved to ~1e-14 even for the very stiff
+    circulation (rates up to 1e8 /h against days). Taylor series of order <= 30 on the scaled
+    matrix (1-norm <= 1/4, truncation error < 1e-17).
+    """
+    norm = float(np.abs(m).sum(axis=0).max())
+    s = max(0, int(np.ceil(np.log2(norm / 0.25)))) if norm > 0.25 else 0
+    b = m / (2.0 ** s)
+    e = b.copy()
+    term = b
+    for k in range(2, 31):
+        term = term @ b / k
+        e += term
+        if np.abs(term).max() < 1e-18 * max(1.0, np.abs(e).max()):
+            break
+    for _ in range(s):
+        e = 2.0 * e + e @ e
+    return e + np.eye(m.shape[0])
 
 
 def _breakpoints(net: Network, times: np.ndarray) -> np.ndarray:
@@ -73,14 +95,14 @@ class LinearSolver:
         if u is None:
             key = (id(net), mode, round(dt, 12))
             if key not in self._cache:
-                self._cache[key] = expm(self._matrix(net, mode) * dt)
+                self._cache[key] = expm_conservative(self._matrix(net, mode) * dt)
             return self._cache[key], None
         a = self._matrix(net, mode)
         n = a.shape[0]
         m = np.zeros((n + 1, n + 1))
         m[:n, :n] = a
         m[:n, n] = u
-        e = expm(m * dt)
+        e = expm_conservative(m * dt)
         return e[:n, :n], e[:n, n]
 
     def _matrix(self, net: Network, mode: str) -> np.ndarray:

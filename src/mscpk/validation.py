@@ -64,9 +64,12 @@ def check_scenario(sc: Scenario) -> None:
     if len(targets) > 1:
         raise ScenarioError(f"dose: local injections into several organs ({', '.join(sorted(targets))}); "
                             "one injection_site per scenario is allowed")
-    params = load_parameter_set("default")
+    from .params_table import apply_physiology, split_overrides
+
+    model, phys = split_overrides(sc.parameters, species)
     try:
-        params.updated(sc.parameters)
+        load_parameter_set("default").updated(model)
+        apply_physiology(species, phys)
     except ParameterError as exc:
         raise ScenarioError(f"parameters: {exc}") from None
 

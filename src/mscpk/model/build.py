@@ -24,13 +24,21 @@ DEPOT_KINDS = {"peritoneum": ("free", "aggregated", "attached", "dead"),
 
 
 def scenario_species(scenario: Scenario) -> Species:
-    return load_species(scenario.subject.species, scenario.subject.body_weight_kg)
+    """The subject's species, scaled to its body weight, with physiology overrides applied."""
+    from ..params_table import apply_physiology, split_overrides
+
+    species = load_species(scenario.subject.species, scenario.subject.body_weight_kg)
+    return apply_physiology(species, split_overrides(scenario.parameters, species)[1])
 
 
 def scenario_parameters(scenario: Scenario, base: ParameterSet | None = None) -> ParameterSet:
-    """Default parameters + species physiology records, with the scenario's overrides."""
+    """Model parameters (default set unless ``base``) with the scenario's model overrides."""
+    from ..params_table import split_overrides
+
     params = base if base is not None else load_parameter_set("default")
-    return params.updated(scenario.parameters) if scenario.parameters else params
+    species = load_species(scenario.subject.species, scenario.subject.body_weight_kg)
+    model = split_overrides(scenario.parameters, species)[0]
+    return params.updated(model, source="scenario override") if model else params
 
 
 def build_network(scenario: Scenario, params: ParameterSet | None = None,

@@ -6,12 +6,16 @@ vasculature cells leave with the blood at ``k_out = Q_out / V_vasc`` [1/h] and a
 ``k_arr = k_out * E / (1 - E)``, so that a fraction ``E`` of the cells entering is arrested on
 one pass (competing first-order exits). ``E = 1 - (1 - E_mech)(1 - E_adh)(1 - E_home)``:
 mechanical sieve (entrapment.py), baseline adhesive arrest (VLA-4 share), homing arrest at
-injured sites (homing.py). Arrested cells are released back into the organ's vasculature.
+injured sites (homing.py), times ``1 - shunt`` (arteriovenous anastomoses let a small fraction
+of the flow bypass the capillaries). Arrested cells are released back into the organ's
+vasculature. The embolic capacity of a bed [cells] scales with ``(d_ref / d)**3``: a larger
+cell lodges in a larger upstream vessel whose territory grows with the cube of its diameter
+(Murray's law), so large cells occlude more tissue per cell (C6).
 """
 
 from __future__ import annotations
 
-from .context import BuildContext, tr
+from .context import BuildContext, emit, tr, vmax, vmin
 from .entrapment import first_pass_extraction
 from .homing import homing_signal, product_levels
 from .network import Capacity, Transition
@@ -28,9 +32,11 @@ def organ_extraction(ctx: BuildContext, organ: str, dilation: float = 1.0,
     f_vla = ctx.p("VLA-4 share of firm adhesion [-]")
     e_adh = ctx.p("Baseline adhesive arrest per pass [-]") * (1 - f_vla + f_vla * levels["VLA4"])
     e_home = homing_signal(ctx, organ, levels).arrest_per_pass
-    total = 1 - (1 - e_mech) * (1 - e_adh) * (1 - e_home)
-    return {"mechanical": e_mech, "adhesive": e_adh, "homing": e_home,
-            "total": min(total, ctx.p("Maximum first-pass extraction [-]"))}
+    shunt = ctx.p("Lung arteriovenous shunt fraction [-]" if organ == "lung"
+                  else "Systemic arteriovenous shunt fraction [-]")
+    total = (1 - shunt) * (1 - (1 - e_mech) * (1 - e_adh) * (1 - e_home))
+    return {"mechanical": e_mech, "adhesive": e_adh, "homing": e_home, "shunt": shunt,
+            "total": vmin(total, ctx.p("Maximum first-pass extraction [-]"))}
 
 
 def vascular_volumes(ctx: BuildContext) -> tuple[float, float, dict[str, float]]:
@@ -39,7 +45,7 @@ def vascular_volumes(ctx: BuildContext) -> tuple[float, float, dict[str, float]]
     v_org = {o: sp.organs[o].residual_blood_fraction * sp.organs[o].volume_L for o in ctx.organs}
     pool = sp.blood_volume_L - sum(v_org.values())
     floor = ctx.p("Minimum large-vessel blood fraction [-]") * sp.blood_volume_L
-    pool = max(pool, floor)
+    pool = vmax(pool, floor)
     return pool * sp.venous_fraction, pool * (1 - sp.venous_fraction), v_org
 
 
@@ -69,11 +75,11 @@ def circulation(ctx: BuildContext, dilation: float = 1.0) -> list[Transition]:
         k_out = q_out / v_org[o]
         out.append(tr(ctx, (o, "vascular"), downstream, k_out, f"{o} venous outflow"))
         e = organ_extraction(ctx, o, dilation, levels)["total"]
-        if e > 0:
+        if emit(e):
             out.append(tr(ctx, (o, "vascular"), (o, "arrested"), k_out * e / (1 - e),
                           f"{o} first-pass arrest", saturable=o))
         k_rel = k_rel_lung if o == "lung" else k_rel_sys
-        if k_rel > 0:
+        if emit(k_rel):
             out.append(tr(ctx, (o, "arrested"), (o, "vascular"), k_rel, f"{o} release of arrested cells"))
     return out
 
@@ -81,9 +87,11 @@ def circulation(ctx: BuildContext, dilation: float = 1.0) -> list[Transition]:
 def capacities(ctx: BuildContext) -> dict[str, Capacity]:
     """Finite microvascular beds [cells]: arrested cells occupy them (embolic burden)."""
     sp = ctx.species
+    size = (ctx.p("Reference cell diameter for embolic capacity [um]")
+            / ctx.scenario.product.diameter_um.mean) ** 3
     out = {}
     for o in ctx.organs:
         per_g = ctx.p("Lung embolic capacity [cells/g]" if o == "lung" else "Systemic embolic capacity [cells/g]")
         grams = sp.organs[o].volume_L * 1000.0 * ctx.p("Tissue density [g/mL]")
-        out[o] = Capacity((f"{o}__arrested",), per_g * grams)
+        out[o] = Capacity((f"{o}__arrested",), per_g * grams * size)
     return out

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from ..parameters import ParameterSet
 from ..physiology import Species
@@ -26,6 +29,9 @@ class BuildContext:
     def rate_from_half_life(self, name: str) -> float:
         """First-order rate [1/h] from a half-life parameter [h] (inf -> 0)."""
         t_half = self.params[name]
+        if is_batch(t_half):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(np.isinf(t_half) | (t_half <= 0), 0.0, 0.6931471805599453 / t_half)
         return 0.0 if t_half == float("inf") or t_half <= 0 else 0.6931471805599453 / t_half
 
     def s(self, site: str, kind: str) -> str:
@@ -45,8 +51,51 @@ class BuildContext:
 
 def tr(ctx: BuildContext, source: tuple[str, str], target: tuple[str, str], rate: float,
        process: str, saturable: str | None = None) -> Transition:
-    """Shorthand: a transition between ``(site, kind)`` pairs, registering both states."""
-    return Transition(ctx.s(*source), ctx.s(*target), float(rate), process, saturable)
+    """Shorthand: a transition between ``(site, kind)`` pairs, registering both states.
+
+    ``rate`` is a float, or (batch builds) an array of one rate per subject.
+    """
+    rate = np.asarray(rate, dtype=float) if is_batch(rate) else float(rate)
+    return Transition(ctx.s(*source), ctx.s(*target), rate, process, saturable)
 
 
-__all__ = ["BuildContext", "tr", "state_id"]
+# ---- array-safe arithmetic --------------------------------------------------------------
+# A batch build (mscpk.batch) passes parameters as arrays of shape (N,), one value per
+# subject. These helpers keep the scalar path exactly as it was (Python floats, math.*,
+# builtin min/max, transitions omitted when their rate is 0) and use numpy only when a value
+# is an array; there every transition is emitted (its rate may be 0 for some subjects) so that
+# all subjects share one network structure.
+
+def is_batch(x) -> bool:
+    """True if ``x`` is an array of per-subject values (not a plain number)."""
+    return isinstance(x, np.ndarray) and x.ndim > 0
+
+
+def vmin(a, b):
+    return np.minimum(a, b) if is_batch(a) or is_batch(b) else min(a, b)
+
+
+def vmax(a, b):
+    return np.maximum(a, b) if is_batch(a) or is_batch(b) else max(a, b)
+
+
+def vexp(x):
+    return np.exp(x) if is_batch(x) else math.exp(x)
+
+
+def emit(rate) -> bool:
+    """Whether a transition (or term) with ``rate`` must be emitted: ``rate > 0`` for a
+    number; always for an array (the structure must not depend on the subject)."""
+    return True if is_batch(rate) else rate > 0
+
+
+def where_positive(x, value, default: float = 0.0):
+    """``value(x)`` where ``x > 0``, else ``default`` (``value``: a callable)."""
+    if is_batch(x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(x > 0, value(x), default)
+    return value(x) if x > 0 else default
+
+
+__all__ = ["BuildContext", "tr", "state_id", "is_batch", "vmin", "vmax", "vexp", "emit",
+           "where_positive"]

@@ -34,10 +34,26 @@ def trap_probability(d_um: np.ndarray | float, median_um: float, gsd: float, seg
     return 1.0 - (1.0 - f_narrow) ** segments
 
 
+def _is_batch(x) -> bool:
+    return isinstance(x, np.ndarray) and x.ndim > 0
+
+
 def first_pass_extraction(mean_um: float, sd_um: float, median_um: float, gsd: float,
                           segments: float, deformability: float = 1.0,
                           dilation: float = 1.0) -> float:
-    """Fraction [-] of a product (diameter ~ Normal(mean, sd) [um]) arrested on one pass."""
+    """Fraction [-] of a product (diameter ~ Normal(mean, sd) [um]) arrested on one pass.
+
+    Batch builds: ``deformability`` and ``dilation`` may be arrays (N,) of per-subject
+    values; the quadrature is then broadcast over subjects and the result is an array (N,).
+    """
+    if _is_batch(deformability) or _is_batch(dilation):
+        shape = np.broadcast(np.asarray(deformability), np.asarray(dilation)).shape
+        phi = np.broadcast_to(np.asarray(deformability, dtype=float), shape)[:, None]
+        dil = np.broadcast_to(np.asarray(dilation, dtype=float), shape)[:, None]
+        if sd_um <= 0:
+            return trap_probability(mean_um, median_um, gsd, segments, phi, dil)[:, 0]
+        p = trap_probability(mean_um + sd_um * _GH_X, median_um, gsd, segments, phi, dil)
+        return np.clip(p @ _GH_W, 0.0, 1.0)
     if sd_um <= 0:
         return float(trap_probability(mean_um, median_um, gsd, segments, deformability, dilation))
     d = mean_um + sd_um * _GH_X

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 
 from ..homing_data import homing_data
-from .context import BuildContext
+from .context import BuildContext, vexp, vmax, where_positive
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def product_levels(ctx: BuildContext) -> dict[str, float]:
             levels[name] *= fold
     k_sen = ctx.p("Senescence receptor loss per passage [1/passage]")
     p_ref = ctx.p("Reference passage [passage]")
-    senescence = math.exp(-k_sen * max(0.0, prod.passage - p_ref))
+    senescence = vexp(-k_sen * vmax(0.0, prod.passage - p_ref))
     for name in levels:
         if name not in ("ESL", "VLA4"):
             levels[name] *= senescence
@@ -62,7 +62,7 @@ def homing_signal(ctx: BuildContext, site: str, levels: dict[str, float]) -> Hom
             fold = inj.chemokines.get(axis.chemokine, 1.0)
         else:
             fold = 1.0 + s * g_chem
-        a += axis.weight * levels[axis.receptor] * max(0.0, fold - 1.0)
+        a += axis.weight * levels[axis.receptor] * vmax(0.0, fold - 1.0)
     f_sel = ctx.p("E-selectin ligand share of rolling [-]")
     f_vla = ctx.p("VLA-4 share of firm adhesion [-]")
     rolling = (1 - f_sel + f_sel * levels["ESL"]) * (1 + s * ctx.p("E-selectin induction per unit severity [-]"))
@@ -70,7 +70,8 @@ def homing_signal(ctx: BuildContext, site: str, levels: dict[str, float]) -> Hom
     stim = a * rolling * adhesion
     e_max = ctx.p("Maximum homing arrest per pass [-]")
     s50 = ctx.p("Homing stimulus for half-maximal arrest [-]")
-    e_home = e_max * stim / (stim + s50) if stim > 0 else 0.0
+    e_home = where_positive(stim, lambda x: e_max * x / (x + s50))
     a50 = ctx.p("Activation for half-maximal transmigration [-]")
-    k_tm = ctx.p("Maximum transmigration rate at injured site [1/h]") * levels["MMP"] * a / (a + a50) if a > 0 else 0.0
+    k_max = ctx.p("Maximum transmigration rate at injured site [1/h]")
+    k_tm = where_positive(a, lambda x: k_max * levels["MMP"] * x / (x + a50))
     return HomingSignal(a, stim, e_home, k_tm)

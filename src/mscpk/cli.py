@@ -1,0 +1,190 @@
+"""The ``mscpk`` command line (typer).
+
+User errors (any :class:`~mscpk.errors.MscpkError`) print one line ``error: ...`` on stderr and
+exit with status 2; no traceback and no partial output file.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import typer
+
+from .errors import MscpkError, ScenarioError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="mscpk: physiologically based pharmacokinetics of MSC therapies.")
+export_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Export a scenario's model.")
+app.add_typer(export_app, name="export")
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def user_errors(func: Callable) -> Callable:
+    """Turn MscpkError into one stderr line and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except MscpkError as exc:
+            _fail(str(exc))
+
+    return wrapper
+
+
+def _check_out(out: Path, suffixes: tuple[str, ...]) -> None:
+    if out.suffix.lower() not in suffixes:
+        raise ScenarioError(f"output {str(out)!r}: unsupported file type {out.suffix or '(none)'!r}; "
+                            f"allowed: {', '.join(suffixes)}")
+    if not out.parent.exists() and str(out.parent) not in ("", "."):
+        raise ScenarioError(f"output {str(out)!r}: folder {str(out.parent)!r} does not exist")
+
+
+def _parse_times(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        vals = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ScenarioError(f"--times: {text!r} is not a comma-separated list of hours") from None
+    if not vals or any(v < 0 for v in vals):
+        raise ScenarioError(f"--times: {text!r}: give one or more times >= 0 [h]")
+    return vals
+
+
+@app.command()
+@user_errors
+def simulate(
+    scenario: Annotated[Path, typer.Argument(help="scenario TOML file")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="result table (.csv or .parquet)")],
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="figure of time courses and heat map (.png/.pdf/.svg)")] = None,
+    summary_times: Annotated[Optional[str], typer.Option("--summary-times", help="times [h] for %% of dose, e.g. 1,24,72")] = None,
+    saturation: Annotated[Optional[str], typer.Option("--saturation", help="auto | on | off (overrides run.saturation)")] = None,
+) -> None:
+    """Simulate SCENARIO and write the tidy result table (time_h, site, quantity, value)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .io import write_table
+    from .scenario import load_scenario
+    from .simulation import simulate as run
+    from .summary import DEFAULT_TIMES_H, summarize
+
+    _check_out(out, (".csv", ".parquet"))
+    if plot is not None:
+        _check_out(plot, (".png", ".pdf", ".svg"))
+    if saturation is not None and saturation not in ("auto", "on", "off"):
+        raise ScenarioError(f"--saturation: {saturation!r} is not allowed; allowed: auto, on, off")
+    times = _parse_times(summary_times) or list(DEFAULT_TIMES_H)
+    sc = load_scenario(scenario)
+    console = Console(stderr=True)
+    with console.status("simulating...", spinner="dots"):
+        result = run(sc, saturation=saturation)
+    write_table(result.to_frame(), out)
+    if plot is not None:
+        from .plotting import plot_result
+
+        plot_result(result, plot)
+    summ = summarize(result, times)
+    table = Table(title=f"{sc.name}: {result.administered.max():.3g} cells, solver {result.solver}, "
+                        f"peak lung occlusion {result.metadata['peak_occlusion']:.2%}")
+    cols = ["site", "peak_live_cells", "t_peak_h", "exposure_cell_days"] + [
+        c for c in summ.columns if c.startswith("pct_dose_live_")]
+    heads = {"site": "site", "peak_live_cells": "peak live", "t_peak_h": "t peak [h]",
+             "exposure_cell_days": "cell-days"}
+    for c in cols:
+        table.add_column(heads.get(c, c.replace("pct_dose_live_", "% live ")), justify="right")
+    for _, row in summ.iterrows():
+        if row["peak_live_cells"] < 1e-6 * result.administered.max() and row["site"] != "eliminated":
+            continue
+        table.add_row(*[row[c] if isinstance(row[c], str) else f"{row[c]:.3g}" for c in cols])
+    Console(width=max(120, Console().width)).print(table)
+    typer.echo(f"wrote {out}" + (f" and {plot}" if plot else ""))
+
+
+@app.command()
+@user_errors
+def params(
+    scenario: Annotated[Path, typer.Argument(help="scenario TOML file")],
+    format: Annotated[str, typer.Option("--format", help="table | csv")] = "table",
+    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="write CSV here instead of stdout")] = None,
+) -> None:
+    """List every model parameter in force: name, value, unit, source."""
+    from .params_table import parameters_in_force
+    from .scenario import load_scenario
+
+    if format not in ("table", "csv"):
+        raise ScenarioError(f"--format: {format!r} is not allowed; allowed: table, csv")
+    df = parameters_in_force(load_scenario(scenario))
+    if out is not None:
+        from .io import write_table
+
+        _check_out(out, (".csv",))
+        write_table(df, out)
+        typer.echo(f"wrote {out}")
+    elif format == "csv":
+        df.to_csv(sys.stdout, index=False)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"{len(df)} parameters")
+        for c in df.columns:
+            table.add_column(c, overflow="fold")
+        for _, r in df.iterrows():
+            table.add_row(r["name"], f"{r['value']:.6g}", r["unit"], r["source"])
+        Console(width=200).print(table)
+
+
+@export_app.command("sbml")
+@user_errors
+def export_sbml_cmd(
+    scenario: Annotated[Path, typer.Argument(help="scenario TOML file")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="SBML file (.xml or .sbml)")],
+    saturation: Annotated[str, typer.Option("--saturation", help="off | on: include the saturable capillary bed")] = "off",
+) -> None:
+    """Write the scenario's model as SBML Level 3 (amounts in cells, time in hours)."""
+    from .sbml import export_sbml
+    from .scenario import load_scenario
+
+    _check_out(out, (".xml", ".sbml"))
+    if saturation not in ("on", "off"):
+        raise ScenarioError(f"--saturation: {saturation!r} is not allowed; allowed: on, off")
+    export_sbml(load_scenario(scenario), out, saturation=saturation)
+    typer.echo(f"wrote {out}")
+
+
+def _register_optional() -> None:
+    """Commands of the analysis and detection layers (registered when present)."""
+    spec = [("mscpk.cli_analysis", "nca_command", "nca"),
+            ("mscpk.cli_analysis", "fit_command", "fit"),
+            ("mscpk.cli_detection", "observe_command", "observe"),
+            ("mscpk.cli_detection", "detection_window_command", "detection-window"),
+            ("mscpk.cli_detection", "design_study_command", "design-study"),
+            ("mscpk.cli_detection", "knowledge_command", "knowledge")]
+    import importlib
+
+    for mod, attr, name in spec:
+        try:
+            func = getattr(importlib.import_module(mod), attr)
+        except (ImportError, AttributeError):
+            continue
+        app.command(name)(func)
+
+
+_register_optional()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Command-line front end of the NCA: ``mscpk nca DATA -o PP.csv``.
+
+:func:`nca_command` is a plain typer-annotated function; the application in ``mscpk.cli``
+registers it (``app.command("nca")(nca_command)``).
+
+Behaviour:
+
+* reads the study data (CSV or XLSX), runs :func:`mscpk.nca.nca`, writes the parameter
+  table as CSV atomically (a temporary file in the output folder, then ``os.replace``) and
+  prints a short summary table;
+* when rows were excluded from the data (e.g. DV missing and not censored), writes them with
+  their reasons beside the output as ``<out stem>.excluded.csv`` and says so;
+* on a user error (invalid data, invalid option, unwritable output) prints one line
+  ``error: <message>`` to stderr and exits with status 2, leaving no output file behind (an
+  existing output file is left untouched).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mscpk.errors import MscpkError
+from mscpk.nca import AUC_METHODS, NCAOptions, nca
+from mscpk.studydata import read_study
+
+__all__ = ["nca_command", "excluded_path_for"]
+
+_SUMMARY_ROWS = 40
+
+
+def excluded_path_for(out: Path) -> Path:
+    """Where the excluded-rows report for output ``out`` goes: ``<out stem>.excluded.csv``."""
+    return out.with_name(f"{out.stem}.excluded.csv")
+
+
+def _fail(message: str) -> typer.Exit:
+    one_line = "; ".join(part.strip() for part in str(message).splitlines() if part.strip())
+    typer.echo(f"error: {one_line}", err=True)
+    return typer.Exit(2)
+
+
+def _temp_csv(frame: pd.DataFrame, target: Path) -> str:
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+            frame.to_csv(fh, index=False)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def _fmt(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _summary(result: pd.DataFrame, console: Console) -> None:
+    """Key parameters, one line per profile (values in the DV unit and hours)."""
+    params = result[result["METHOD"] != "ratio"]
+    any_sparse = bool((params["METHOD"] == "sparse").any())
+    any_id = bool((params["ID"] != "").any())
+    table = Table(title="NCA summary", caption="CMAX in the DV unit; AUCLST in DV unit x h")
+    cols = ["GROUP", "SITE"] + (["ID"] if any_id else []) + ["unit", "CMAX", "TMAX h", "AUCLST"]
+    cols += (["SE"] if any_sparse else []) + ["t1/2 h", "flags"]
+    for col in cols:
+        table.add_column(col, overflow="fold")
+    shown = 0
+    groups = list(params.groupby(["GROUP", "SITE", "ID", "ASSAY"], sort=False))
+    for (group, site, ident, assay), sub in groups[:_SUMMARY_ROWS]:
+        p = {r.PPTESTCD: r for r in sub.itertuples(index=False)}
+        flags = sorted({f.split(":")[0] for r in p.values() for f in r.FLAGS.split(";") if f})
+        cells = [str(group), site + (f" [{assay}]" if assay else "")]
+        cells += [str(ident)] if any_id else []
+        cells += [p["CMAX"].PPORRESU, _fmt(p["CMAX"].PPORRES), _fmt(p["TMAX"].PPORRES),
+                  _fmt(p["AUCLST"].PPORRES)]
+        cells += [_fmt(p["AUCLST"].SE)] if any_sparse else []
+        cells += [_fmt(p["LAMZHL"].PPORRES), " ".join(flags)]
+        table.add_row(*cells)
+        shown += 1
+    console.print(table)
+    if len(groups) > shown:
+        console.print(f"... and {len(groups) - shown} more profiles (see the output file)")
+
+
+def nca_command(
+    data: Annotated[Path, typer.Argument(help="Study data file (.csv or .xlsx).",
+                                         show_default=False)],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output CSV of NCA parameters.",
+                                      show_default=False)],
+    sparse: Annotated[str, typer.Option(
+        "--sparse", help="Destructive (sparse) sampling: yes, no, or auto (detected per "
+                         "group and site: one observation per animal).")] = "auto",
+    auc_method: Annotated[str, typer.Option(
+        "--auc-method", help="AUC rule: 'lin up/log down', 'linear' or 'log'.")
+    ] = "lin up/log down",
+    min_hl_points: Annotated[int, typer.Option(
+        "--min-hl-points", help="Minimum points for lambda_z (>= 3).")] = 3,
+    allow_tmax_in_half_life: Annotated[bool, typer.Option(
+        "--allow-tmax-in-half-life/--exclude-tmax-from-half-life",
+        help="May the Tmax point be used for lambda_z?")] = False,
+    adj_r2_factor: Annotated[float, typer.Option(
+        "--adj-r2-factor", help="Tolerance on adjusted R^2 within which more points win.")
+    ] = 1e-4,
+    blq_first: Annotated[str, typer.Option(
+        "--blq-first", help="BLQ before the first measurable value: keep (as 0), drop, or "
+                            "a number.")] = "keep",
+    blq_middle: Annotated[str, typer.Option(
+        "--blq-middle", help="BLQ between measurable values: keep (as 0), drop, or a "
+                             "number.")] = "drop",
+    blq_last: Annotated[str, typer.Option(
+        "--blq-last", help="BLQ after the last measurable value: keep_first (first as 0, "
+                           "rest dropped), keep, drop, or a number.")] = "keep_first",
+    zero_at_time0: Annotated[bool, typer.Option(
+        "--zero-at-time0/--no-zero-at-time0",
+        help="Assume 0 at time 0 for profiles that start later (never for blood after IV "
+             "or the administration site).")] = False,
+    ci_level: Annotated[float, typer.Option(
+        "--ci-level", help="Confidence level of the sparse AUC interval.")] = 0.95,
+    sheet: Annotated[str | None, typer.Option(
+        "--sheet", help="XLSX worksheet name (default: the first sheet).")] = None,
+) -> None:
+    """Noncompartmental analysis per group and site (serial or destructive sampling)."""
+    console = Console()
+    sparse_choice = sparse.strip().lower()
+    if sparse_choice not in ("yes", "no", "auto"):
+        raise _fail(f"--sparse must be yes, no or auto, not {sparse!r}")
+    try:
+        options = NCAOptions(
+            auc_method=auc_method, min_hl_points=min_hl_points,
+            allow_tmax_in_half_life=allow_tmax_in_half_life, adj_r2_factor=adj_r2_factor,
+            blq_first=blq_first, blq_middle=blq_middle, blq_last=blq_last,
+            assume_zero_at_time0=zero_at_time0, ci_level=ci_level,
+        )
+    except ValueError as exc:
+        raise _fail(f"invalid option: {exc} (AUC methods: {', '.join(AUC_METHODS)})") from None
+
+    out = Path(out)
+    if not out.parent.exists() or not out.parent.is_dir():
+        raise _fail(f"output folder {out.parent} does not exist")
+    if out.exists() and out.is_dir():
+        raise _fail(f"output path {out} is a folder")
+    with contextlib.suppress(OSError):
+        if Path(data).resolve() == out.resolve():
+            raise _fail(f"output {out} is the input data file; choose another name")
+
+    try:
+        study = read_study(data, sheet=sheet)
+        result = nca(study, sparse={"yes": True, "no": False, "auto": "auto"}[sparse_choice],
+                     options=options)
+    except MscpkError as exc:
+        raise _fail(str(exc)) from None
+
+    excluded_path = excluded_path_for(out)
+    tmp_main = tmp_excl = None
+    try:
+        tmp_main = _temp_csv(result, out)
+        if len(study.excluded):
+            tmp_excl = _temp_csv(study.excluded, excluded_path)
+            os.replace(tmp_excl, excluded_path)
+            tmp_excl = None
+        os.replace(tmp_main, out)
+        tmp_main = None
+    except OSError as exc:
+        raise _fail(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        for tmp in (tmp_main, tmp_excl):
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+    _summary(result, console)
+    n_prof = int((result["PPTESTCD"] == "CMAX").sum())
+    console.print(f"wrote {len(result)} parameters of {n_prof} profile(s) to {out}",
+                  highlight=False, soft_wrap=True)
+    if len(study.excluded):
+        console.print(f"{len(study.excluded)} row(s) excluded from the data; reasons in "
+                      f"{excluded_path}", highlight=False, soft_wrap=True)

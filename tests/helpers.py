@@ -1,0 +1,27 @@
+"""Small scenario factory shared by the tests (plain dicts -> validated Scenario)."""
+
+from __future__ import annotations
+
+from mscpk.scenario import scenario_from_dict
+
+
+def make(species="mouse", immune="immunocompetent", origin="xenogeneic", route="iv", cells=1e6,
+         site=None, diam=(18.0, 3.0), injury=(), end=672.0, times=None, params=None, doses=None,
+         vasodilator=False, **product):
+    dose = {"route": route, "cells": cells, "vasodilator": vasodilator}
+    if site:
+        dose["site"] = site
+    raw = {"name": "test", "subject": {"species": species, "immune": immune, "injury": list(injury)},
+           "product": {"origin": origin, "diameter_um": {"mean": diam[0], "sd": diam[1]}, **product},
+           "dose": doses or [dose], "run": {"end_h": end}, "parameters": params or {}}
+    if times is not None:
+        raw["run"]["times_h"] = list(times)
+    return scenario_from_dict(raw)
+
+
+def at(result, site, t, quantity="live_cells"):
+    """Value of a quantity at the output time ``t`` (must be on the grid)."""
+    import numpy as np
+
+    i = int(np.flatnonzero(np.isclose(result.times_h, t))[0])
+    return float(result.quantity(site, quantity)[i])

@@ -1,0 +1,121 @@
+"""The review's qualitative facts (SCIENCE.md section 1), one test each."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mscpk
+from helpers import at, make
+
+T = [0.25, 1, 24, 72, 168, 336, 672]
+
+
+def test_iv_lung_first_then_liver_spleen():
+    r = mscpk.simulate(make(cells=5e5, times=T))
+    organs = [s for s in r.sites if s not in ("blood", "eliminated")]
+    first = {s: at(r, s, 0.25) + at(r, s, 0.25, "dead_cells") for s in organs}
+    assert max(first, key=first.get) == "lung"
+    assert first["lung"] > 0.8 * 5e5
+    assert (first["liver"] + first["spleen"]) / first["lung"] < 0.1
+    later = {s: at(r, s, 168) + at(r, s, 168, "dead_cells") for s in organs}
+    assert later["liver"] + later["spleen"] > later["lung"]
+    total = lambda s: r.quantity(s, "live_cells") + r.quantity(s, "dead_cells")
+    assert r.times_h[np.argmax(total("liver"))] > r.times_h[np.argmax(total("lung"))]
+
+
+def test_vasodilator_lowers_lung_retention():
+    base = mscpk.simulate(make(times=T))
+    vaso = mscpk.simulate(make(times=T, vasodilator=True))
+    assert at(vaso, "lung", 1) < at(base, "lung", 1)
+    onward = lambda r: sum(at(r, s, 1) for s in r.sites if s not in ("lung", "blood", "eliminated"))
+    assert onward(vaso) > 1.5 * onward(base)
+
+
+def test_intra_arterial_raises_brain_delivery():
+    iv = mscpk.simulate(make(species="rat", times=T))
+    ia = mscpk.simulate(make(species="rat", route="ia", site="brain", times=T))
+    assert at(ia, "brain", 1) > 100 * at(iv, "brain", 1)
+    assert at(ia, "brain", 1) > 0.5 * 1e6
+
+
+HEART_MI = [{"site": "heart", "severity": 1.0}]
+
+
+def _heart_live(**kw):
+    """Homing measure: cells that crossed into the heart tissue (engrafted) by 24 h."""
+    r = mscpk.simulate(make(times=T, **kw))
+    return at(r, "heart", 24, "engrafted_cells")
+
+
+def test_injury_raises_homing():
+    assert _heart_live(injury=HEART_MI) > 3 * _heart_live()
+
+
+def test_cxcr4_raises_homing_and_senescence_lowers_it():
+    ref = _heart_live(injury=HEART_MI)
+    assert _heart_live(injury=HEART_MI, receptors={"CXCR4": 3.0}) > 1.2 * ref
+    assert _heart_live(injury=HEART_MI, passage=12) < 0.8 * ref
+    assert _heart_live(injury=HEART_MI, preconditioning=["hypoxia"]) > ref
+
+
+def test_more_severe_injury_homes_more():
+    mild = _heart_live(injury=[{"site": "heart", "severity": 0.5}])
+    severe = _heart_live(injury=[{"site": "heart", "severity": 3.0}])
+    assert severe > mild
+
+
+def test_explicit_chemokine_overrides_severity():
+    low = _heart_live(injury=[{"site": "heart", "severity": 1.0, "chemokines": {"CXCL12": 1.5}}])
+    high = _heart_live(injury=[{"site": "heart", "severity": 1.0, "chemokines": {"CXCL12": 20.0}}])
+    assert high > 2 * low
+
+
+def _persistence_h(result, dose):
+    live = result.live_total()
+    below = np.flatnonzero(live < 1e-4 * dose)
+    return float(result.times_h[below[0]]) if below.size else np.inf
+
+
+@pytest.mark.parametrize("route", ["iv", "ip"])
+def test_immunodeficient_host_keeps_cells_longer(route):
+    times = np.arange(0, 24 * 200 + 1, 12.0)
+    comp = mscpk.simulate(make(route=route, end=times[-1], times=times))
+    defi = mscpk.simulate(make(route=route, immune="immunodeficient", end=times[-1], times=times))
+    t_c, t_d = _persistence_h(comp, 1e6), _persistence_h(defi, 1e6)
+    assert t_d > 3 * t_c
+
+
+def test_origin_orders_immune_clearance():
+    live = {o: at(mscpk.simulate(make(route="ip", origin=o, times=T)), "peritoneum", 336)
+            for o in ("autologous", "allogeneic", "xenogeneic")}
+    assert live["autologous"] > live["allogeneic"] > live["xenogeneic"]
+
+
+def test_intra_articular_cells_stay_local():
+    r = mscpk.simulate(make(route="intra_articular", times=T))
+    for t in (24, 168):
+        total = sum(at(r, s, t) for s in r.sites)
+        assert at(r, "joint", t) > 0.9 * total
+
+
+def test_ip_cells_stay_in_peritoneum():
+    r = mscpk.simulate(make(route="ip", times=T))
+    for t in (24, 168):
+        total = sum(at(r, s, t) for s in r.sites)
+        assert at(r, "peritoneum", t) > 0.99 * total
+
+
+def test_ip_small_dose_targets_injured_gut_high_iv_stays_in_lung():
+    colitis = [{"site": "gut", "severity": 1.0}]
+    ip = mscpk.simulate(make(route="ip", cells=1e5, injury=colitis, times=T))
+    iv = mscpk.simulate(make(route="iv", cells=2e6, injury=colitis, times=T))
+    assert at(ip, "gut", 72) / 1e5 > 10 * at(iv, "gut", 72) / 2e6
+    assert at(iv, "lung", 24) > 100 * at(iv, "gut", 24)
+
+
+def test_larger_cells_trap_more_in_lung():
+    small = mscpk.simulate(make(diam=(12.0, 1.0), times=T))
+    large = mscpk.simulate(make(diam=(30.0, 3.0), times=T))
+    onward = lambda r: sum(at(r, s, 1) for s in r.sites if s not in ("lung", "blood", "eliminated"))
+    assert onward(small) > 10 * onward(large)

@@ -148,15 +148,15 @@ def params(
 def export_sbml_cmd(
     scenario: Annotated[Path, typer.Argument(help="scenario TOML file")],
     out: Annotated[Path, typer.Option("-o", "--out", help="SBML file (.xml or .sbml)")],
-    saturation: Annotated[str, typer.Option("--saturation", help="off | on: include the saturable capillary bed")] = "off",
+    saturation: Annotated[Optional[str], typer.Option("--saturation", help="auto | on | off (default: the scenario's run.saturation, as simulate)")] = None,
 ) -> None:
     """Write the scenario's model as SBML Level 3 (amounts in cells, time in hours)."""
     from .sbml import export_sbml
     from .scenario import load_scenario
 
     _check_out(out, (".xml", ".sbml"))
-    if saturation not in ("on", "off"):
-        raise ScenarioError(f"--saturation: {saturation!r} is not allowed; allowed: on, off")
+    if saturation is not None and saturation not in ("auto", "on", "off"):
+        raise ScenarioError(f"--saturation: {saturation!r} is not allowed; allowed: auto, on, off")
     export_sbml(load_scenario(scenario), out, saturation=saturation)
     typer.echo(f"wrote {out}")
 

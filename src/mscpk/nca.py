@@ -23,7 +23,9 @@ Conventions (all settable in :class:`NCAOptions`)
 * lambda_z: log-linear least squares over the last n >= ``min_hl_points`` (3) positive
   points after Tmax (Tmax included only with ``allow_tmax_in_half_life``); among the fits
   with lambda_z > 0 and adjusted R^2 within ``adj_r2_factor`` (1e-4) of the best adjusted
-  R^2 of all fits, the one with most points is chosen (PKNCA ``pk.calc.half.life``).
+  R^2 of all fits, the one with most points is chosen (PKNCA ``pk.calc.half.life``;
+  "within" includes the boundary, so ``adj_r2_factor=0`` selects the best fit, where
+  PKNCA's strict comparison would select none).
 * AUCALL: AUC over all points left by the BLQ rules (trailing BLQ kept as 0 included);
   AUCLST stops at Tlast.
 * Tmax: the first time of the maximum (``first_tmax``).
@@ -302,7 +304,7 @@ def _fit_lambda_z(t: np.ndarray, c: np.ndarray, tmax: float, opts: NCAOptions) -
         return _LambdaFit(reason="no fit with a defined R^2 (constant terminal values)")
     best = max(adjs)
     ok = [f for f in fits if f.lamz > 0 and not math.isnan(f.adj_r2)
-          and f.adj_r2 > best - opts.adj_r2_factor]
+          and f.adj_r2 >= best - opts.adj_r2_factor]
     if not ok:
         return _LambdaFit(reason="no terminal fit with a decreasing slope")
     return max(ok, key=lambda f: f.n)

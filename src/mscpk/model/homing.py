@@ -17,7 +17,6 @@ For an injured organ with severity ``s`` (0 none, 1 typical acute injury):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from ..homing_data import homing_data

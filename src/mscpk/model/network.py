@@ -78,7 +78,7 @@ class Transition:
 
     source: str
     target: str
-    rate: float  # [1/h]
+    rate: float  # [1/h]; an array (N,) in a batch build (mscpk.batch)
     process: str
     saturable: str | None = None
 
@@ -131,6 +131,30 @@ class Network:
             i, j = idx(tr.source), idx(tr.target)
             a[i, i] -= tr.rate
             a[j, i] += tr.rate
+        return a
+
+    def batch_size(self) -> int | None:
+        """Number of subjects N of a batch build (rates are arrays (N,)); None if scalar."""
+        for trs in self.modes.values():
+            for tr in trs:
+                if isinstance(tr.rate, np.ndarray) and tr.rate.ndim > 0:
+                    return int(tr.rate.shape[0])
+        return None
+
+    def matrices(self, mode: str = "base", n_subjects: int | None = None) -> np.ndarray:
+        """Rate matrices [1/h], shape (N, n, n), of a batch build (array-valued rates).
+
+        Subject ``s`` gets exactly ``matrix(mode)`` of the network built with its scalar
+        parameter values (same operations in the same order). Scalar rates are broadcast.
+        """
+        n_sub = n_subjects if n_subjects is not None else (self.batch_size() or 1)
+        n = len(self.layout)
+        a = np.zeros((n_sub, n, n))
+        idx = self.layout.index
+        for tr in self.modes[mode]:
+            i, j = idx(tr.source), idx(tr.target)
+            a[:, i, i] -= tr.rate
+            a[:, j, i] += tr.rate
         return a
 
     def input_vector(self, inp: Input) -> np.ndarray:

@@ -20,7 +20,7 @@ the others feed a depot with its own behaviour:
 
 from __future__ import annotations
 
-from .context import BuildContext, tr
+from .context import BuildContext, emit, tr, where_positive
 from .fate import debris, immune_hazard
 from .homing import homing_signal, product_levels
 from .network import Input, Transition
@@ -57,10 +57,10 @@ def dose_inputs(ctx: BuildContext) -> list[Input]:
             depot = DEPOT_OF_ROUTE[dose.route]
             leak = ctx.p(LEAK_BACK[dose.route]) if dose.route in LEAK_BACK else 0.0
             targets[ctx.s(depot, "free")] = viab * (1 - leak)
-            if leak > 0:
+            if emit(leak):
                 targets[ctx.s("blood", "venous")] = viab * leak
             targets[ctx.s(depot, "dead")] = 1 - viab
-        targets = {k: v for k, v in targets.items() if v > 0}
+        targets = {k: v for k, v in targets.items() if emit(v)}
         out.append(Input(dose.time_h, dose.infusion_min / 60.0, _dose_cells(ctx, dose), targets))
     return out
 
@@ -90,8 +90,8 @@ def depots(ctx: BuildContext) -> list[Transition]:
         a50 = ctx.p("Activation for half-maximal transmigration [-]")
         for organ in PERITONEAL_ORGANS:
             sig = homing_signal(ctx, organ, levels)
-            if sig.activation > 0:
-                k = k_max * levels["MMP"] * sig.activation / (sig.activation + a50)
+            if emit(sig.activation):
+                k = where_positive(sig.activation, lambda a: k_max * levels["MMP"] * a / (a + a50))
                 out.append(tr(ctx, ("peritoneum", "aggregated"), (organ, "engrafted"), k, f"homing to injured {organ}"))
                 out.append(tr(ctx, ("peritoneum", "attached"), (organ, "engrafted"), k, f"homing to injured {organ}"))
     if "joint" in used:
@@ -116,9 +116,10 @@ def depots(ctx: BuildContext) -> list[Transition]:
             tr(ctx, ("csf", "attached"), ("csf", "dead"), h_eng, "death of attached cells"),
         ]
         sig = homing_signal(ctx, "brain", levels)
-        if sig.activation > 0:
-            k = ctx.p("Maximum depot-to-injured-organ transfer rate [1/h]") * levels["MMP"] * sig.activation / (
-                sig.activation + ctx.p("Activation for half-maximal transmigration [-]"))
+        if emit(sig.activation):
+            k_max = ctx.p("Maximum depot-to-injured-organ transfer rate [1/h]")
+            a50 = ctx.p("Activation for half-maximal transmigration [-]")
+            k = where_positive(sig.activation, lambda a: k_max * levels["MMP"] * a / (a + a50))
             out.append(tr(ctx, ("csf", "free"), ("brain", "engrafted"), k, "homing to injured brain"))
     if "airway" in used:
         out += [

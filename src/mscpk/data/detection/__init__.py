@@ -1,0 +1,1 @@
+"""Packaged detection data: label kinetics, method table (review Table 2), products (review Table 1)."""

@@ -143,6 +143,15 @@ def test_study_from_frame_validates_like_a_file():
                                   ok.frame[["ID", "TIME", "DV", "SITE", "DVU", "CENS"]])
 
 
+def test_study_from_frame_treats_pandas_missing_values_as_missing():
+    df = pd.DataFrame({"ID": ["1", "1"], "TIME": [1, 2], "SITE": ["lung", "lung"],
+                       "DV": pd.array([5, pd.NA], dtype="Int64"),
+                       "CENS": pd.array([0, 1], dtype="Int64")})
+    s = study_from_frame(df)
+    assert s.frame["CENS"].tolist() == [0, 1]
+    assert s.frame["DV"].iloc[0] == 5 and math.isnan(s.frame["DV"].iloc[1])
+
+
 # --------------------------------------------------------------------------------------
 # BLQ / censoring and exclusions
 # --------------------------------------------------------------------------------------
@@ -303,8 +312,9 @@ def test_all_problems_collected_and_capped(tmp_path):
     msg = error_of(write(tmp_path, "\n".join(lines) + "\n"))
     assert "30 problems" in msg
     listed = [ln for ln in msg.splitlines() if "column DV" in ln]
-    assert len(listed) == MAX_PROBLEM_LINES
-    assert f"... and {30 - MAX_PROBLEM_LINES} more" in msg
+    assert MAX_PROBLEM_LINES == 20
+    assert len(listed) == 20
+    assert "... and 10 more" in msg
     # rows are listed in file order starting from the first data row
     assert listed[0].strip().startswith("row 2,")
 

@@ -150,29 +150,61 @@ def _phi1(lam: np.ndarray, tau: np.ndarray) -> np.ndarray:
     return np.where(zero, tau, out)
 
 
+def _inv_cond(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverses of the matrices ``v`` (N, n, n) and their 1-norm condition numbers."""
+    with np.errstate(all="ignore"):
+        try:
+            vinv = np.linalg.inv(v)
+        except np.linalg.LinAlgError:  # some V exactly singular: invert one by one
+            vinv = np.full_like(v, np.nan)
+            for s in range(len(v)):
+                try:
+                    vinv[s] = np.linalg.inv(v[s])
+                except np.linalg.LinAlgError:
+                    pass
+        cond = np.abs(v).sum(axis=1).max(axis=1) * np.abs(vinv).sum(axis=1).max(axis=1)
+    cond[~np.isfinite(cond)] = np.inf
+    return vinv, cond
+
+
 class _Modal:
-    """Batched eigendecomposition of one mode's rate matrices, with conditioning."""
+    """Batched eigendecomposition ``A = V diag(lam) V^-1`` of one mode's rate matrices.
+
+    Subjects whose eigenvalues are all real are kept in real arithmetic (``groups``: index
+    arrays with their lam, V, V^-1), those with complex pairs in complex arithmetic.
+    """
 
     def __init__(self, a: np.ndarray, t_span: float) -> None:
         lam, v = np.linalg.eig(a)
-        with np.errstate(all="ignore"):
-            try:
-                vinv = np.linalg.inv(v)
-                cond = np.abs(v).sum(axis=1).max(axis=1) * np.abs(vinv).sum(axis=1).max(axis=1)
-            except np.linalg.LinAlgError:  # some V exactly singular: invert one by one
-                vinv = np.zeros_like(v)
-                cond = np.full(len(v), np.inf)
-                for s in range(len(v)):
-                    try:
-                        vinv[s] = np.linalg.inv(v[s])
-                        cond[s] = np.abs(v[s]).sum(0).max() * np.abs(vinv[s]).sum(0).max()
-                    except np.linalg.LinAlgError:
-                        pass
-        cond[~np.isfinite(cond)] = np.inf
-        self.lam, self.v, self.vinv, self.cond = lam, v, vinv, cond
-        # eigenvalues of a compartment matrix have Re <= 0; a rounding-positive one is
-        # harmless only while exp(Re(lam) * t_span) - 1 stays negligible
-        self.bad = (cond > COND_MAX) | (lam.real.max(axis=1) * t_span > 1e-10)
+        n_sub = len(a)
+        self.cond = np.ones(n_sub)
+        self.bad = np.zeros(n_sub, dtype=bool)
+        self.groups = []
+        if np.iscomplexobj(lam):
+            cplx = (lam.imag != 0).any(axis=1)
+            parts = [(np.nonzero(~cplx)[0], True), (np.nonzero(cplx)[0], False)]
+        else:
+            parts = [(np.arange(n_sub), True)]
+        for idx, real in parts:
+            if idx.size == 0:
+                continue
+            lam_g, v_g = (lam[idx], v[idx]) if idx.size < n_sub else (lam, v)
+            if real and np.iscomplexobj(lam_g):
+                lam_g, v_g = lam_g.real.copy(), v_g.real.copy()
+            vinv_g, cond_g = _inv_cond(v_g)
+            self.cond[idx] = cond_g
+            # eigenvalues of a compartment matrix have Re <= 0; a rounding-positive one is
+            # harmless only while exp(Re(lam) * t_span) - 1 stays negligible
+            self.bad[idx] = (cond_g > COND_MAX) | (lam_g.real.max(axis=1) * t_span > 1e-10)
+            self.groups.append((idx, lam_g, v_g, vinv_g))
+        self.bad |= ~np.isfinite(self.cond)
+
+
+def _exp(arg: np.ndarray) -> np.ndarray:
+    """``exp(arg)`` with exact zeros where Re(arg) < -700 (avoids slow denormals)."""
+    out = np.zeros_like(arg)
+    np.exp(arg, out=out, where=arg.real > -700.0)
+    return out
 
 
 def _solve_chunk(scenario: Scenario, species, params: ArrayParameters, times: np.ndarray,
@@ -231,18 +263,23 @@ def _solve_chunk(scenario: Scenario, species, params: ArrayParameters, times: np
             if inp.duration_h > 0 and inp.time_h <= ta and tb <= inp.time_h + inp.duration_h + 1e-12:
                 u = b / inp.duration_h if u is None else u + b / inp.duration_h
         taus = np.append(times[sel] - ta, tb - ta)  # outputs in [ta, tb), then tb
-        lam = md.lam[:, :, None]  # (N, n, 1)
-        tau = taus[None, None, :]  # (1, 1, K+1)
-        with np.errstate(over="ignore", invalid="ignore"):
-            z = np.exp(lam * tau) * np.matmul(md.vinv, x[:, :, None])  # (N, n, K+1) modal coordinates
-            if u is not None:
-                z = z + _phi1(lam, tau) * np.matmul(md.vinv, u[:, :, None])
-        if sel.size:
-            y[:, :, sel] = np.matmul(np.matmul(w_out, md.v), z[:, :, :-1]).real  # (N, q, K)
-            zero = taus[:-1] == 0
-            if zero.any():  # the exact state at the start of the interval
-                y[:, :, sel[zero]] = (x @ w_out.T)[:, :, None]
-        x = np.matmul(md.v, z[:, :, -1:])[:, :, 0].real
+        zero = taus[:-1] == 0
+        x_new = np.empty_like(x)
+        for idx, lam_g, v_g, vinv_g in md.groups:
+            lam = lam_g[:, :, None]  # (G, n, 1)
+            tau = taus[None, None, :]  # (1, 1, K+1)
+            x_g = x[idx]
+            with np.errstate(over="ignore", invalid="ignore"):
+                z = _exp(lam * tau) * np.matmul(vinv_g, x_g[:, :, None].astype(vinv_g.dtype))  # modal coords
+                if u is not None:
+                    z += _phi1(lam, tau) * np.matmul(vinv_g, u[idx][:, :, None].astype(vinv_g.dtype))
+            if sel.size:
+                y_g = np.matmul(np.matmul(w_out, v_g), z[:, :, :-1]).real  # (G, q, K)
+                if zero.any():  # the exact state at the start of the interval
+                    y_g[:, :, zero] = (x_g @ w_out.T)[:, :, None]
+                y[np.ix_(idx, np.arange(len(w_out)), sel)] = y_g
+            x_new[idx] = np.matmul(v_g, z[:, :, -1:])[:, :, 0].real
+        x = x_new
 
     adm = administered(net, times)
     scale = max(float(np.max(adm)), 1.0)

@@ -84,9 +84,12 @@ def simulate(
         raise ScenarioError(f"--saturation: {saturation!r} is not allowed; allowed: auto, on, off")
     times = _parse_times(summary_times) or list(DEFAULT_TIMES_H)
     sc = load_scenario(scenario)
-    console = Console(stderr=True)
-    with console.status("simulating...", spinner="dots"):
-        result = run(sc, saturation=saturation)
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(f"simulating {sc.run.end_h:g} h", total=1.0)
+        result = run(sc, saturation=saturation, progress=lambda f: bar.update(task, completed=f))
+        bar.update(task, completed=1.0)
     write_table(result.to_frame(), out)
     if plot is not None:
         from .plotting import plot_result

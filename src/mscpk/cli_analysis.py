@@ -174,6 +174,7 @@ def nca_command(
             os.replace(tmp_excl, excluded_path)
             tmp_excl = None
         os.replace(tmp_main, out)
+        tmp_main = None
     except OSError as exc:
         raise _fail(f"cannot write {out}: {exc.strerror or exc}") from None
     finally:

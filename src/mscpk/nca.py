@@ -73,7 +73,6 @@ Cell-therapy parameters (codes specific to mscpk)
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 

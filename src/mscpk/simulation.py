@@ -25,12 +25,14 @@ def peak_occlusion(net: Network, states: np.ndarray) -> float:
 
 
 def simulate(scenario: Scenario, *, times_h: Sequence[float] | None = None,
-             params: ParameterSet | None = None, saturation: str | None = None) -> Result:
+             params: ParameterSet | None = None, saturation: str | None = None,
+             progress=None) -> Result:
     """Simulate a scenario: where the administered cells are, live or dead, at each time.
 
     ``saturation``: "off" (linear, exact matrix-exponential solution), "on" (finite
     capillary beds, stiff BDF solver), "auto" (default: linear unless the linear solution's
     peak embolic burden exceeds the "Saturation onset occlusion [-]" parameter).
+    ``progress``: optional callable receiving the fraction of the run done (stiff solver).
 
     Example
     -------
@@ -49,7 +51,7 @@ def simulate(scenario: Scenario, *, times_h: Sequence[float] | None = None,
     states = LinearSolver().solve(net, times) if mode != "on" else None
     solver = "expm"
     if mode == "on" or (mode == "auto" and peak_occlusion(net, states) > params["Saturation onset occlusion [-]"]):
-        states = StiffSolver().solve(net, times)
+        states = StiffSolver().solve(net, times, progress=progress)
         solver = "bdf"
     return Result(scenario.name, times, net.names, states, administered(net, times),
                   {k: c.capacity for k, c in net.capacities.items()}, solver, species.name,

@@ -140,7 +140,8 @@ class StiffSolver:
     atol_rel: float = 1e-12
     name: str = "bdf"
 
-    def solve(self, net: Network, times: np.ndarray) -> np.ndarray:
+    def solve(self, net: Network, times: np.ndarray, progress=None) -> np.ndarray:
+        """States at ``times``; ``progress(fraction)`` is called after each event interval."""
         from scipy.integrate import solve_ivp
 
         times = np.asarray(times, dtype=float)
@@ -206,4 +207,6 @@ class StiffSolver:
             if not sol.success:
                 raise SolverError(f"stiff solver failed between {ta:g} h and {tb:g} h: {sol.message}")
             x = sol.y[:, -1]
+            if progress is not None:
+                progress(float(tb / pts[-1]))
         return out

@@ -312,9 +312,9 @@ class _Problems:
 
 
 def _is_missing(value: Any) -> bool:
-    if value is None:
+    if value is None or value is pd.NA or value is pd.NaT:
         return True
-    if isinstance(value, float) and math.isnan(value):
+    if isinstance(value, (float, np.floating)) and math.isnan(value):
         return True
     if isinstance(value, str) and value.strip().upper() in _MISSING_TOKENS:
         return True

@@ -150,54 +150,161 @@ def _phi1(lam: np.ndarray, tau: np.ndarray) -> np.ndarray:
     return np.where(zero, tau, out)
 
 
-def _inv_cond(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Inverses of the matrices ``v`` (N, n, n) and their 1-norm condition numbers."""
-    with np.errstate(all="ignore"):
-        try:
-            vinv = np.linalg.inv(v)
-        except np.linalg.LinAlgError:  # some V exactly singular: invert one by one
-            vinv = np.full_like(v, np.nan)
-            for s in range(len(v)):
-                try:
-                    vinv[s] = np.linalg.inv(v[s])
-                except np.linalg.LinAlgError:
-                    pass
-        cond = np.abs(v).sum(axis=1).max(axis=1) * np.abs(vinv).sum(axis=1).max(axis=1)
-    cond[~np.isfinite(cond)] = np.inf
-    return vinv, cond
+def _block_structure(pattern: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]], np.ndarray]:
+    """Strongly connected components of a transition graph, in topological order.
+
+    ``pattern[j, i]``: some subject has a flow from state ``i`` to state ``j`` (the nonzero
+    pattern of the rate matrices). Returns the permutation of states (upstream components
+    first), the blocks as ``(start, stop)`` in permuted order, and ``anc[d, b]``: block ``b``
+    is upstream of block ``d`` (or ``b == d``). Permuted, every rate matrix is block
+    lower-triangular.
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = pattern.shape[0]
+    graph = pattern.T.copy()  # graph[i, j]: flow from state i to state j
+    np.fill_diagonal(graph, False)
+    n_comp, label = connected_components(csr_matrix(graph), directed=True, connection="strong")
+    succ: list[set[int]] = [set() for _ in range(n_comp)]
+    for i, j in zip(*np.nonzero(graph)):
+        if label[i] != label[j]:
+            succ[label[i]].add(label[j])
+    indeg = np.zeros(n_comp, dtype=int)
+    for c in range(n_comp):
+        for d in succ[c]:
+            indeg[d] += 1
+    order: list[int] = []
+    ready = sorted(c for c in range(n_comp) if indeg[c] == 0)
+    while ready:  # Kahn's algorithm; lowest component first, for a reproducible order
+        c = ready.pop(0)
+        order.append(c)
+        for d in sorted(succ[c]):
+            indeg[d] -= 1
+            if indeg[d] == 0:
+                ready.append(d)
+        ready.sort()
+    rank = {c: k for k, c in enumerate(order)}
+    anc = np.eye(n_comp, dtype=bool)
+    for c in order:  # topological order: anc of c is complete when c is reached
+        for d in succ[c]:
+            anc[rank[d]] |= anc[rank[c]]
+    perm = np.concatenate([np.nonzero(label == c)[0] for c in order])
+    sizes = [int((label == c).sum()) for c in order]
+    stops = np.cumsum(sizes)
+    blocks = [(int(e - k), int(e)) for k, e in zip(sizes, stops)]
+    if len(perm) != n:
+        raise SolverError("internal error: block structure does not cover every state")
+    return perm, blocks, anc
 
 
 class _Modal:
-    """Batched eigendecomposition ``A = V diag(lam) V^-1`` of one mode's rate matrices.
+    """Batched eigendecomposition ``A = V diag(lam) W`` (``W = V^-1``) of one mode's rate
+    matrices, given in block lower-triangular (permuted) state order.
 
-    Subjects whose eigenvalues are all real are kept in real arithmetic (``groups``: index
-    arrays with their lam, V, V^-1), those with complex pairs in complex arithmetic.
+    Only the diagonal blocks (strongly connected components of the transition graph) need a
+    dense eigensolver -- for the IV example one 26-state circulation block; engrafted cells
+    and dead material are single states. Right eigenvectors are completed by forward
+    substitution, ``(lam - A_DD) v_D = sum_{C<D} A_DC v_C``, left ones by backward
+    substitution, ``w_U (lam - A_UU) = sum_{E>U} w_E A_EU``, over the (few) nonzero rates.
+    Subjects whose eigenvalues are all real are kept in real arithmetic, those with complex
+    pairs in complex arithmetic: ``groups`` holds (subject indices, lam, V, W).
+    ``cond``: 1-norm condition number ``|V|_1 |W|_1`` per subject.
     """
 
-    def __init__(self, a: np.ndarray, t_span: float) -> None:
-        lam, v = np.linalg.eig(a)
-        n_sub = len(a)
+    def __init__(self, ap: np.ndarray, structure, t_span: float) -> None:
+        perm, blocks, anc, pattern = structure
+        n_sub, n = ap.shape[0], ap.shape[1]
+        sizes = [b1 - b0 for b0, b1 in blocks]
+        block_of = np.repeat(np.arange(len(blocks)), sizes)
+        lam_b, vec_b, inv_b = [], [], []
+        for s0, s1 in blocks:
+            if s1 - s0 == 1:
+                lam_b.append(ap[:, s0:s1, s0].astype(complex))
+                vec_b.append(None)
+                inv_b.append(None)
+            else:
+                w, v = np.linalg.eig(ap[:, s0:s1, s0:s1])
+                lam_b.append(w.astype(complex, copy=False))
+                vec_b.append(v)
+                inv_b.append(None)
+        lam = np.concatenate(lam_b, axis=1)
+        cplx = (lam.imag != 0).any(axis=1)
         self.cond = np.ones(n_sub)
-        self.bad = np.zeros(n_sub, dtype=bool)
         self.groups = []
-        if np.iscomplexobj(lam):
-            cplx = (lam.imag != 0).any(axis=1)
-            parts = [(np.nonzero(~cplx)[0], True), (np.nonzero(cplx)[0], False)]
-        else:
-            parts = [(np.arange(n_sub), True)]
-        for idx, real in parts:
+        for idx in (np.nonzero(~cplx)[0], np.nonzero(cplx)[0]):
             if idx.size == 0:
                 continue
-            lam_g, v_g = (lam[idx], v[idx]) if idx.size < n_sub else (lam, v)
-            if real and np.iscomplexobj(lam_g):
-                lam_g, v_g = lam_g.real.copy(), v_g.real.copy()
-            vinv_g, cond_g = _inv_cond(v_g)
-            self.cond[idx] = cond_g
-            # eigenvalues of a compartment matrix have Re <= 0; a rounding-positive one is
-            # harmless only while exp(Re(lam) * t_span) - 1 stays negligible
-            self.bad[idx] = (cond_g > COND_MAX) | (lam_g.real.max(axis=1) * t_span > 1e-10)
-            self.groups.append((idx, lam_g, v_g, vinv_g))
-        self.bad |= ~np.isfinite(self.cond)
+            dtype = complex if cplx[idx[0]] else float
+            g = idx.size
+            lam_g = lam[idx] if dtype is complex else lam[idx].real.copy()
+            a_g = ap[idx] if dtype is float else ap[idx].astype(complex)
+            v = np.zeros((g, n, n), dtype=dtype)
+            w = np.zeros((g, n, n), dtype=dtype)
+            vd_all, wd_all = {}, {}
+            with np.errstate(all="ignore"):
+                for d, (s0, s1) in enumerate(blocks):  # diagonal blocks
+                    if vec_b[d] is None:
+                        v[:, s0, s0] = w[:, s0, s0] = 1.0
+                    else:
+                        vd = vec_b[d][idx] if dtype is complex else vec_b[d][idx].real.copy()
+                        wd = _inv(vd)
+                        v[:, s0:s1, s0:s1], w[:, s0:s1, s0:s1] = vd, wd
+                        vd_all[d], wd_all[d] = vd, wd
+                for d, (s0, s1) in enumerate(blocks):  # right: rows of D, columns upstream
+                    if s0 == 0:
+                        continue
+                    if d not in vd_all:  # one state: its few inflows only
+                        r = np.zeros((g, 1, s0), dtype=dtype)
+                        for j in np.nonzero(pattern[s0, :s0])[0]:
+                            r[:, 0, :] += a_g[:, s0, j][:, None] * v[:, j, :s0]
+                    else:
+                        r = np.matmul(wd_all[d], np.matmul(a_g[:, s0:s1, :s0], v[:, :s0, :s0]))
+                    y = np.where(r == 0, 0.0, r / (lam_g[:, None, :s0] - lam_g[:, s0:s1, None]))
+                    if d in vd_all:
+                        y = np.matmul(vd_all[d], y)
+                    y[:, :, ~anc[d][block_of[:s0]]] = 0.0
+                    v[:, s0:s1, :s0] = y
+                for u in range(len(blocks) - 1, -1, -1):  # left: columns of U, rows downstream
+                    s0, s1 = blocks[u]
+                    if s1 == n:
+                        continue
+                    if u not in vd_all:  # one state: its few outflows only
+                        r = np.zeros((g, n - s1, 1), dtype=dtype)
+                        for e in s1 + np.nonzero(pattern[s1:, s0])[0]:
+                            r[:, :, 0] += w[:, s1:, e] * a_g[:, e, s0][:, None]
+                    else:
+                        r = np.matmul(np.matmul(w[:, s1:, s1:], a_g[:, s1:, s0:s1]), vd_all[u])
+                    y = np.where(r == 0, 0.0, r / (lam_g[:, s1:, None] - lam_g[:, None, s0:s1]))
+                    if u in vd_all:
+                        y = np.matmul(y, wd_all[u])
+                    y[:, ~anc[block_of[s1:], u], :] = 0.0
+                    w[:, s1:, s0:s1] = y
+                # unit columns of V (as LAPACK), rows of W scaled to keep W V = I
+                scale = np.sqrt((np.abs(v) ** 2).sum(axis=1))
+                v /= scale[:, None, :]
+                w *= scale[:, :, None]
+                cond = np.abs(v).sum(axis=1).max(axis=1) * np.abs(w).sum(axis=1).max(axis=1)
+            cond[~np.isfinite(cond)] = np.inf
+            self.cond[idx] = cond
+            self.groups.append((idx, lam_g, v, w))
+        # eigenvalues of a compartment matrix have Re <= 0; a rounding-positive one is
+        # harmless only while exp(Re(lam) * t_span) - 1 stays negligible
+        self.bad = (self.cond > COND_MAX) | (lam.real.max(axis=1) * t_span > 1e-10)
+
+
+def _inv(m: np.ndarray) -> np.ndarray:
+    """Inverses of the matrices ``m`` (G, k, k); NaN for a singular one."""
+    try:
+        return np.linalg.inv(m)
+    except np.linalg.LinAlgError:
+        out = np.full_like(m, np.nan)
+        for s in range(len(m)):
+            try:
+                out[s] = np.linalg.inv(m[s])
+            except np.linalg.LinAlgError:
+                pass
+        return out
 
 
 def _exp(arg: np.ndarray) -> np.ndarray:
@@ -227,9 +334,18 @@ def _solve_chunk(scenario: Scenario, species, params: ArrayParameters, times: np
     w_out = np.array(rows)  # (q, n)
 
     end = float(times.max())
-    modal = {m: _Modal(net.matrices(m, n_sub), end) for m in net.modes
-             if m == "base" or any(mode == m for _, _, mode in net.schedule)}
-    doses = _input_vectors(net, n_sub)
+    used = [m for m in net.modes if m == "base" or any(mode == m for _, _, mode in net.schedule)]
+    mats = {m: net.matrices(m, n_sub) for m in used}
+    pattern = np.zeros((len(names), len(names)), dtype=bool)
+    for a in mats.values():
+        pattern |= (a != 0).any(axis=0)
+    perm, blocks, anc = _block_structure(pattern)
+    # everything below works in the permuted (block lower-triangular) state order
+    structure = (perm, blocks, anc, pattern[np.ix_(perm, perm)])
+    modal = {m: _Modal(a[:, perm[:, None], perm[None, :]], structure, end) for m, a in mats.items()}
+    w_states = w_out  # original state order (per-subject fallback solvers)
+    w_out = w_out[:, perm]
+    doses = [b[:, perm] for b in _input_vectors(net, n_sub)]
     # intervals between events only (all output times of an interval are evaluated at once)
     events = {0.0, end}
     for inp in net.inputs:
@@ -294,7 +410,7 @@ def _solve_chunk(scenario: Scenario, species, params: ArrayParameters, times: np
         p_s = params.subject(int(s))
         net_s = build_network(scenario, p_s, species)
         states = LinearSolver().solve(net_s, times)
-        y[s] = w_out @ states.T
+        y[s] = w_states @ states.T
         mass[s] = np.abs(states.sum(axis=1) - adm).max() / scale
         solver[s] = "expm"
         peak_occ[s] = (y[s, n_cell_rows + 1:, :].max(axis=1) / caps[s]).max() if cap_groups else 0.0
@@ -303,7 +419,7 @@ def _solve_chunk(scenario: Scenario, species, params: ArrayParameters, times: np
         for s in np.nonzero(peak_occ > onset)[0]:  # as mscpk.simulate: nonlinear beds
             net_s = build_network(scenario, params.subject(int(s)), species)
             states = StiffSolver().solve(net_s, times)
-            y[s] = w_out @ states.T
+            y[s] = w_states @ states.T
             mass[s] = np.abs(states.sum(axis=1) - adm).max() / scale
             solver[s] = "bdf"
             peak_occ[s] = (y[s, n_cell_rows + 1:, :].max(axis=1) / caps[s]).max()

@@ -190,3 +190,63 @@ def nca_command(
     if len(study.excluded):
         console.print(f"{len(study.excluded)} row(s) excluded from the data; reasons in "
                       f"{excluded_path}", highlight=False, soft_wrap=True)
+
+
+def fit_command(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.", show_default=False)],
+    data: Annotated[Path, typer.Argument(help="Study data file (.csv or .xlsx), in cells.",
+                                         show_default=False)],
+    estimate: Annotated[str, typer.Option(
+        "--estimate", help="Parameter names to estimate, comma-separated (as `mscpk params` "
+                           "lists them).", show_default=False)],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output JSON file.",
+                                      show_default=False)],
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", help="Optional diagnostic figure (.png/.pdf/.svg).")] = None,
+    n_starts: Annotated[int, typer.Option("--n-starts", help="Optimiser starts.")] = 4,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random starts.")] = 0,
+) -> None:
+    """Estimate named model parameters from study data (profile-likelihood 95 % CIs)."""
+    from mscpk import load_scenario
+    from mscpk.fitting import fit, plot_fit
+
+    out = Path(out)
+    if out.suffix.lower() != ".json":
+        raise _fail(f"output {out} must end in .json")
+    if not out.parent.exists() or not out.parent.is_dir():
+        raise _fail(f"output folder {out.parent} does not exist")
+    if plot is not None and not Path(plot).parent.is_dir():
+        raise _fail(f"plot folder {Path(plot).parent} does not exist")
+    names = [n.strip() for n in estimate.split(",") if n.strip()]
+    try:
+        sc = load_scenario(scenario)
+        study = read_study(data)
+        result = fit(sc, study, names, n_starts=n_starts, seed=seed)
+    except MscpkError as exc:
+        raise _fail(str(exc)) from None
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(result.to_json())
+        os.replace(tmp, out)
+        tmp = None
+    except OSError as exc:
+        raise _fail(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    if plot is not None:
+        try:
+            plot_fit(result, plot)
+        except (OSError, ValueError) as exc:
+            raise _fail(f"cannot write plot {plot}: {exc}") from None
+    console = Console()
+    for name, p in result.parameters.items():
+        flag = "" if p["identifiable"] else "  (not identifiable from these data)"
+        console.print(f"{name}: {p['estimate']:.4g} {p['unit']} (95% CI {p['ci_low']:.4g} - "
+                      f"{p['ci_high']:.4g}){flag}", highlight=False, soft_wrap=True)
+    console.print(f"objective (-2 log L) {result.objective:.4g}; sigma {result.sigma:.3g}; "
+                  f"{result.n_obs} observations ({result.n_blq} BLQ); converged "
+                  f"{result.converged}; wrote {out}", highlight=False, soft_wrap=True)

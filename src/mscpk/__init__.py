@@ -31,6 +31,12 @@ _LAZY = {
     "simulate_batch": ("mscpk.batch", "simulate_batch"),
     "read_study": ("mscpk.studydata", "read_study"),
     "nca": ("mscpk.nca", "nca"),
+    "fit": ("mscpk.fitting", "fit"),
+    "observe": ("mscpk.detection", "observe"),
+    "detection_windows": ("mscpk.detection", "detection_windows"),
+    "design_study": ("mscpk.detection", "design_study"),
+    "simulate_study": ("mscpk.detection", "simulate_study"),
+    "knowledge_table": ("mscpk.detection", "knowledge_table"),
 }
 
 __all__ = sorted(_LAZY)

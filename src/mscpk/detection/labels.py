@@ -431,7 +431,7 @@ def label_positive_fraction(times_h: Sequence[float] | float, label: str | Label
     :func:`label_per_cell`. Reporter labels: ``labelled_fraction`` at all times (expression
     survives division).
     """
-    from scipy.stats import norm
+    from scipy.special import ndtr
 
     info = label if isinstance(label, LabelInfo) else label_info(label)
     t = np.asarray(times_h, dtype=float)
@@ -445,7 +445,7 @@ def label_positive_fraction(times_h: Sequence[float] | float, label: str | Label
         return info.labelled_fraction * (q >= threshold).astype(float)
     s2 = math.log1p(cv * cv)
     z = (np.log(np.maximum(q, 1e-300)) - 0.5 * s2 - math.log(threshold)) / math.sqrt(s2)
-    return info.labelled_fraction * norm.cdf(z)
+    return info.labelled_fraction * ndtr(z)
 
 
 __all__ = ["LabelKinetics", "label_kinetics", "build_label_network", "label_per_cell",

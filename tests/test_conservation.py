@@ -107,3 +107,13 @@ def test_saturation_lowers_fractional_lung_trapping_at_high_dose():
         r = mscpk.simulate(make(cells=cells, diam=(25.0, 3.0), times=[0.25]), saturation="on")
         return r.quantity("lung", "arrested_cells")[0] / cells
     assert lung_fraction(2e7) < lung_fraction(1e4)
+
+
+def test_stiff_solver_handles_late_small_dose():
+    """Regression (found by hypothesis): BDF failed on a bolus at 100 h ("step size less than
+    spacing between numbers") before intervals were integrated in local time."""
+    sc = make(route="ia", site="heart", cells=1000.0, diam=(10.0, 0.0), origin="autologous",
+              doses=[{"route": "ia", "site": "heart", "cells": 1000.0, "time_h": 100.0}], end=200.0)
+    r = mscpk.simulate(sc, saturation="on")
+    assert r.mass_balance_error() < 1e-7
+    assert r.administered[-1] == 1000.0

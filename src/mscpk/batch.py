@@ -491,8 +491,10 @@ def simulate_batch(scenario: Scenario, samples: Mapping[str, Sequence[float]],
     Parameters
     ----------
     scenario : the shared scenario (its ``parameters`` overrides apply to every subject).
-    samples : parameter name -> array (N,) of values, one per subject (names as in
-        ``mscpk params``; same N for every name; range-checked like overrides).
+    samples : parameter name -> array (N,) of values, one per subject (model parameters as
+        in ``mscpk params``; same N for every name; range-checked like overrides). Species
+        physiology is shared by all subjects; so is ``Vasodilator effect duration [h]`` when
+        a dose has a vasodilator (it sets event times).
     times_h : output times [h] (default: the scenario's output grid, as ``simulate``).
     chunk : subjects per chunk (working memory per chunk ~ chunk * n_states * n_times * 24
         bytes; 500 keeps the temporaries small enough to be reused).

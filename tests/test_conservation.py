@@ -117,3 +117,21 @@ def test_stiff_solver_handles_late_small_dose():
     r = mscpk.simulate(sc, saturation="on")
     assert r.mass_balance_error() < 1e-7
     assert r.administered[-1] == 1000.0
+
+
+def test_network_cache_reuses_structure_but_not_parameters():
+    from mscpk.simulation import network_for
+    from mscpk.model.build import scenario_parameters, scenario_species
+
+    a = make(cells=1e5, times=[1, 24])
+    b = make(cells=3e5, times=[1, 24])
+    pa, sp = scenario_parameters(a), scenario_species(a)
+    na, nb = network_for(a, pa, sp), network_for(b, pa, sp)
+    assert nb.modes is na.modes  # same rate structure reused
+    assert nb.inputs[0].cells == 3e5 and na.inputs[0].cells == 1e5
+    fresh = build_network(b)
+    np.testing.assert_array_equal(LinearSolver().solve(nb, np.array([1.0, 24.0])),
+                                  LinearSolver().solve(fresh, np.array([1.0, 24.0])))
+    c = make(cells=1e5, params={"Lung arrested cell death half-life [h]": 30.0})
+    nc = network_for(c, scenario_parameters(c), sp)
+    assert nc.modes is not na.modes

@@ -32,6 +32,8 @@ def physiology_names(species: Species) -> tuple[str, ...]:
 
 def split_overrides(overrides: Mapping[str, float], species: Species) -> tuple[dict, dict]:
     """(model overrides, physiology overrides) of a scenario's ``[parameters]``."""
+    if not overrides:
+        return {}, {}
     phys = set(physiology_names(species))
     model = {k: v for k, v in overrides.items() if k not in phys}
     return model, {k: v for k, v in overrides.items() if k in phys}

@@ -60,7 +60,7 @@ from .model.network import Network, split_state
 from .parameters import Parameter, ParameterSet
 from .result import CELL_QUANTITIES, site_quantity_weights
 from .scenario import Scenario
-from .solver import LinearSolver, StiffSolver, administered
+from .solver import LinearSolver, StiffSolver, _phi1, administered
 
 #: Largest 1-norm condition number of the eigenvector matrix accepted for modal propagation.
 COND_MAX = 1e8
@@ -147,14 +147,6 @@ def _input_vectors(net: Network, n_sub: int) -> list[np.ndarray]:
             v[:, net.layout.index(name)] += frac * inp.cells
         out.append(v)
     return out
-
-
-def _phi1(lam: np.ndarray, tau: np.ndarray) -> np.ndarray:
-    """``(exp(lam tau) - 1) / lam``, and ``tau`` where lam = 0 (broadcast)."""
-    zero = lam == 0
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = np.expm1(lam * tau) / np.where(zero, 1.0, lam)
-    return np.where(zero, tau, out)
 
 
 def _block_structure(pattern: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]], np.ndarray]:

@@ -6,45 +6,19 @@ exit with status 2; no traceback and no partial output file.
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from .errors import MscpkError, ScenarioError
+from .cli_common import check_out, user_errors
+from .errors import ScenarioError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="mscpk: physiologically based pharmacokinetics of MSC therapies.")
 export_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Export a scenario's model.")
 app.add_typer(export_app, name="export")
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
-
-
-def user_errors(func: Callable) -> Callable:
-    """Turn MscpkError into one stderr line and exit status 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except MscpkError as exc:
-            _fail(str(exc))
-
-    return wrapper
-
-
-def _check_out(out: Path, suffixes: tuple[str, ...]) -> None:
-    if out.suffix.lower() not in suffixes:
-        raise ScenarioError(f"output {str(out)!r}: unsupported file type {out.suffix or '(none)'!r}; "
-                            f"allowed: {', '.join(suffixes)}")
-    if not out.parent.exists() and str(out.parent) not in ("", "."):
-        raise ScenarioError(f"output {str(out)!r}: folder {str(out.parent)!r} does not exist")
 
 
 def _parse_times(text: str | None) -> list[float] | None:
@@ -77,9 +51,9 @@ def simulate(
     from .simulation import simulate as run
     from .summary import DEFAULT_TIMES_H, summarize
 
-    _check_out(out, (".csv", ".parquet"))
+    check_out(out, (".csv", ".parquet"))
     if plot is not None:
-        _check_out(plot, (".png", ".pdf", ".svg"))
+        check_out(plot, (".png", ".pdf", ".svg"))
     if saturation is not None and saturation not in ("auto", "on", "off"):
         raise ScenarioError(f"--saturation: {saturation!r} is not allowed; allowed: auto, on, off")
     times = _parse_times(summary_times) or list(DEFAULT_TIMES_H)
@@ -129,7 +103,7 @@ def params(
     if out is not None:
         from .io import write_table
 
-        _check_out(out, (".csv",))
+        check_out(out, (".csv",))
         write_table(df, out)
         typer.echo(f"wrote {out}")
     elif format == "csv":
@@ -157,7 +131,7 @@ def export_sbml_cmd(
     from .sbml import export_sbml
     from .scenario import load_scenario
 
-    _check_out(out, (".xml", ".sbml"))
+    check_out(out, (".xml", ".sbml"))
     if saturation is not None and saturation not in ("auto", "on", "off"):
         raise ScenarioError(f"--saturation: {saturation!r} is not allowed; allowed: auto, on, off")
     export_sbml(load_scenario(scenario), out, saturation=saturation)

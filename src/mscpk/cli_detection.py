@@ -15,35 +15,18 @@ written atomically (a temporary file in the output folder, then ``os.replace``).
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from mscpk.errors import DetectionError, MscpkError
+from mscpk.cli_common import user_errors as _user_errors
+from mscpk.errors import DetectionError
 
 __all__ = ["observe_command", "detection_window_command", "design_study_command", "knowledge_command"]
-
-
-def _fail(message: str) -> typer.Exit:
-    one_line = "; ".join(part.strip() for part in str(message).splitlines() if part.strip())
-    typer.echo(f"error: {one_line}", err=True)
-    return typer.Exit(2)
-
-
-def _user_errors(func: Callable) -> Callable:
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except MscpkError as exc:
-            raise _fail(str(exc)) from None
-
-    return wrapper
 
 
 def _check_csv(out: Path, what: str = "output") -> None:

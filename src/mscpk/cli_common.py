@@ -1,0 +1,40 @@
+"""Shared command-line plumbing: one-line user errors with exit status 2, output checks."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Callable
+
+import typer
+
+from .errors import MscpkError, ScenarioError
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``error: <message>`` as ONE line on stderr; return the exit (status 2) to raise."""
+    one_line = "; ".join(part.strip() for part in str(message).splitlines() if part.strip())
+    typer.echo(f"error: {one_line}", err=True)
+    return typer.Exit(2)
+
+
+def user_errors(func: Callable) -> Callable:
+    """Decorator: an :class:`MscpkError` becomes one stderr line and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except MscpkError as exc:
+            raise fail(str(exc)) from None
+
+    return wrapper
+
+
+def check_out(out: Path, suffixes: tuple[str, ...]) -> None:
+    """Refuse an output path with the wrong suffix or in a folder that does not exist."""
+    if out.suffix.lower() not in suffixes:
+        raise ScenarioError(f"output {str(out)!r}: unsupported file type {out.suffix or '(none)'!r}; "
+                            f"allowed: {', '.join(suffixes)}")
+    if not out.parent.exists() and str(out.parent) not in ("", "."):
+        raise ScenarioError(f"output {str(out)!r}: folder {str(out.parent)!r} does not exist")

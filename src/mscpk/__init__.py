@@ -29,6 +29,7 @@ _LAZY = {
     "export_sbml": ("mscpk.sbml", "export_sbml"),
     "summarize": ("mscpk.summary", "summarize"),
     "simulate_batch": ("mscpk.batch", "simulate_batch"),
+    "scan": ("mscpk.scan", "scan"),
     "read_study": ("mscpk.studydata", "read_study"),
     "nca": ("mscpk.nca", "nca"),
     "fit": ("mscpk.fitting", "fit"),

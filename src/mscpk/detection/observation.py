@@ -541,3 +541,29 @@ def detection_windows(source, *, scenario=None, assays: Sequence[str] | None = N
 
 __all__ = ["observe", "detection_windows", "readout", "Readout", "make_context", "noisy", "window",
            "lognormal_factor", "counting_factor", "ASSAYS", "IMAGING", "EX_VIVO"]
+
+
+# --------------------------------------------------------------------------------------------
+# hook for model fitting: noise-free expected signals from one Result
+# --------------------------------------------------------------------------------------------
+def expected_signals(result, scenario, assays: Sequence[str], *, label: str | None = None,
+                     params=None, decay_correct: bool = True,
+                     label_options: Mapping[str, Any] | None = None
+                     ) -> dict[str, tuple[tuple[str, ...], np.ndarray, str]]:
+    """Noise-free expected readout of several assays from one simulated ``result``.
+
+    Returns ``{assay: (sites, expected, unit)}``; ``expected`` has shape ``(T, S)`` over
+    ``result.times_h`` x ``sites`` and is in the assay's INTERFACE unit (as the ``expected``
+    column of :func:`observe`). One context is shared by all assays, so the label kinetics of
+    a direct label are solved once (with the same solver as ``result``). ``params``: the
+    parameter set ``result`` was simulated with (needed for direct labels). Raises
+    :class:`DetectionError` for an assay the label (and product origin) cannot support.
+    Used by :mod:`mscpk.fitting` to pass each datum through its assay's observation model.
+    """
+    ctx = make_context(result, scenario=scenario, label=label, params=params,
+                       label_options=label_options)
+    out: dict[str, tuple[tuple[str, ...], np.ndarray, str]] = {}
+    for a in assays:
+        ro = readout(ctx, a, decay_correct=decay_correct)
+        out[a] = (tuple(ro.sites), ro.expected, ro.unit)
+    return out

@@ -1,0 +1,60 @@
+"""Scans over scenario settings and parameters (xarray), and the `mscpk scan` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import mscpk
+from helpers import make
+from mscpk.cli import app
+from mscpk.errors import ScenarioError
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "iv_mouse.toml"
+
+
+def test_scan_points_equal_direct_simulations():
+    sc = make(cells=1e6, times=[1, 24])
+    da = mscpk.scan(sc, {"product.diameter_um.mean": [12.0, 30.0], "dose[1].cells": [1e5, 1e6]},
+                    times_h=[1, 24], saturation="off")
+    assert da.dims == ("product.diameter_um.mean", "dose[1].cells", "time_h", "site", "quantity")
+    direct = mscpk.simulate(make(cells=1e5, diam=(30.0, 3.0)), times_h=[1, 24], saturation="off")
+    got = da.sel({"product.diameter_um.mean": 30.0, "dose[1].cells": 1e5}).sel(site="lung", quantity="live_cells")
+    np.testing.assert_allclose(got.values, direct.quantity("lung"), rtol=1e-12)
+    # bigger cells trap more in lung at 1 h, for both doses
+    lung1 = da.sel(site="lung", quantity="live_cells", time_h=1)
+    assert np.all(lung1.sel({"product.diameter_um.mean": 30.0}).values > lung1.sel({"product.diameter_um.mean": 12.0}).values)
+
+
+def test_scan_parameter_and_route_fill_missing_sites():
+    sc = make(times=[24])
+    da = mscpk.scan(sc, {"Lung arrested cell death half-life [h]": [3.0, 12.0], "dose[1].route": ["iv", "ip"]},
+                    times_h=[24])
+    lung = da.sel(site="lung", quantity="live_cells", time_h=24, **{"dose[1].route": "iv"}).values
+    assert lung[1] > 4 * lung[0]
+    assert float(da.sel(site="peritoneum", quantity="live_cells", **{"dose[1].route": "iv"}).max()) == 0.0
+    assert float(da.sel(site="peritoneum", quantity="live_cells", **{"dose[1].route": "ip"}).max()) > 0
+
+
+def test_scan_bad_key_names_it():
+    with pytest.raises(ScenarioError, match="product.diameter: unknown key"):
+        mscpk.scan(make(), {"product.diameter": [12.0]}, times_h=[1])
+    with pytest.raises(ScenarioError, match="index 3 out of range"):
+        mscpk.scan(make(), {"dose[3].cells": [1e5]}, times_h=[1])
+
+
+def test_scan_cli(tmp_path):
+    out = tmp_path / "scan.csv"
+    res = CliRunner().invoke(app, ["scan", str(EXAMPLE), "--vary", "subject.immune=immunocompetent,immunodeficient",
+                                   "--times", "1,24", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    df = pd.read_csv(out)
+    assert list(df.columns) == ["subject.immune", "time_h", "site", "quantity", "value"]
+    assert set(df["subject.immune"]) == {"immunocompetent", "immunodeficient"}
+    bad = CliRunner().invoke(app, ["scan", str(EXAMPLE), "--vary", "nonsense", "-o", str(tmp_path / "b.csv")])
+    assert bad.exit_code == 2 and "expected KEY=value" in bad.stderr
+    assert not (tmp_path / "b.csv").exists()

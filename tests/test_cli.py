@@ -88,6 +88,8 @@ BAD = {
     "unknown chemokine": (GOOD.replace("[product]", '[[subject.injury]]\nsite = "heart"\nchemokines = { CXCL99 = 2.0 }\n[product]'), "chemokines: unknown value 'CXCL99'"),
     "unknown label": (GOOD.replace('origin = "xenogeneic"', 'origin = "xenogeneic"\nlabel = "gold"'), "product.label: unknown value 'gold'"),
     "both amounts": (GOOD.replace("cells = 1e6", "cells = 1e6\ncells_per_kg = 1e8"), "exactly one of 'cells' or 'cells_per_kg'"),
+    "site for a route without one": (GOOD.replace('route = "iv"', 'route = "iv"\nsite = "liver"'), "route 'iv' does not take a site"),
+    "output time after end": (GOOD.replace("end_h = 48.0", "end_h = 48.0\ntimes_h = [1, 100]"), "run.times_h: 100 is after run.end_h = 48"),
     "wrong type": (GOOD.replace("end_h = 48.0", 'end_h = "long"'), "run.end_h"),
 }
 

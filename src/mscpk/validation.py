@@ -57,10 +57,20 @@ def check_scenario(sc: Scenario) -> None:
         elif d.route in ("local", "intramyocardial", "scaffold"):
             _choose(f"dose[{i}].site", site, organs)
             targets.add(site)
-        elif d.site is not None and d.route != "iv":
-            _choose(f"dose[{i}].site", d.site, (*organs, "joint", "peritoneum", "csf", "airway"))
+        elif d.site is not None:
+            from .model.routes import DEPOT_OF_ROUTE
+
+            depot = DEPOT_OF_ROUTE.get(d.route, "blood")
+            if d.site != depot:
+                raise ScenarioError(f"dose[{i}].site: route {d.route!r} does not take a site (its cells go to "
+                                    f"{depot!r}); got {d.site!r}; remove 'site' or set it to {depot!r}")
         if d.time_h > sc.run.end_h:
             raise ScenarioError(f"dose[{i}].time_h: {d.time_h:g} is after run.end_h = {sc.run.end_h:g}")
+    if sc.run.times_h is not None:
+        late = [t for t in sc.run.times_h if t > sc.run.end_h]
+        if late:
+            raise ScenarioError(f"run.times_h: {late[0]:g} is after run.end_h = {sc.run.end_h:g}; "
+                                "raise end_h or drop the time")
     if len(targets) > 1:
         raise ScenarioError(f"dose: local injections into several organs ({', '.join(sorted(targets))}); "
                             "one injection_site per scenario is allowed")

@@ -119,3 +119,14 @@ def test_larger_cells_trap_more_in_lung():
     large = mscpk.simulate(make(diam=(30.0, 3.0), times=T))
     onward = lambda r: sum(at(r, s, 1) for s in r.sites if s not in ("lung", "blood", "eliminated"))
     assert onward(small) > 10 * onward(large)
+
+
+def test_embolic_burden_rises_with_dose_and_cell_size_and_clinical_dose_is_small():
+    peak = lambda **kw: float(mscpk.simulate(make(times=[0.05, 0.25, 1, 24], **kw)).quantity(
+        "lung", "occlusion_fraction").max())
+    assert peak(cells=2e6) > 3 * peak(cells=5e5)
+    assert peak(cells=5e5, diam=(30.0, 3.0)) > 3 * peak(cells=5e5, diam=(18.0, 3.0))
+    # C13: 1-3e6 cells/kg IV in a 70 kg human occludes a tiny part of the pulmonary bed
+    human = mscpk.simulate(make(species="human", doses=[{"route": "iv", "cells_per_kg": 2e6, "infusion_min": 30.0}],
+                                times=[0.5, 1, 24]))
+    assert float(human.quantity("lung", "occlusion_fraction").max()) < 0.01

@@ -130,3 +130,20 @@ def test_embolic_burden_rises_with_dose_and_cell_size_and_clinical_dose_is_small
     human = mscpk.simulate(make(species="human", doses=[{"route": "iv", "cells_per_kg": 2e6, "infusion_min": 30.0}],
                                 times=[0.5, 1, 24]))
     assert float(human.quantity("lung", "occlusion_fraction").max()) < 0.01
+
+
+def test_portal_drainage_gut_passes_through_liver_first():
+    """Cells escaping the gut capillaries reach the liver sinusoids before the lung; those
+    escaping the kidney go straight to venous blood and the lung."""
+    gut = mscpk.simulate(make(species="rat", route="ia", site="gut", diam=(12.0, 2.0), times=[0.25]))
+    kidney = mscpk.simulate(make(species="rat", route="ia", site="kidney", diam=(12.0, 2.0), times=[0.25]))
+    escaped_gut = 1e6 - at(gut, "gut", 0.25)
+    escaped_kidney = 1e6 - at(kidney, "kidney", 0.25)
+    assert at(gut, "liver", 0.25) / escaped_gut > 20 * at(kidney, "liver", 0.25) / escaped_kidney
+
+
+def test_release_of_arrested_lung_cells_feeds_other_organs():
+    held = mscpk.simulate(make(times=[24], params={"Lung arrested cell release half-life [h]": 1e9}))
+    released = mscpk.simulate(make(times=[24], params={"Lung arrested cell release half-life [h]": 12.0}))
+    others = lambda r: sum(at(r, s, 24) for s in ("liver", "spleen", "kidney", "muscle", "gut"))
+    assert others(released) > 1.5 * others(held)

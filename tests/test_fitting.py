@@ -44,17 +44,26 @@ runner = CliRunner()
 
 @lru_cache(maxsize=None)
 def scenario():
-    return mscpk.load_scenario(SCENARIO)
+    """iv_mouse.toml with a xenogeneic (human) product, so that qPCR (human Alu) sees it."""
+    sc = mscpk.load_scenario(SCENARIO)
+    return sc.model_copy(update={"product": sc.product.model_copy(update={"origin": "xenogeneic"})})
+
+
+@pytest.fixture(scope="module")
+def xeno_toml(tmp_path_factory):
+    path = tmp_path_factory.mktemp("scen") / "xeno.toml"
+    path.write_text(SCENARIO.read_text().replace('origin = "syngeneic"', 'origin = "xenogeneic"'))
+    return path
 
 
 def simulated_frame(seed: int) -> pd.DataFrame:
-    """Destructive design: 3 animals per time; lung by imaging-like live-cell assay, liver by
+    """Destructive design: 3 animals per time; lung as live cells (no ASSAY), liver by
     qPCR (live + dead); log-normal noise CV 30 %; values below the LLOQ censored."""
     rng = np.random.default_rng(seed)
     sc = scenario()
     p = scenario_parameters(sc).updated({LUNG_DEATH: TRUE})
     res = mscpk.simulate(sc, times_h=TIMES, params=p)
-    truth = {"lung": ("bli", res.quantity("lung", "live_cells")),
+    truth = {"lung": ("", res.quantity("lung", "live_cells")),
              "liver": ("qpcr", res.quantity("liver", "live_cells")
                        + res.quantity("liver", "dead_cells"))}
     sd = math.sqrt(math.log(1 + CV ** 2))
@@ -87,8 +96,16 @@ def test_layers_forward_model_and_likelihood():
     np.testing.assert_allclose(pred[lung][::3], res.quantity("lung", "live_cells")[
         np.searchsorted(TIMES, problem.times[lung][::3])])
     ll = LogLikelihood(problem)
+    # two assays (live cells, qpcr) -> one sigma each by default
+    assert ll.sigma_keys == ["live_cells", "qpcr"] and ll.n_parameters == 3
     # the true value is more likely than the (wrong) default
-    assert ll([math.log(TRUE), math.log(0.3)]) > ll([math.log(6.0), math.log(0.3)])
+    assert ll([math.log(TRUE), math.log(0.3), math.log(0.3)]) > \
+        ll([math.log(6.0), math.log(0.3), math.log(0.3)])
+    # the forward model caches: same parameters, no new simulation
+    n = model.n_evaluations
+    problem.predict(model.x0)
+    assert model.n_evaluations == n
+    assert LogLikelihood(problem, sigma="shared").n_parameters == 2
 
 
 def test_recovers_true_value_in_most_seeds():
@@ -126,33 +143,33 @@ def test_unknown_parameter_suggests_names():
         fit(scenario(), data, ["Lung arrested cell death halflife"])
 
 
-def test_cli_unknown_parameter_exit_2_no_file(tmp_path):
+def test_cli_unknown_parameter_exit_2_no_file(tmp_path, xeno_toml):
     data = tmp_path / "d.csv"
     simulated_frame(0).to_csv(data, index=False)
     out = tmp_path / "fit.json"
-    r = runner.invoke(app, ["fit", str(SCENARIO), str(data), "--estimate",
+    r = runner.invoke(app, ["fit", str(xeno_toml), str(data), "--estimate",
                             "Lung arrested cell death halflife [h]", "-o", str(out)])
     assert r.exit_code == 2
     assert "error:" in r.output and "did you mean" in r.output
     assert not out.exists()
 
 
-def test_cli_bad_data_exit_2_no_file(tmp_path):
+def test_cli_bad_data_exit_2_no_file(tmp_path, xeno_toml):
     data = tmp_path / "bad.csv"
     data.write_text("ID,TIME,DV,SITE\n1,1,abc,lung\n", encoding="utf-8")
     out = tmp_path / "fit.json"
-    r = runner.invoke(app, ["fit", str(SCENARIO), str(data), "--estimate", LUNG_DEATH,
+    r = runner.invoke(app, ["fit", str(xeno_toml), str(data), "--estimate", LUNG_DEATH,
                             "-o", str(out)])
     assert r.exit_code == 2 and "error:" in r.output
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["bad.csv"]
 
 
-def test_cli_writes_json(tmp_path):
+def test_cli_writes_json(tmp_path, xeno_toml):
     data = tmp_path / "d.csv"
     simulated_frame(1).to_csv(data, index=False)
     out = tmp_path / "fit.json"
-    r = runner.invoke(app, ["fit", str(SCENARIO), str(data), "--estimate", LUNG_DEATH,
+    r = runner.invoke(app, ["fit", str(xeno_toml), str(data), "--estimate", LUNG_DEATH,
                             "-o", str(out), "--n-starts", "2"])
     assert r.exit_code == 0, r.output
     doc = json.loads(out.read_text())

@@ -147,3 +147,12 @@ def test_release_of_arrested_lung_cells_feeds_other_organs():
     released = mscpk.simulate(make(times=[24], params={"Lung arrested cell release half-life [h]": 12.0}))
     others = lambda r: sum(at(r, s, 24) for s in ("liver", "spleen", "kidney", "muscle", "gut"))
     assert others(released) > 1.5 * others(held)
+
+
+def test_ibmir_destroys_more_high_passage_cells_on_blood_contact():
+    """C13 (Moll 2012): the instant blood-mediated inflammatory reaction rises with passage."""
+    dead = lambda p: at(mscpk.simulate(make(passage=p, viability=1.0, times=[0.05])), "blood", 0.05, "dead_cells") \
+        + at(mscpk.simulate(make(passage=p, viability=1.0, times=[0.05])), "liver", 0.05, "dead_cells")
+    assert dead(10) > 1.5 * dead(4) > 0
+    local = mscpk.simulate(make(route="intra_articular", passage=10, viability=1.0, times=[0.05]))
+    assert at(local, "blood", 0.05, "dead_cells") < 1e-5 * 1e6  # no direct blood contact

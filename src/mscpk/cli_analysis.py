@@ -193,9 +193,12 @@ def nca_command(
 
 
 def fit_command(
-    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.", show_default=False)],
-    data: Annotated[Path, typer.Argument(help="Study data file (.csv or .xlsx), in cells.",
-                                         show_default=False)],
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file (the base design).",
+                                             show_default=False)],
+    data: Annotated[Path, typer.Argument(
+        help="Study data file (.csv or .xlsx): cells, %ID (spect/pet) or photons/s "
+             "(bli/fluorescence) per ASSAY; GROUP/DOSE/ROUTE columns give each group its "
+             "own variant of the scenario.", show_default=False)],
     estimate: Annotated[str, typer.Option(
         "--estimate", help="Parameter names to estimate, comma-separated (as `mscpk params` "
                            "lists them).", show_default=False)],
@@ -205,10 +208,21 @@ def fit_command(
         "--plot", help="Optional diagnostic figure (.png/.pdf/.svg).")] = None,
     n_starts: Annotated[int, typer.Option("--n-starts", help="Optimiser starts.")] = 4,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random starts.")] = 0,
+    sigma: Annotated[str, typer.Option(
+        "--sigma", help="Residual SD: auto (one per assay when several assays, else one), "
+                        "shared, or per-assay.")] = "auto",
+    scenario_for: Annotated[list[str] | None, typer.Option(
+        "--scenario-for", help="GROUP=FILE: a scenario of its own for a data group "
+                               "(repeatable); the other groups derive from SCENARIO.",
+        show_default=False)] = None,
 ) -> None:
-    """Estimate named model parameters from study data (profile-likelihood 95 % CIs)."""
+    """Estimate named model parameters from study data (profile-likelihood 95 % CIs).
+
+    Several groups (doses, routes, designs) and assays are fitted jointly with one shared
+    parameter vector; each datum goes through its assay's observation model.
+    """
     from mscpk import load_scenario
-    from mscpk.fitting import fit, plot_fit
+    from mscpk.fitting import FIT_UNIT_OPTIONS, fit, plot_fit
 
     out = Path(out)
     if out.suffix.lower() != ".json":
@@ -217,11 +231,30 @@ def fit_command(
         raise _fail(f"output folder {out.parent} does not exist")
     if plot is not None and not Path(plot).parent.is_dir():
         raise _fail(f"plot folder {Path(plot).parent} does not exist")
+    sigma_mode = sigma.strip().lower().replace("-", "_")
+    if sigma_mode not in ("auto", "shared", "per_assay"):
+        raise _fail(f"--sigma: unknown value {sigma!r}; allowed: auto, shared, per-assay")
+    own: dict[str, Path] = {}
+    for item in scenario_for or []:
+        group, sep, path = item.partition("=")
+        if not sep or not group.strip() or not path.strip():
+            raise _fail(f"--scenario-for: {item!r} must be GROUP=FILE")
+        own[group.strip()] = Path(path.strip())
     names = [n.strip() for n in estimate.split(",") if n.strip()]
     try:
         sc = load_scenario(scenario)
-        study = read_study(data)
-        result = fit(sc, study, names, n_starts=n_starts, seed=seed)
+        study = read_study(data, unit_options=FIT_UNIT_OPTIONS)
+        if own:
+            groups = list(dict.fromkeys(study.frame["GROUP"].astype(str)))
+            unknown = [g for g in own if g not in groups]
+            if unknown:
+                raise _fail(f"--scenario-for: GROUP {unknown[0]!r} is not in the data; groups: "
+                            f"{', '.join(groups)}")
+            mapping = {g: (load_scenario(own[g]) if g in own else sc) for g in groups}
+            result = fit(scenarios=mapping, data=study, estimate=names, n_starts=n_starts,
+                         seed=seed, sigma=sigma_mode)
+        else:
+            result = fit(sc, study, names, n_starts=n_starts, seed=seed, sigma=sigma_mode)
     except MscpkError as exc:
         raise _fail(str(exc)) from None
     tmp = None
@@ -246,7 +279,20 @@ def fit_command(
     for name, p in result.parameters.items():
         flag = "" if p["identifiable"] else "  (not identifiable from these data)"
         console.print(f"{name}: {p['estimate']:.4g} {p['unit']} (95% CI {p['ci_low']:.4g} - "
-                      f"{p['ci_high']:.4g}){flag}", highlight=False, soft_wrap=True)
-    console.print(f"objective (-2 log L) {result.objective:.4g}; sigma {result.sigma:.3g}; "
-                  f"{result.n_obs} observations ({result.n_blq} BLQ); converged "
-                  f"{result.converged}; wrote {out}", highlight=False, soft_wrap=True)
+                      f"{p['ci_high']:.4g}){flag}", highlight=False, soft_wrap=True,
+                      markup=False)
+    if len(result.groups) > 1:
+        parts = []
+        for g, info in result.groups.items():
+            doses = ", ".join(f"{d['route']} {d['cells']:g} cells" if d["cells"] is not None
+                              else f"{d['route']} {d['cells_per_kg']:g} cells/kg"
+                              for d in info["doses"])
+            parts.append(f"{g} ({doses}; {info['n_obs']} rows)")
+        console.print("groups: " + "; ".join(parts), highlight=False, soft_wrap=True,
+                      markup=False)
+    sig = ", ".join(f"{k} {v:.3g}" for k, v in result.sigmas.items())
+    console.print(f"objective (-2 log L) {result.objective:.4g}; sigma {sig}; "
+                  f"{result.n_obs} observations ({result.n_blq} BLQ, {result.n_summary} "
+                  f"summary); converged {result.converged}; wrote {out}",
+                  highlight=False, soft_wrap=True,
+                      markup=False)

@@ -144,7 +144,11 @@ def detection_window_command(
     times: Annotated[Optional[str], typer.Option("--times", help="time grid in h (default: the scenario's)")] = None,
     division_time: Annotated[Optional[float], typer.Option("--division-time", help="cell division time in h (label dilution)")] = None,
 ) -> None:
-    """First and last detectable time for each assay the label allows and each site."""
+    """First and last detectable time (and every detectable interval) per assay and site.
+
+    Detection parameters in the scenario's [parameters] (e.g. "BLI detection limit [cells]",
+    "Luciferase optical background per site [photons/s]") apply.
+    """
     from mscpk.detection import detection_windows
     from mscpk.detection.plots import _check_path, plot_detection_windows
 
@@ -164,8 +168,9 @@ def detection_window_command(
         if ok.empty:
             typer.echo(f"  {a}: never detectable")
         else:
-            span = ", ".join(f"{r.site} {r.first_h:.3g}-{r.last_h:.3g} h{'+' if r.until_end else ''}"
-                             for r in ok.itertuples())
+            span = ", ".join(f"{r.site} " + (r.intervals.replace(";", ", ") if ";" in str(r.intervals)
+                                             else f"{r.first_h:.3g}-{r.last_h:.3g}")
+                             + f" h{'+' if r.until_end else ''}" for r in ok.itertuples())
             typer.echo(f"  {a}: {span}")
     if plot is not None:
         typer.echo(f"wrote {plot}")
@@ -186,7 +191,7 @@ def design_study_command(
     seed: Annotated[int, typer.Option("--seed", help="random seed of the virtual study")] = 0,
 ) -> None:
     """Methods, sampling times and animals per time point for the guidance items."""
-    from mscpk.detection import design_study, simulate_study
+    from mscpk.detection import ASSAYS, design_study, simulate_study
     from mscpk.detection.study import SAMPLING_GRID_H
 
     _check_csv(out)
@@ -196,7 +201,7 @@ def design_study_command(
                         between_animal_cv=between_animal_cv, consider_other_labels=not product_label_only)
     frames = [(plan, out)]
     if study_out is not None:
-        ok = plan[plan["can_show"] & plan["assay"].isin(["qpcr", "flow", "ihc", "mri", "spect", "pet"])]
+        ok = plan[plan["can_show"] & plan["assay"].isin(list(ASSAYS))]
         a = study_assay or (ok["assay"].iloc[0] if "qpcr" not in set(ok["assay"]) and len(ok) else "qpcr")
         rows = ok[ok["assay"] == a]
         lab = rows["label"].iloc[0] if len(rows) else label

@@ -356,7 +356,7 @@ def derive_scenario(base: Any, *, route: str | None = None, dose: float | None =
             else:
                 upd["site"] = None
             desc.append(r)
-    if dose is not None:
+    if dose is not None and not (d.cells is not None and math.isclose(dose, d.cells)):
         if not (dose > 0 and math.isfinite(dose)):
             raise FitError(f"{where}: DOSE {dose!r} must be a positive number of cells")
         upd["cells"] = float(dose)

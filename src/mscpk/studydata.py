@@ -89,10 +89,12 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
     "GROUP", "ROUTE", "DOSE", "DVU", "LLOQ", "CENS", "ASSAY", "N", "SD",
 )
 #: Units accepted in ``DVU`` (canonical spelling). ``copies/ug`` is copies of the assay
-#: target per microgram of total (host + donor) DNA; ``Ct`` is a qPCR cycle threshold.
+#: target per microgram of total (host + donor) DNA; ``Ct`` is a qPCR cycle threshold;
+#: ``photons/s`` is the (background-subtracted) flux of an optical image region (BLI,
+#: fluorescence), convertible to cells only with a per-cell calibration (not done here).
 ALLOWED_UNITS: tuple[str, ...] = (
     "cells", "cells/g", "cells/mg", "cells/mL", "cells/uL",
-    "%ID", "%ID/g", "copies/ug", "Ct",
+    "%ID", "%ID/g", "copies/ug", "Ct", "photons/s",
 )
 #: At most this many problem lines in one DataError message (then "... and N more").
 MAX_PROBLEM_LINES = 20
@@ -110,6 +112,7 @@ ureg = pint.UnitRegistry()
 ureg.define("cell = [cell_count] = _ = cells")
 ureg.define("target_copy = [target_copy_count] = _ = copies")
 ureg.define("injected_dose = [injected_dose] = ID")
+ureg.define("photon = [photon_count] = _ = photons")
 
 # canonical unit -> pint expression (None: not a linear unit)
 _PINT_EXPR: dict[str, str | None] = {
@@ -122,6 +125,7 @@ _PINT_EXPR: dict[str, str | None] = {
     "%ID/g": "percent * injected_dose / gram",
     "copies/ug": "target_copy / microgram",
     "Ct": None,  # cycle threshold: logarithmic, converted with a standard curve only
+    "photons/s": "photon / second",
 }
 # unit -> canonical unit it is normalised to (same dimension, different scale)
 _NORMALISED_TO: dict[str, str] = {"cells/mg": "cells/g", "cells/uL": "cells/mL"}
@@ -134,10 +138,11 @@ for _canon, _spellings in {
     "cells/mg": ["cells/mg", "cell/mg", "cells/mgtissue", "cells/mg_tissue", "cells.mg-1"],
     "cells/mL": ["cells/ml", "cell/ml", "cells.ml-1"],
     "cells/uL": ["cells/ul", "cell/ul", "cells.ul-1"],
-    "%ID": ["%id", "%injecteddose", "percentid", "%dose", "%injectedactivity"],
+    "%ID": ["%id", "%injecteddose", "percentid", "%dose", "%injectedactivity", "%ia"],
     "%ID/g": ["%id/g", "%injecteddose/g", "percentid/g", "%dose/g", "%injectedactivity/g"],
     "copies/ug": ["copies/ug", "copy/ug", "copies/ugdna", "copy/ugdna", "copies/ug_dna"],
     "Ct": ["ct", "cq"],
+    "photons/s": ["photons/s", "photon/s", "p/s", "photons/sec", "photons_per_s", "photons.s-1"],
 }.items():
     for _s in _spellings:
         _UNIT_ALIASES[_s] = _canon
@@ -166,6 +171,7 @@ def _factor(unit_from: str, unit_to: str) -> float:
 
 
 _SHORT = {"cell": "cells", "target_copy": "copies", "injected_dose": "ID", "percent": "%",
+          "photon": "photons", "second": "s",
           "gram": "g", "milliliter": "mL", "microgram": "ug", "milligram": "mg",
           "microliter": "uL"}
 
@@ -884,6 +890,10 @@ def to_cells(
         g, ident, site = r["GROUP"], r["ID"], r["SITE"]
         if unit == "cells":
             factors[i], notes[i] = 1.0, "cells"
+            continue
+        if unit == "photons/s":
+            need("a photons/s-per-cell calibration at each site's depth (optical flux cannot be "
+                 "converted to cells here; fit it with the bli/fluorescence observation model)", row)
             continue
         if unit in ("cells/g", "cells/mg", "%ID/g"):
             mass = _lookup(tissue_mass_g, g, ident, site)

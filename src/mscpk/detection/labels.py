@@ -60,6 +60,7 @@ import numpy as np
 
 from ..errors import DetectionError
 from ..model.network import LIVE_KINDS, Input, Network, StateLayout, Transition, split_state
+from .parameters import cell_scenario, settings_of
 from .tables import LabelInfo, label_info
 
 PHAGOCYTIC = ("liver", "spleen")
@@ -99,13 +100,15 @@ def resolve(source: Any, scenario: Any = None, times_h: Sequence[float] | None =
         times = [float(t) for t in times_h]
         if not times or any(not math.isfinite(t) or t < 0 for t in times):
             raise DetectionError(f"times_h: {list(times_h)!r}: give one or more finite times >= 0 [h]")
-    return sc, simulate(sc, times_h=times_h, params=params)
+    # the engine sees the scenario without detection parameters (see .parameters)
+    return sc, simulate(cell_scenario(sc), times_h=times_h, params=params)
 
 
 def resolve_label(scenario, label: str | None, label_options: Mapping[str, Any] | None = None) -> LabelInfo:
-    """The :class:`LabelInfo` in force: ``label`` or the product's, with option overrides."""
+    """The :class:`LabelInfo` in force: ``label`` or the product's, with the scenario's
+    detection parameters (``[parameters]``, see :mod:`.parameters`), then ``label_options``."""
     name = scenario.product.label if label is None else label
-    info = label_info(name)
+    info = settings_of(scenario).label(name)
     if label_options:
         info = info.updated(**dict(label_options))
     return info
@@ -348,6 +351,7 @@ def _solve(sc, res, info: LabelInfo, params=None) -> LabelKinetics:
     from ..model.build import build_network, scenario_parameters, scenario_species
     from ..solver import LinearSolver, StiffSolver
 
+    sc = cell_scenario(sc)
     species = scenario_species(sc)
     p = scenario_parameters(sc, params)
     net = build_network(sc, p, species)

@@ -46,6 +46,7 @@ import numpy as np
 
 from ..errors import DetectionError
 from .labels import (LabelKinetics, _solve, label_positive_fraction, resolve, resolve_label)
+from .parameters import cell_scenario, settings_of
 from .tables import ASSAY_UNITS, ASSAYS, LabelInfo, MethodInfo, check_assay, method_info, supported_assays
 
 IMAGING = ("bli", "fluorescence", "mri", "spect", "pet")
@@ -81,6 +82,10 @@ class _Context:
     @property
     def times(self) -> np.ndarray:
         return np.asarray(self.result.times_h, dtype=float)
+
+    def method(self, assay: str) -> MethodInfo:
+        """The method in force: packaged data with the scenario's detection parameters."""
+        return settings_of(self.scenario).method(assay)
 
     def kinetics(self) -> LabelKinetics:
         if self._kin is None:
@@ -140,7 +145,8 @@ class Readout:
 
     ``expected`` [unit]; ``detected_cells`` [cells] compared with ``limit_cells`` [cells]
     (per site); ``limit`` [unit]; ``counts`` expected counts (None: no counting noise);
-    ``sampled_fraction`` per site (ex vivo).
+    ``sampled_fraction`` per site (ex vivo); ``background`` optical background per site
+    [unit] (bli, fluorescence; None otherwise) and ``background_counts`` its expected counts.
     """
 
     assay: str
@@ -158,6 +164,8 @@ class Readout:
     true_live: np.ndarray
     true_dead: np.ndarray
     notes: list[str] = field(default_factory=list)
+    background: np.ndarray | None = None
+    background_counts: np.ndarray | None = None
 
     @property
     def detectable(self) -> np.ndarray:
@@ -191,7 +199,8 @@ def readout(ctx: _Context, assay: str, *, decay_correct: bool = True,
             cv: float | None = None, sampled_fraction: float | None = None,
             division_time_h: float = math.inf) -> Readout:
     """Noise-free :class:`Readout` of ``assay`` in context ``ctx`` (see the module docstring)."""
-    m = method_info(assay)
+    method_info(assay)  # unknown assay -> DetectionError
+    m = ctx.method(assay)
     info = ctx.label
     check_assay(assay, info.name, ctx.scenario.product.origin)
     detection_limit = _check_positive("detection limit", detection_limit)
@@ -223,6 +232,8 @@ def readout(ctx: _Context, assay: str, *, decay_correct: bool = True,
             lod_cells[j] = detection_limit_ratio * (host if host is not None else DEPOT_HOST_CELLS)
     conv = np.ones((T, S))  # unit value per detected cell
     has_counts = True
+    bg = None  # optical background per site [photons/s]
+    bg_counts_per_unit = 0.0
 
     def positive_live() -> np.ndarray:
         """Live label-positive cells per site (direct labels: per-cell threshold)."""
@@ -276,7 +287,9 @@ def readout(ctx: _Context, assay: str, *, decay_correct: bool = True,
         val = cells * flux * att[None, :]
         det = cells * att[None, :] / att_ref
         conv[:] = flux * att_ref
-        counts = val * m.sample["exposure_s"] * m.sample["collection_efficiency"]
+        bg_counts_per_unit = m.sample["exposure_s"] * m.sample["collection_efficiency"]
+        counts = val * bg_counts_per_unit
+        bg = np.full(S, float(info.background_photons_per_s))
     elif assay == "mri":
         det = label_all()
         val = det.copy()
@@ -332,10 +345,27 @@ def readout(ctx: _Context, assay: str, *, decay_correct: bool = True,
         frac = np.append(frac, 1.0)
         live_arr = np.column_stack([live_arr, live_arr.sum(axis=1)])
         dead_arr = np.column_stack([dead_arr, dead_arr.sum(axis=1)])
+        if bg is not None:  # the whole-body region holds every site's background
+            bg = np.append(bg, bg.sum())
+    if bg is not None and bg.any():
+        # background-aware limit: the signal must reach k x background as well as the
+        # Table 2 limit (optical conv is the same at every time and site)
+        k_bg = float(m.sample.get("signal_to_background_min", 1.0))
+        c0 = float(m.sample.get("reference_depth_mm", 0.0))
+        unit_per_cell = info.photons_per_cell_per_s * math.exp(-info.mu_eff_per_mm * c0)
+        bg_cells = k_bg * bg / unit_per_cell
+        raised = bg_cells > lod_cells
+        if raised.any():
+            lod_cells = np.maximum(lod_cells, bg_cells)
+            limit = np.maximum(limit, (k_bg * bg)[None, :])
+            notes.append(f"{info.name}: optical background {info.background_photons_per_s:g} photons/s per site "
+                         f"raises the detection limit to {k_bg:g} x background where that exceeds the "
+                         f"Table 2 limit")
     return Readout(assay, ASSAY_UNITS[assay], info.name, t, tuple(sites), val, det,
                    np.broadcast_to(lod_cells, det.shape).copy(), limit,
                    counts if has_counts else None, m.cv if cv is None else cv, frac,
-                   live_arr, dead_arr, notes)
+                   live_arr, dead_arr, notes, bg,
+                   None if bg is None else bg * bg_counts_per_unit)
 
 
 def lognormal_factor(rng: np.random.Generator, cv: float, size) -> np.ndarray:
@@ -346,11 +376,21 @@ def lognormal_factor(rng: np.random.Generator, cv: float, size) -> np.ndarray:
     return np.exp(rng.normal(-0.5 * s2, math.sqrt(s2), size))
 
 
-def counting_factor(rng: np.random.Generator, counts: np.ndarray) -> np.ndarray:
-    """Poisson counting noise as a factor ``observed / expected`` (1 where nothing is counted)."""
+def counting_factor(rng: np.random.Generator, counts: np.ndarray,
+                    background: np.ndarray | float | None = None) -> np.ndarray:
+    """Poisson counting noise as a factor ``observed / expected`` (1 where nothing is counted).
+
+    ``background``: expected background counts in the same region (broadcast to ``counts``):
+    signal and background are counted together and the expected background is subtracted
+    (a negative difference is reported as 0).
+    """
     counts = np.asarray(counts, dtype=float)
     lam = np.clip(counts, 0.0, 1e15)
-    obs = rng.poisson(lam)
+    if background is None or not np.any(background):
+        obs = rng.poisson(lam)
+    else:
+        b = np.broadcast_to(np.clip(np.asarray(background, dtype=float), 0.0, 1e15), lam.shape)
+        obs = np.maximum(rng.poisson(lam + b) - b, 0.0)
     return np.divide(obs, lam, out=np.ones_like(lam), where=lam > 0)
 
 
@@ -358,12 +398,13 @@ def noisy(ro: Readout, rng: np.random.Generator, animal_factor: np.ndarray | flo
     """One noisy realisation of ``ro.expected`` (counting noise x log-normal CV x animal)."""
     f = np.ones_like(ro.expected)
     if ro.counts is not None:
+        bgc = ro.background_counts
         if "whole_body" in ro.sites:  # whole body = sum of the noisy sites
             j = ro.sites.index("whole_body")
-            fc = counting_factor(rng, ro.counts[:, :j])
+            fc = counting_factor(rng, ro.counts[:, :j], None if bgc is None else bgc[None, :j])
             v = ro.expected[:, :j] * fc * lognormal_factor(rng, ro.cv, fc.shape) * animal_factor
             return np.column_stack([v, v.sum(axis=1)])
-        f = counting_factor(rng, ro.counts)
+        f = counting_factor(rng, ro.counts, None if bgc is None else bgc[None, :])
     return ro.expected * f * lognormal_factor(rng, ro.cv, f.shape) * animal_factor
 
 
@@ -383,7 +424,7 @@ def make_context(source, *, scenario=None, label=None, times_h=None, params=None
 
     sc, res = resolve(source, scenario, times_h, params)
     info = resolve_label(sc, label, label_options)
-    return _Context(sc, res, info, scenario_species(sc), params)
+    return _Context(sc, res, info, scenario_species(cell_scenario(sc)), params)
 
 
 def observe(source, assay: str, *, scenario=None, label: str | None = None,
@@ -455,6 +496,7 @@ def observe(source, assay: str, *, scenario=None, label: str | None = None,
         "true_live_cells": ro.true_live.reshape(-1),
         "true_dead_cells": ro.true_dead.reshape(-1),
         "sampled_fraction": np.tile(ro.sampled_fraction, T),
+        "background": np.tile(np.zeros(S) if ro.background is None else ro.background, T),
     })
     df.attrs["notes"] = list(ro.notes)
     return df
@@ -474,21 +516,70 @@ def _crossing(t0: float, t1: float, y0: float, y1: float, level: float) -> float
     return t0 + min(max(f, 0.0), 1.0) * (t1 - t0)
 
 
-def window(times: np.ndarray, det: np.ndarray, lod: float) -> tuple[float, float, bool]:
+def intervals(times: np.ndarray, det: np.ndarray, lod: float,
+              dose_times_h: Sequence[float] = ()) -> list[tuple[float, float]]:
+    """Every interval ``(start_h, end_h)`` where ``det >= lod`` (and > 0), crossings interpolated.
+
+    A signal that drops below the limit and rises again (e.g. a second dose) gives several
+    intervals; a single detectable grid time gives a zero-length interval; empty when never
+    detectable. The last interval ends at the last grid time when still detectable there.
+    ``dose_times_h``: when a dose starts between two grid times the signal rises from it
+    (the rising crossing is interpolated from (dose time, 0), not from the earlier grid time).
+
+    >>> format_intervals(intervals(np.array([0., 1, 2, 3, 4]), np.array([5., 5, 0.5, 5, 5]), 1.0))
+    '0-1.7;2.3-4'
+    """
+    times = np.asarray(times, dtype=float)
+    det = np.asarray(det, dtype=float)
+    ok = (det >= lod) & (det > 0)
+    out: list[tuple[float, float]] = []
+    n = len(ok)
+    k = 0
+    while k < n:
+        if not ok[k]:
+            k += 1
+            continue
+        i = k
+        while k + 1 < n and ok[k + 1]:
+            k += 1
+        j = k
+        if i == 0:
+            start = float(times[0])
+        else:
+            t_prev, y_prev = float(times[i - 1]), float(det[i - 1])
+            doses = [d for d in dose_times_h if t_prev < d <= times[i]]
+            if doses:
+                t_prev, y_prev = max(doses), 0.0
+            start = _crossing(t_prev, times[i], y_prev, det[i], lod)
+        end = float(times[j]) if j == n - 1 else _crossing(times[j], times[j + 1], det[j], det[j + 1], lod)
+        out.append((float(start), float(end)))
+        k += 1
+    return out
+
+
+def format_intervals(spans: Sequence[tuple[float, float]], digits: int = 3) -> str:
+    """``"0-17.8;48-72"``: intervals in h, ``digits`` significant digits (whole hours at
+    least), ``;``-separated."""
+    def f(x: float) -> str:
+        x = float(x)
+        whole = len(str(int(abs(round(x))))) if math.isfinite(x) else digits
+        return np.format_float_positional(x, precision=max(digits, whole), unique=False,
+                                          fractional=False, trim="-")
+    return ";".join(f"{f(a)}-{f(b)}" for a, b in spans)
+
+
+def window(times: np.ndarray, det: np.ndarray, lod: float,
+           dose_times_h: Sequence[float] = ()) -> tuple[float, float, bool]:
     """``(first_h, last_h, until_end)`` of ``det >= lod`` on the grid, crossings interpolated.
 
     NaN, NaN when never detectable; ``until_end`` when still detectable at the last time.
+    Gaps are not shown here; see :func:`intervals`.
     """
-    ok = (det >= lod) & (det > 0)
-    if not ok.any():
+    spans = intervals(times, det, lod, dose_times_h)
+    if not spans:
         return math.nan, math.nan, False
-    i = int(np.argmax(ok))
-    j = len(ok) - 1 - int(np.argmax(ok[::-1]))
-    first = float(times[i]) if i == 0 else _crossing(times[i - 1], times[i], det[i - 1], det[i], lod)
-    if j == len(ok) - 1:
-        return first, float(times[j]), True
-    last = _crossing(times[j], times[j + 1], det[j], det[j + 1], lod)
-    return first, last, False
+    ok = (det >= lod) & (det > 0)
+    return spans[0][0], spans[-1][1], bool(ok[-1])
 
 
 def detection_windows(source, *, scenario=None, assays: Sequence[str] | None = None,
@@ -503,10 +594,16 @@ def detection_windows(source, *, scenario=None, assays: Sequence[str] | None = N
     :class:`DetectionError`. ``detection_limits``: assay -> limit [cells] (default Table 2).
     Crossing times are interpolated between grid times (log-linear); ``first_h``/``last_h``
     are NaN (empty in CSV) when never detectable; ``until_end`` is true when the signal is
-    still detectable at the last time of the grid.
+    still detectable at the last time of the grid. ``intervals`` lists every detectable
+    interval, e.g. ``"0-17.8;48-72"`` (h, 3 significant digits; empty when never detectable):
+    a signal can drop below the limit and rise again (a second dose), so ``first_h`` to
+    ``last_h`` may span gaps. The detection limit of bli and fluorescence includes the
+    optical background (see :func:`observe`). Scenario detection parameters apply
+    (:mod:`mscpk.detection.parameters`).
 
     Returns a DataFrame with columns ``assay, site, first_h, last_h`` first, then ``label``,
-    ``unit``, ``detection_limit_cells``, ``peak_h``, ``peak_value``, ``until_end``.
+    ``unit``, ``detection_limit_cells``, ``peak_h``, ``peak_value``, ``until_end``,
+    ``intervals``.
 
     Example
     -------
@@ -523,23 +620,27 @@ def detection_windows(source, *, scenario=None, assays: Sequence[str] | None = N
     limits = dict(detection_limits or {})
     for a in limits:
         method_info(a)
+    dose_times = sorted({float(d.time_h) for d in ctx.scenario.dose})
     rows = []
     for a in assays:
         ro = readout(ctx, a, detection_limit=limits.get(a), division_time_h=division_time_h)
         for j, site in enumerate(ro.sites):
-            first, last, until_end = window(ro.times_h, ro.detected_cells[:, j], float(ro.limit_cells[0, j]))
+            lod = float(ro.limit_cells[0, j])
+            first, last, until_end = window(ro.times_h, ro.detected_cells[:, j], lod, dose_times)
+            spans = format_intervals(intervals(ro.times_h, ro.detected_cells[:, j], lod, dose_times))
             k = int(np.argmax(ro.expected[:, j])) if len(ro.times_h) else 0
             rows.append({"assay": a, "site": site, "first_h": first, "last_h": last, "label": ro.label,
                          "unit": ro.unit, "detection_limit_cells": float(ro.limit_cells[0, j]),
                          "peak_h": float(ro.times_h[k]) if len(ro.times_h) else math.nan,
                          "peak_value": float(ro.expected[k, j]) if len(ro.times_h) else math.nan,
-                         "until_end": bool(until_end)})
+                         "until_end": bool(until_end), "intervals": spans})
     cols = ["assay", "site", "first_h", "last_h", "label", "unit", "detection_limit_cells",
-            "peak_h", "peak_value", "until_end"]
+            "peak_h", "peak_value", "until_end", "intervals"]
     return pd.DataFrame(rows, columns=cols)
 
 
 __all__ = ["observe", "detection_windows", "readout", "Readout", "make_context", "noisy", "window",
+           "intervals", "format_intervals",
            "lognormal_factor", "counting_factor", "ASSAYS", "IMAGING", "EX_VIVO"]
 
 

@@ -50,6 +50,20 @@ def _save(fig, path: Path) -> None:
         plt.close(fig)
 
 
+def _spans(text) -> list[tuple[float, float]]:
+    """``"0-17.8;48-72"`` -> [(0, 17.8), (48, 72)] (empty for a missing value)."""
+    if not isinstance(text, str) or not text.strip():
+        return []
+    out = []
+    for part in text.split(";"):
+        a, _, b = part.partition("-")
+        try:
+            out.append((float(a), float(b)))
+        except ValueError:
+            return []
+    return out
+
+
 def plot_detection_windows(windows, path, title: str = "Detection windows") -> Path:
     """Gantt chart of a :func:`~mscpk.detection.detection_windows` table; returns the path."""
     import matplotlib
@@ -65,9 +79,11 @@ def plot_detection_windows(windows, path, title: str = "Detection windows") -> P
     fig, ax = plt.subplots(figsize=(9, 0.28 * n + 1.6))
     labels = []
     for k, (_, r) in enumerate(w.iterrows()):
-        left = max(float(r.first_h), _MIN_T)
-        right = max(float(r.last_h), left * 1.05)
-        ax.barh(k, right - left, left=left, color=colours[r.assay], height=0.7)
+        spans = _spans(r.get("intervals", "")) or [(float(r.first_h), float(r.last_h))]
+        for a, b in spans:  # every detectable interval (gaps between doses stay empty)
+            left = max(a, _MIN_T)
+            right = max(b, left * 1.05)
+            ax.barh(k, right - left, left=left, color=colours[r.assay], height=0.7)
         if bool(r.get("until_end", False)):
             ax.annotate("", xy=(right * 1.6, k), xytext=(right, k),
                         arrowprops={"arrowstyle": "->", "color": colours[r.assay]})

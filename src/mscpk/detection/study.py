@@ -58,7 +58,7 @@ DEFAULT_LABEL_FOR_ASSAY = {"qpcr": "luciferase", "flow": "GFP", "ihc": "GFP", "b
 #: Standard sampling grid [h].
 SAMPLING_GRID_H = (0.25, 1.0, 4.0, 8.0, 24.0, 48.0, 72.0, 168.0, 336.0, 504.0, 672.0, 1008.0,
                    1344.0, 2016.0, 2688.0, 4032.0, 5376.0, 8760.0)
-_STUDY_UNITS = {"cells": "cells", "percent_injected_activity": "%ID"}
+_STUDY_UNITS = {"cells": "cells", "percent_injected_activity": "%ID", "photons_per_s": "photons/s"}
 
 
 def animals_per_time(cv: float, precision: float, confidence: float = 0.95, minimum: int = 3) -> int:
@@ -192,12 +192,13 @@ def design_study(source, *, scenario=None, label: str | None = None, precision: 
         for j, s in enumerate(ro.sites):
             if s == "whole_body":
                 continue
-            first, last, until_end = window(ro.times_h, ro.detected_cells[:, j], float(ro.limit_cells[0, j]))
+            first, last, until_end = window(ro.times_h, ro.detected_cells[:, j], float(ro.limit_cells[0, j]),
+                                            [d.time_h for d in sc.dose])
             if not math.isnan(first):
                 k = int(np.argmax(ro.detected_cells[:, j]))
                 win[s] = {"first": first, "last": last, "until_end": until_end,
                           "peak_h": float(ro.times_h[k]), "peak": float(ro.detected_cells[k, j])}
-        m = method_info(a)
+        m = base.method(a)  # with the scenario's detection parameters
         cv = math.hypot(m.cv, between_animal_cv)
         evaluated[a] = {"possible": True, "label": lab, "relabel": lab != base.label.name, "windows": win,
                         "cv": cv, "n": animals_per_time(cv, precision, confidence),
@@ -343,8 +344,9 @@ def simulate_study(source, *, assay: str = "qpcr", scenario=None, label: str | N
     Returns
     -------
     pandas.DataFrame with columns ``ID, TIME, DV, SITE, GROUP, DOSE, DVU, LLOQ, CENS, ASSAY,
-    ROUTE`` (DVU ``cells`` or ``%ID``; bli and fluorescence report photons/s, which the Study
-    data format has no unit for, so they are refused).
+    ROUTE`` (DVU ``cells`` for qpcr, flow, ihc, mri; ``%ID`` for spect, pet; ``photons/s``
+    for bli and fluorescence, background-subtracted, with the background-aware limit in
+    ``LLOQ``; in vivo imaging is usually serial: pass ``serial=True``).
 
     Example
     -------
@@ -409,7 +411,8 @@ def simulate_study(source, *, assay: str = "qpcr", scenario=None, label: str | N
         animal = serial_factor if serial else lognormal_factor(rng, between_animal_cv, n)
         f = np.ones((n, len(cols)))
         if ro.counts is not None:
-            f = counting_factor(rng, np.broadcast_to(ro.counts[i, cols], (n, len(cols))))
+            f = counting_factor(rng, np.broadcast_to(ro.counts[i, cols], (n, len(cols))),
+                                None if ro.background_counts is None else ro.background_counts[None, cols])
         vals = exp_[None, :] * f * lognormal_factor(rng, ro.cv, (n, len(cols))) * animal[:, None]
         lloq = ro.limit[i, cols]
         for a in range(n):

@@ -68,7 +68,8 @@ class LabelInfo:
 
     Half-lives are in h (``inf`` = never), fractions in [-], ``specific_activity_Bq_per_cell``
     in Bq per cell at labelling, ``photons_per_cell_per_s`` in photons/s per cell at the
-    body surface, ``mu_eff_per_mm`` in 1/mm.
+    body surface, ``mu_eff_per_mm`` in 1/mm, ``background_photons_per_s`` the optical
+    background (autofluorescence, instrument) of one site's region of interest in photons/s.
     """
 
     name: str
@@ -89,6 +90,7 @@ class LabelInfo:
     specific_activity_Bq_per_cell: float | None = None
     photons_per_cell_per_s: float | None = None
     mu_eff_per_mm: float | None = None
+    background_photons_per_s: float = 0.0
     probe_uptake_per_cell: float | None = None
     probe_activity_MBq: float | None = None
     probe_half_life_h: float | None = None
@@ -119,10 +121,19 @@ class LabelInfo:
                 close = difflib.get_close_matches(key, sorted(known), n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise DetectionError(f"label option {key!r} is unknown{hint}")
-            if key.endswith("_h") or key in ("labelled_fraction", "per_cell_cv", "mu_eff_per_mm"):
+            if key.endswith("_h") or key in ("labelled_fraction", "per_cell_cv", "mu_eff_per_mm",
+                                             "background_photons_per_s", "photons_per_cell_per_s",
+                                             "specific_activity_Bq_per_cell", "probe_uptake_per_cell",
+                                             "probe_activity_MBq"):
                 v = _num(value, f"label option {key}")
-                if not (v > 0 or (v == 0 and key in ("per_cell_cv", "mu_eff_per_mm"))):
-                    raise DetectionError(f"label option {key}: value {v!r} must be > 0")
+                zero_ok = key in ("per_cell_cv", "mu_eff_per_mm", "background_photons_per_s")
+                if math.isnan(v) or not (v > 0 or (v == 0 and zero_ok)):
+                    raise DetectionError(f"label option {key}: value {v!r} must be > 0"
+                                         + (" (or 0)" if zero_ok else ""))
+                if math.isinf(v) and not key.endswith("half_life_h"):
+                    raise DetectionError(f"label option {key}: value {v!r} must be finite")
+                if key == "labelled_fraction" and v > 1:
+                    raise DetectionError(f"label option {key}: value {v!r} must be in (0, 1]")
         return replace(self, **changes)
 
 

@@ -20,7 +20,7 @@ the others feed a depot with its own behaviour:
 
 from __future__ import annotations
 
-from .context import BuildContext, emit, tr, where_positive
+from .context import BuildContext, emit, tr, vmax, vmin, where_positive
 from .fate import debris, immune_hazard
 from .homing import homing_signal, product_levels
 from .network import Input, Transition
@@ -41,24 +41,39 @@ def _dose_cells(ctx: BuildContext, dose) -> float:
     return float(dose.cells_per_kg) * ctx.species.body_weight_kg
 
 
+def ibmir_kill_fraction(ctx: BuildContext):
+    """Fraction [-] of live cells destroyed on contact with blood by the instant
+    blood-mediated inflammatory reaction, rising with passage (C13, Moll 2012)."""
+    base = ctx.p("IBMIR kill fraction at reference passage [-]")
+    per = ctx.p("IBMIR increase per passage [1/passage]")
+    extra = vmax(0.0, ctx.scenario.product.passage - ctx.p("Reference passage [passage]"))
+    return vmin(base * (1.0 + per * extra), 1.0)
+
+
 def dose_inputs(ctx: BuildContext) -> list[Input]:
-    """One :class:`Input` per administration (states are registered here)."""
+    """One :class:`Input` per administration (states are registered here).
+
+    Live cells entering blood (vascular routes, leak-back) first meet the instant
+    blood-mediated inflammatory reaction: a fraction ``ibmir_kill_fraction`` of them is
+    added to dead material in blood."""
     viab = ctx.scenario.product.viability
+    ibmir = ibmir_kill_fraction(ctx)
     out = []
     for dose in ctx.scenario.dose:
         targets: dict[str, float] = {}
         if dose.route == "iv":
-            targets[ctx.s("blood", "venous")] = viab
-            targets[ctx.s("blood", "dead")] = 1 - viab
+            targets[ctx.s("blood", "venous")] = viab * (1 - ibmir)
+            targets[ctx.s("blood", "dead")] = 1 - viab * (1 - ibmir)
         elif dose.route in ("ia", "intracoronary"):
-            targets[ctx.s(dose.target_site(), "vascular")] = viab
-            targets[ctx.s("blood", "dead")] = 1 - viab
+            targets[ctx.s(dose.target_site(), "vascular")] = viab * (1 - ibmir)
+            targets[ctx.s("blood", "dead")] = 1 - viab * (1 - ibmir)
         else:
             depot = DEPOT_OF_ROUTE[dose.route]
             leak = ctx.p(LEAK_BACK[dose.route]) if dose.route in LEAK_BACK else 0.0
             targets[ctx.s(depot, "free")] = viab * (1 - leak)
             if emit(leak):
-                targets[ctx.s("blood", "venous")] = viab * leak
+                targets[ctx.s("blood", "venous")] = viab * leak * (1 - ibmir)
+                targets[ctx.s("blood", "dead")] = viab * leak * ibmir
             targets[ctx.s(depot, "dead")] = 1 - viab
         targets = {k: v for k, v in targets.items() if emit(v)}
         out.append(Input(dose.time_h, dose.infusion_min / 60.0, _dose_cells(ctx, dose), targets))

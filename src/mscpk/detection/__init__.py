@@ -11,7 +11,9 @@ method has a detection limit and samples only part of an organ.
 * :func:`detection_windows` - first and last detectable time per assay and site;
 * :func:`design_study` / :func:`simulate_study` - methods, sampling times and group sizes
   for the NMPA guidance items, and a virtual destructive-sampling dataset (Study data format);
-* :func:`knowledge_table` - the review's Table 1 (products) and Table 2 (methods) as data.
+* :func:`knowledge_table` - the review's Table 1 (products) and Table 2 (methods) as data;
+* :func:`detection_parameter_rows` / :func:`apply_detection_overrides` - label and method
+  parameters by name (``"qPCR detection limit [cells]"``), overridable from a scenario.
 
 Example
 -------
@@ -26,6 +28,8 @@ from __future__ import annotations
 from .labels import (LabelKinetics, build_label_network, label_kinetics, label_per_cell,
                      label_positive_fraction)
 from .observation import detection_windows, observe
+from .parameters import (DetectionSettings, apply_detection_overrides, detection_parameter_names,
+                         detection_parameter_rows, is_detection_parameter)
 from .study import GUIDANCE_ITEMS, animals_per_time, design_study, simulate_study
 from .tables import (ASSAY_UNITS, ASSAYS, KNOWLEDGE_TABLES, LabelInfo, MethodInfo, knowledge_table,
                      label_info, label_names, method_info, supported_assays)
@@ -34,4 +38,5 @@ __all__ = ["observe", "detection_windows", "design_study", "simulate_study", "kn
            "label_kinetics", "LabelKinetics", "build_label_network", "label_per_cell",
            "label_positive_fraction", "animals_per_time", "GUIDANCE_ITEMS", "ASSAYS", "ASSAY_UNITS",
            "KNOWLEDGE_TABLES", "LabelInfo", "MethodInfo", "label_info", "label_names", "method_info",
-           "supported_assays"]
+           "supported_assays", "DetectionSettings", "apply_detection_overrides", "detection_parameter_rows",
+           "detection_parameter_names", "is_detection_parameter"]

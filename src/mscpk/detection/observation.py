@@ -31,6 +31,16 @@ spect/pet  direct radiolabel: activity wherever it is (cells, debris, macrophage
            blood), as % of the injected activity; reporter PET: probe trapped by live cells
 ========== ===================================================================================
 
+Optical background (bli, fluorescence): each site's region of interest has a background
+``background_photons_per_s`` (autofluorescence, instrument; per label in ``labels.toml``);
+the whole-body region has the sum. A region is detectable when its (background-subtracted)
+signal reaches both the Table 2 limit and ``signal_to_background_min`` x background, so the
+detection limit is the larger of the two; counting noise includes the background's photons.
+
+Label and method properties can be overridden by name from a scenario's ``[parameters]``
+(e.g. ``"Luciferase photons per cell [photons/s]"``, ``"qPCR detection limit [cells]"``;
+see :mod:`mscpk.detection.parameters`).
+
 Imaging methods add a ``whole_body`` row (sum over sites: the whole-body region of a planar
 image). Circulating cells count under ``blood`` (attenuated by the volume-weighted mean depth
 of the organs for optical methods). Sites ``eliminated`` are never observed.
@@ -458,7 +468,10 @@ def observe(source, assay: str, *, scenario=None, label: str | None = None,
     pandas.DataFrame with columns ``time_h, site, assay, value, unit, detectable`` first, then
     ``expected`` (noise-free value), ``limit`` (detection limit in the value's unit),
     ``detection_limit_cells``, ``label``, ``true_live_cells``, ``true_dead_cells``,
-    ``sampled_fraction``.
+    ``sampled_fraction``, ``background`` (optical background of the region [photons/s];
+    0 for non-optical assays). For bli and fluorescence ``limit`` is background-aware:
+    max(Table 2 limit, ``signal_to_background_min`` x ``background``). Detection
+    parameters in the scenario's ``[parameters]`` apply (:mod:`mscpk.detection.parameters`).
 
     Raises
     ------

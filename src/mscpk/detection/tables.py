@@ -327,6 +327,7 @@ def knowledge_table(name: str):
                 "dead_release_half_life_h": li.dead_release_half_life_h,
                 "unbound_fate": "; ".join(f"{k} {v:g}" for k, v in li.unbound_fate.items()),
                 "labelled_fraction": li.labelled_fraction,
+                "background_photons_per_s": li.background_photons_per_s,
                 "sources": " | ".join(f"{k}: {v}" for k, v in li.sources.items()),
             })
         return pd.DataFrame(rows)

@@ -35,7 +35,9 @@ def split_overrides(overrides: Mapping[str, float], species: Species) -> tuple[d
     if not overrides:
         return {}, {}
     phys = set(physiology_names(species))
-    model = {k: v for k, v in overrides.items() if k not in phys}
+    from .detection.parameters import is_detection_parameter
+
+    model = {k: v for k, v in overrides.items() if k not in phys and not is_detection_parameter(k)}
     return model, {k: v for k, v in overrides.items() if k in phys}
 
 
@@ -91,6 +93,9 @@ def parameters_in_force(scenario) -> "object":
     species = scenario_species(scenario)
     rows = [(p.name, p.value, p.unit, p.source) for p in params.records()]
     rows += species.parameter_rows()
+    from .detection.parameters import detection_parameter_rows
+
+    rows += detection_parameter_rows(scenario.parameters)
     return pd.DataFrame(rows, columns=["name", "value", "unit", "source"])
 
 

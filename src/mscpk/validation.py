@@ -80,6 +80,9 @@ def check_scenario(sc: Scenario) -> None:
     try:
         load_parameter_set("default").updated(model)
         apply_physiology(species, phys)
+        from .detection.parameters import apply_detection_overrides
+
+        apply_detection_overrides(sc.parameters)
     except ParameterError as exc:
         raise ScenarioError(f"parameters: {exc}") from None
 

@@ -21,7 +21,6 @@ class BuildContext:
     species: Species
     params: ParameterSet
     layout: StateLayout = field(default_factory=StateLayout)
-    depots: list[str] = field(default_factory=list)
 
     def p(self, name: str) -> float:
         return self.params[name]

@@ -100,6 +100,15 @@ def test_repeated_doses_add_up():
                                      {"route": "iv", "cells": 5e5, "time_h": 24.0}], times=[24, 48]))
     assert two.administered[-1] == 1e6
     assert two.quantity("lung")[-1] > one.quantity("lung")[-1]  # the later dose is fresher
+    # the linear model superposes: two doses = the single dose 5e5 at t plus the same dose
+    # shifted by 24 h (its state at t - 24), state by state, at 24 h and 48 h
+    half = mscpk.simulate(make(cells=5e5, times=[24, 48]), saturation="off")
+    two_lin = mscpk.simulate(make(doses=[{"route": "iv", "cells": 5e5, "time_h": 0.0},
+                                         {"route": "iv", "cells": 5e5, "time_h": 24.0}], times=[24, 48]),
+                             saturation="off")
+    np.testing.assert_allclose(two_lin.administered, [1e6, 1e6])
+    # at exactly 24 h the second bolus has just entered venous blood: compare only at 48 h
+    np.testing.assert_allclose(two_lin.states[1], half.states[1] + half.states[0], rtol=0, atol=1e-9 * 1e6)
 
 
 def test_saturation_lowers_fractional_lung_trapping_at_high_dose():

@@ -54,13 +54,35 @@ def test_no_negative_states(example):
     assert float(res.states.min()) >= -1e-9 * dose
 
 
+#: Routes that place the cells at (or in) the target tissue: delivery there does not depend
+#: on homing, so the injury need not change the site's share.
+LOCAL_ROUTES = {"local", "intra_articular", "scaffold", "intramyocardial"}
+
+#: review Table 2: the most sensitive ex-vivo assay (qPCR) detects ~100 cells.
+DETECTABLE_CELLS = 100.0
+
+
 @pytest.mark.parametrize("name", sorted(MARKETED))
 def test_marketed_product_reaches_injured_site(name):
+    """Each indication site holds a detectable number of live cells from 24 h on; where the
+    cells must travel there (systemic routes) the injury is what keeps them there: without
+    it the site holds at most 2/3 as many live cells at day 7."""
     path = next(p for p in EXAMPLES if p.stem == name)
     sc = mscpk.load_scenario(path)
-    res = mscpk.simulate(sc, times_h=_times(sc))
+    assert sc.run.end_h >= 168.0, name
+    times = [1.0, 24.0, 168.0]
+    res = mscpk.simulate(sc, times_h=times)
     assert sc.subject.injury, f"{name}: a marketed-product example names its indication as an injury"
+    dose = float(res.administered.max())
+    uninjured = sc.model_copy(update={"subject": sc.subject.model_copy(update={"injury": ()})})
+    ref = mscpk.simulate(uninjured, times_h=times)
+    local = all(d.route in LOCAL_ROUTES for d in sc.dose)
     for inj in sc.subject.injury:
         live = res.quantity(inj.site, "live_cells")
-        late = live[res.times_h >= 24.0]
-        assert late.size and float(late.max()) > 0.0, f"{name}: no live cells at {inj.site}"
+        assert float(live[1:].min()) >= DETECTABLE_CELLS, f"{name}: {live} live cells at {inj.site}"
+        if local:
+            # cells placed at the site: >= 1 % of the dose alive there at 24 h
+            assert live[1] >= 0.01 * dose, (name, inj.site, live[1] / dose)
+        else:
+            base = ref.quantity(inj.site, "live_cells")
+            assert live[2] >= 1.5 * base[2], (name, inj.site, live[2], base[2])

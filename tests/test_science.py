@@ -156,3 +156,23 @@ def test_ibmir_destroys_more_high_passage_cells_on_blood_contact():
     assert dead(10) > 1.5 * dead(4) > 0
     local = mscpk.simulate(make(route="intra_articular", passage=10, viability=1.0, times=[0.05]))
     assert at(local, "blood", 0.05, "dead_cells") < 1e-5 * 1e6  # no direct blood contact
+
+
+@pytest.mark.parametrize("passage", [1, 4, 10, 15])
+def test_ibmir_kill_fraction_follows_its_stated_law(passage):
+    """C13 as documented in the parameter table: live cells meeting blood lose the fraction
+    f = min(f_ref (1 + g max(0, p - p_ref)), 1) at once. Parameters set here (not the
+    defaults), so the expected value is computed from the stated law alone. Just after the
+    dose (1e-4 h) no other death has had time to act: the non-live share of an IV dose is
+    1 - viability (1 - f); of an intramyocardial dose only the leaked-back share meets blood."""
+    f_ref, g, p_ref, viab, leak = 0.08, 0.2, 5.0, 0.9, 0.4
+    params = {"IBMIR kill fraction at reference passage [-]": f_ref,
+              "IBMIR increase per passage [1/passage]": g, "Reference passage [passage]": p_ref,
+              "Intramyocardial leak-back fraction [-]": leak}
+    f = min(f_ref * (1 + g * max(0.0, passage - p_ref)), 1.0)
+    iv = mscpk.simulate(make(passage=passage, viability=viab, params=params, times=[1e-4]))
+    assert 1 - iv.live_total()[0] / 1e6 == pytest.approx(1 - viab * (1 - f), rel=2e-3)
+    im = mscpk.simulate(make(route="intramyocardial", site="heart", passage=passage, viability=viab,
+                             params=params, times=[1e-4]))
+    assert at(im, "blood", 1e-4, "dead_cells") / 1e6 == pytest.approx(viab * leak * f, rel=2e-3)
+    assert 1 - im.live_total()[0] / 1e6 == pytest.approx(1 - viab + viab * leak * f, rel=2e-3)

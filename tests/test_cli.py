@@ -130,3 +130,17 @@ def test_console_script_end_to_end(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+
+
+def test_flat_api_names_are_functions_even_after_submodules_load():
+    """Public verbs must not be shadowed by submodules of the same name."""
+    import importlib
+
+    import mscpk
+
+    for name in ("simulate", "scan", "nca", "fit", "observe", "summarize", "simulate_batch"):
+        mod, _ = mscpk._LAZY[name]
+        importlib.import_module(mod)
+        assert callable(getattr(mscpk, name)), name
+    for sub in [m for m in __import__("pkgutil").iter_modules(mscpk.__path__)]:
+        assert sub.name not in mscpk._LAZY, f"module mscpk.{sub.name} shadows the function mscpk.{sub.name}"

@@ -1,4 +1,4 @@
-"""Tests of mscpk.nca against numbers computed independently in the tests (hand formulas,
+"""Tests of mscpk.nca (mscpk.noncompartmental) against numbers computed independently in the tests (hand formulas,
 numpy.polyfit, scipy quadrature, explicit Bailer sums)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from scipy import integrate
 
 from mscpk.errors import DataError
-from mscpk.nca import NCAOptions, OUTPUT_COLUMNS, bailer_auc, clean_blq, nca
+from mscpk.noncompartmental import NCAOptions, OUTPUT_COLUMNS, bailer_auc, clean_blq, nca
 from mscpk.studydata import study_from_frame
 
 LN2 = math.log(2.0)

@@ -150,7 +150,7 @@ def scan(
 ) -> None:
     """Simulate every combination of the --vary values (full factorial) into one table."""
     from .io import write_table
-    from .scan import parse_vary, scan as run_scan
+    from .scans import parse_vary, scan as run_scan
     from .scenario import load_scenario
 
     check_out(out, (".csv", ".parquet"))

@@ -5,7 +5,7 @@ registers it (``app.command("nca")(nca_command)``).
 
 Behaviour:
 
-* reads the study data (CSV or XLSX), runs :func:`mscpk.nca.nca`, writes the parameter
+* reads the study data (CSV or XLSX), runs :func:`mscpk.noncompartmental.nca`, writes the parameter
   table as CSV atomically (a temporary file in the output folder, then ``os.replace``) and
   prints a short summary table;
 * when rows were excluded from the data (e.g. DV missing and not censored), writes them with
@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mscpk.errors import MscpkError
-from mscpk.nca import AUC_METHODS, NCAOptions, nca
+from mscpk.noncompartmental import AUC_METHODS, NCAOptions, nca
 from mscpk.studydata import read_study
 
 __all__ = ["nca_command", "excluded_path_for"]

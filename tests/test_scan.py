@@ -63,3 +63,21 @@ def test_scan_cli(tmp_path):
     bad = CliRunner().invoke(app, ["scan", str(EXAMPLE), "--vary", "nonsense", "-o", str(tmp_path / "b.csv")])
     assert bad.exit_code == 2 and "expected KEY=value" in bad.stderr
     assert not (tmp_path / "b.csv").exists()
+
+
+def test_scan_list_valued_key_and_json_vary():
+    from mscpk.scans import parse_vary
+
+    sc = make(times=[24], injury=[{"site": "heart", "severity": 1.0}])
+    da = mscpk.scan(sc, {"product.preconditioning": [[], ["hypoxia"]]}, times_h=[24])
+    labels = list(da["product.preconditioning"].values)
+    assert labels == ["[]", '["hypoxia"]']
+    eng = lambda p: mscpk.simulate(make(times=[24], injury=[{"site": "heart", "severity": 1.0}], preconditioning=p))
+    direct = eng(["hypoxia"]).quantity("heart", "live_cells")[0]
+    np.testing.assert_allclose(da.sel({"product.preconditioning": '["hypoxia"]'}).sel(
+        site="heart", quantity="live_cells").values.ravel()[0], direct, rtol=1e-12)
+    assert parse_vary(['product.preconditioning=[[], ["hypoxia"]]']) == {"product.preconditioning": [[], ["hypoxia"]]}
+    assert parse_vary(["subject.immune=immunocompetent,immunodeficient"])["subject.immune"] == [
+        "immunocompetent", "immunodeficient"]
+    with pytest.raises(ScenarioError, match="not a JSON list"):
+        parse_vary(["product.preconditioning=[oops"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import re
 from typing import Any, Mapping, Sequence
 
@@ -106,19 +107,40 @@ def scan(scenario: Scenario, grid: Mapping[str, Sequence[Any]], *, times_h: Sequ
     stacked = xr.concat(arrays, dim="point")
     shape = [len(v) for v in values]
     data = stacked.values.reshape(*shape, *stacked.shape[1:])
-    coords = {k: np.asarray(v) for k, v in zip(keys, values)}
+    coords = {k: _coordinate(v) for k, v in zip(keys, values)}
     coords.update({"time_h": stacked.time_h.values, "site": sites, "quantity": stacked.quantity.values})
     return xr.DataArray(data, dims=(*keys, "time_h", "site", "quantity"), coords=coords, name="cells",
                         attrs={"units": "cells", "scenario": scenario.name})
 
 
+def _coordinate(values: list[Any]) -> np.ndarray:
+    """Coordinate labels of one grid key: the values themselves when they are scalars, else
+    their JSON text (lists such as preconditioning sets, tables such as receptors)."""
+    if all(isinstance(v, (int, float, str, bool)) for v in values):
+        return np.asarray(values)
+    return np.asarray([json.dumps(v, sort_keys=True) for v in values])
+
+
 def parse_vary(items: Sequence[str]) -> dict[str, list[Any]]:
-    """``["KEY=v1,v2", ...]`` -> grid; numbers are parsed as floats, other values kept as text."""
+    """``["KEY=v1,v2", ...]`` -> grid; numbers are parsed as floats, other values kept as text.
+
+    ``KEY=[...]`` takes a JSON list of values instead, for values that are lists or tables:
+    ``product.preconditioning=[[], ["hypoxia"]]``.
+    """
     grid: dict[str, list[Any]] = {}
     for item in items:
-        key, sep, vals = item.rpartition("=")
+        key, sep, vals = item.partition("=")
         if not sep or not key.strip() or not vals.strip():
             raise ScenarioError(f"--vary {item!r}: expected KEY=value[,value...]")
+        if vals.strip().startswith("["):
+            try:
+                parsed_json = json.loads(vals)
+            except json.JSONDecodeError as exc:
+                raise ScenarioError(f"--vary {item!r}: not a JSON list of values ({exc.msg})") from None
+            if not isinstance(parsed_json, list) or not parsed_json:
+                raise ScenarioError(f"--vary {item!r}: give a non-empty JSON list of values")
+            grid[key.strip()] = parsed_json
+            continue
         parsed: list[Any] = []
         for v in vals.split(","):
             v = v.strip()

@@ -81,3 +81,17 @@ def test_scan_list_valued_key_and_json_vary():
         "immunocompetent", "immunodeficient"]
     with pytest.raises(ScenarioError, match="not a JSON list"):
         parse_vary(["product.preconditioning=[oops"])
+
+
+def test_to_xarray_all_quantities():
+    r = mscpk.simulate(make(times=[1, 24]))
+    da = r.to_xarray("all")
+    assert list(da.quantity.values) == ["live_cells", "dead_cells", "transit_cells", "arrested_cells",
+                                        "engrafted_cells", "occlusion_fraction"]
+    lung = da.sel(site="lung")
+    np.testing.assert_allclose(lung.sel(quantity="live_cells").values,
+                               lung.sel(quantity="arrested_cells").values + lung.sel(quantity="engrafted_cells").values)
+    np.testing.assert_allclose(lung.sel(quantity="occlusion_fraction").values, r.quantity("lung", "occlusion_fraction"))
+    assert np.isnan(da.sel(site="blood", quantity="arrested_cells").values).all()
+    with pytest.raises(KeyError, match="unknown quantity"):
+        r.to_xarray(["cells_alive"])

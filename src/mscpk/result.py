@@ -20,13 +20,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from .model.network import CIRCULATING_KINDS, split_state
 
 CELL_QUANTITIES = ("live_cells", "dead_cells")
+ALL_QUANTITIES = ("live_cells", "dead_cells", "transit_cells", "arrested_cells", "engrafted_cells",
+                  "occlusion_fraction")
 
 
 def site_quantity_weights(state_names: tuple[str, ...]) -> dict[tuple[str, str], np.ndarray]:
@@ -151,21 +153,32 @@ class Result:
             "value": values.reshape(-1),
         })
 
-    def to_xarray(self):
-        """``xarray.DataArray`` with dims (time_h, site, quantity) of the cell quantities."""
+    def to_xarray(self, quantities: Sequence[str] | str = CELL_QUANTITIES):
+        """``xarray.DataArray`` with dims (time_h, site, quantity).
+
+        ``quantities``: the cell quantities by default (``live_cells``, ``dead_cells``), or
+        ``"all"`` for every quantity of ``to_frame()`` (``transit_cells``, ``arrested_cells``,
+        ``engrafted_cells``, ``occlusion_fraction`` too); NaN where a site has no such quantity.
+        """
         import xarray as xr
 
+        qs = list(ALL_QUANTITIES if quantities == "all" else quantities)
         sites = self.sites
-        data = np.zeros((len(self.times_h), len(sites), len(CELL_QUANTITIES)))
+        data = np.full((len(self.times_h), len(sites), len(qs)), np.nan)
         w = self._weights()
         for j, s in enumerate(sites):
-            for k, q in enumerate(CELL_QUANTITIES):
-                if (s, q) in w:
+            for k, q in enumerate(qs):
+                if q == "occlusion_fraction":
+                    if self.capacities.get(s):
+                        data[:, j, k] = self.quantity(s, q)
+                elif (s, q) in w:
                     data[:, j, k] = self.states @ w[(s, q)]
+                elif q not in ALL_QUANTITIES:
+                    raise KeyError(f"unknown quantity {q!r}; allowed: {', '.join(ALL_QUANTITIES)}")
         return xr.DataArray(data, dims=("time_h", "site", "quantity"),
-                            coords={"time_h": np.asarray(self.times_h), "site": list(sites),
-                                    "quantity": list(CELL_QUANTITIES)},
-                            name="cells", attrs={"units": "cells", "scenario": self.scenario_name})
+                            coords={"time_h": np.asarray(self.times_h), "site": list(sites), "quantity": qs},
+                            name="cells", attrs={"units": "cells (occlusion_fraction: -)",
+                                                 "scenario": self.scenario_name})
 
     def to_dict(self) -> dict:
         """Plain JSON-serialisable dict (for stores and web apps)."""

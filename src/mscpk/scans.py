@@ -63,10 +63,11 @@ def _is_parameter(key: str, base: Scenario) -> bool:
 
 
 def scan(scenario: Scenario, grid: Mapping[str, Sequence[Any]], *, times_h: Sequence[float] | None = None,
-         saturation: str | None = None):
+         saturation: str | None = None, quantities: Sequence[str] | str = ("live_cells", "dead_cells")):
     """Simulate every combination of ``grid`` values; ``xarray.DataArray`` of cells with dims
     (*grid keys, time_h, site, quantity). Sites missing at a grid point (a depot of another
-    route) are filled with 0.
+    route) are filled with 0. ``quantities``: as :meth:`Result.to_xarray` (``"all"`` adds
+    transit, arrested, engrafted cells and occlusion fraction).
 
     Example
     -------
@@ -101,7 +102,7 @@ def scan(scenario: Scenario, grid: Mapping[str, Sequence[Any]], *, times_h: Sequ
             point = scenario_from_dict(raw)
         except ScenarioError as exc:
             raise ScenarioError(f"scan point {dict(zip(keys, combo))}: {exc}") from None
-        arrays.append(simulate(point, times_h=times, saturation=saturation).to_xarray())
+        arrays.append(simulate(point, times_h=times, saturation=saturation).to_xarray(quantities))
     sites = list(dict.fromkeys(s for a in arrays for s in a.site.values.tolist()))
     arrays = [a.reindex(site=sites, fill_value=0.0) for a in arrays]
     stacked = xr.concat(arrays, dim="point")

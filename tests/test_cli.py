@@ -144,3 +144,42 @@ def test_flat_api_names_are_functions_even_after_submodules_load():
         assert callable(getattr(mscpk, name)), name
     for sub in [m for m in __import__("pkgutil").iter_modules(mscpk.__path__)]:
         assert sub.name not in mscpk._LAZY, f"module mscpk.{sub.name} shadows the function mscpk.{sub.name}"
+
+
+def _new_file_mode() -> int:
+    import os
+
+    old = os.umask(0)
+    os.umask(old)
+    return 0o666 & ~old
+
+
+def test_params_table_keeps_square_brackets():
+    """Units in brackets are text, not rich markup: names can be copied from the table."""
+    res = runner.invoke(app, ["params", str(EXAMPLE)])
+    assert res.exit_code == 0, res.output
+    assert "Lung arrested cell release half-life [h]" in res.output
+    assert "[um]" in res.output
+    assert "[cells/g]" in res.output
+
+
+def test_simulate_help_shows_units_and_no_double_percent():
+    res = runner.invoke(app, ["simulate", "--help"])
+    assert res.exit_code == 0, res.output
+    assert "times [h] for % of dose" in " ".join(res.output.split())
+    assert "%%" not in res.output
+    res = runner.invoke(app, ["detection-window", "--help"])
+    assert res.exit_code == 0, res.output
+    assert "[cells]" in res.output and "[photons/s]" in res.output
+
+
+def test_simulate_summary_header_and_output_modes(tmp_path):
+    import stat
+
+    out, png = tmp_path / "o.csv", tmp_path / "o.png"
+    res = runner.invoke(app, ["simulate", str(EXAMPLE), "-o", str(out), "--plot", str(png)])
+    assert res.exit_code == 0, res.output
+    assert "t peak [h]" in res.output
+    for f in (out, png):
+        assert stat.S_IMODE(f.stat().st_mode) == _new_file_mode(), f
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.csv", "o.png"]

@@ -17,9 +17,13 @@ import typer
 from .cli_common import check_out, user_errors
 from .errors import ScenarioError
 
+# rich_markup_mode=None: help texts are plain text, so units such as "[h]" or "[cells/g]" are
+# shown as written instead of being swallowed as rich markup tags.
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,
                   help="mscpk: physiologically based pharmacokinetics of MSC therapies.")
-export_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Export a scenario's model.")
+export_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                         help="Export a scenario's model.")
 app.add_typer(export_app, name="export")
 
 
@@ -41,11 +45,12 @@ def simulate(
     scenario: Annotated[Path, typer.Argument(help="scenario TOML file")],
     out: Annotated[Path, typer.Option("-o", "--out", help="result table (.csv or .parquet)")],
     plot: Annotated[Optional[Path], typer.Option("--plot", help="figure of time courses and heat map (.png/.pdf/.svg)")] = None,
-    summary_times: Annotated[Optional[str], typer.Option("--summary-times", help="times [h] for %% of dose, e.g. 1,24,72")] = None,
+    summary_times: Annotated[Optional[str], typer.Option("--summary-times", help="times [h] for % of dose, e.g. 1,24,72")] = None,
     saturation: Annotated[Optional[str], typer.Option("--saturation", help="auto | on | off (overrides run.saturation)")] = None,
 ) -> None:
     """Simulate SCENARIO and write the tidy result table (time_h, site, quantity, value)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from .io import write_table
@@ -72,18 +77,19 @@ def simulate(
 
         plot_result(result, plot)
     summ = summarize(result, times)
-    table = Table(title=f"{sc.name}: {result.administered.max():.3g} cells, solver {result.solver}, "
-                        f"peak lung occlusion {result.metadata['peak_occlusion']:.2%}")
+    # titles, headers and cells are escaped: "[h]" etc. must not be read as rich markup
+    table = Table(title=escape(f"{sc.name}: {result.administered.max():.3g} cells, solver {result.solver}, "
+                               f"peak lung occlusion {result.metadata['peak_occlusion']:.2%}"))
     cols = ["site", "peak_live_cells", "t_peak_h", "exposure_cell_days"] + [
         c for c in summ.columns if c.startswith("pct_dose_live_")]
     heads = {"site": "site", "peak_live_cells": "peak live", "t_peak_h": "t peak [h]",
              "exposure_cell_days": "cell-days"}
     for c in cols:
-        table.add_column(heads.get(c, c.replace("pct_dose_live_", "% live ")), justify="right")
+        table.add_column(escape(heads.get(c, c.replace("pct_dose_live_", "% live "))), justify="right")
     for _, row in summ.iterrows():
         if row["peak_live_cells"] < 1e-6 * result.administered.max() and row["site"] != "eliminated":
             continue
-        table.add_row(*[row[c] if isinstance(row[c], str) else f"{row[c]:.3g}" for c in cols])
+        table.add_row(*[escape(row[c] if isinstance(row[c], str) else f"{row[c]:.3g}") for c in cols])
     Console(width=max(120, Console().width)).print(table)
     typer.echo(f"wrote {out}" + (f" and {plot}" if plot else ""))
 
@@ -112,13 +118,15 @@ def params(
         df.to_csv(sys.stdout, index=False)
     else:
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
+        # escaped: parameter names carry units such as "[h]", "[um]" that rich would eat
         table = Table(title=f"{len(df)} parameters")
         for c in df.columns:
-            table.add_column(c, overflow="fold")
+            table.add_column(escape(str(c)), overflow="fold")
         for _, r in df.iterrows():
-            table.add_row(r["name"], f"{r['value']:.6g}", r["unit"], r["source"])
+            table.add_row(*(escape(str(x)) for x in (r["name"], f"{r['value']:.6g}", r["unit"], r["source"])))
         Console(width=200).print(table)
 
 

@@ -6,7 +6,8 @@ registers it (``app.command("nca")(nca_command)``).
 Behaviour:
 
 * reads the study data (CSV or XLSX), runs :func:`mscpk.noncompartmental.nca`, writes the parameter
-  table as CSV atomically (a temporary file in the output folder, then ``os.replace``) and
+  table as CSV atomically (a temporary file in the output folder, then a rename; see
+  :mod:`mscpk.io`) and
   prints a short summary table;
 * when rows were excluded from the data (e.g. DV missing and not censored), writes them with
   their reasons beside the output as ``<out stem>.excluded.csv`` and says so;
@@ -19,17 +20,17 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Callable
 
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from mscpk.errors import MscpkError
+from mscpk.cli_common import fail, user_errors
+from mscpk.io import write_all_or_nothing, write_text_atomic
 from mscpk.noncompartmental import AUC_METHODS, NCAOptions, nca
 from mscpk.studydata import read_study
 
@@ -43,22 +44,8 @@ def excluded_path_for(out: Path) -> Path:
     return out.with_name(f"{out.stem}.excluded.csv")
 
 
-def _fail(message: str) -> typer.Exit:
-    one_line = "; ".join(part.strip() for part in str(message).splitlines() if part.strip())
-    typer.echo(f"error: {one_line}", err=True)
-    return typer.Exit(2)
-
-
-def _temp_csv(frame: pd.DataFrame, target: Path) -> str:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            frame.to_csv(fh, index=False)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return tmp
+def _csv_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
+    return lambda tmp: frame.to_csv(tmp, index=False, encoding="utf-8")
 
 
 def _fmt(value: object) -> str:
@@ -75,10 +62,11 @@ def _summary(result: pd.DataFrame, console: Console) -> None:
     any_sparse = bool((params["METHOD"] == "sparse").any())
     any_id = bool((params["ID"] != "").any())
     table = Table(title="NCA summary", caption="CMAX in the DV unit; AUCLST in DV unit x h")
+    # every header and cell is escaped: units and assays such as "[spect]" are not rich markup
     cols = ["GROUP", "SITE"] + (["ID"] if any_id else []) + ["unit", "CMAX", "TMAX h", "AUCLST"]
     cols += (["SE"] if any_sparse else []) + ["t1/2 h", "flags"]
     for col in cols:
-        table.add_column(col, overflow="fold")
+        table.add_column(escape(col), overflow="fold")
     shown = 0
     groups = list(params.groupby(["GROUP", "SITE", "ID", "ASSAY"], sort=False))
     for (group, site, ident, assay), sub in groups[:_SUMMARY_ROWS]:
@@ -90,13 +78,15 @@ def _summary(result: pd.DataFrame, console: Console) -> None:
                   _fmt(p["AUCLST"].PPORRES)]
         cells += [_fmt(p["AUCLST"].SE)] if any_sparse else []
         cells += [_fmt(p["LAMZHL"].PPORRES), " ".join(flags)]
-        table.add_row(*cells)
+        table.add_row(*[escape(str(c)) for c in cells])
         shown += 1
     console.print(table)
     if len(groups) > shown:
-        console.print(f"... and {len(groups) - shown} more profiles (see the output file)")
+        console.print(f"... and {len(groups) - shown} more profiles (see the output file)",
+                      markup=False)
 
 
+@user_errors
 def nca_command(
     data: Annotated[Path, typer.Argument(help="Study data file (.csv or .xlsx).",
                                          show_default=False)],
@@ -138,7 +128,7 @@ def nca_command(
     console = Console()
     sparse_choice = sparse.strip().lower()
     if sparse_choice not in ("yes", "no", "auto"):
-        raise _fail(f"--sparse must be yes, no or auto, not {sparse!r}")
+        raise fail(f"--sparse must be yes, no or auto, not {sparse!r}")
     try:
         options = NCAOptions(
             auc_method=auc_method, min_hl_points=min_hl_points,
@@ -147,51 +137,40 @@ def nca_command(
             assume_zero_at_time0=zero_at_time0, ci_level=ci_level,
         )
     except ValueError as exc:
-        raise _fail(f"invalid option: {exc} (AUC methods: {', '.join(AUC_METHODS)})") from None
+        raise fail(f"invalid option: {exc} (AUC methods: {', '.join(AUC_METHODS)})") from None
 
     out = Path(out)
     if not out.parent.exists() or not out.parent.is_dir():
-        raise _fail(f"output folder {out.parent} does not exist")
+        raise fail(f"output folder {out.parent} does not exist")
     if out.exists() and out.is_dir():
-        raise _fail(f"output path {out} is a folder")
+        raise fail(f"output path {out} is a folder")
     with contextlib.suppress(OSError):
         if Path(data).resolve() == out.resolve():
-            raise _fail(f"output {out} is the input data file; choose another name")
+            raise fail(f"output {out} is the input data file; choose another name")
 
-    try:
-        study = read_study(data, sheet=sheet)
-        result = nca(study, sparse={"yes": True, "no": False, "auto": "auto"}[sparse_choice],
-                     options=options)
-    except MscpkError as exc:
-        raise _fail(str(exc)) from None
+    study = read_study(data, sheet=sheet)
+    result = nca(study, sparse={"yes": True, "no": False, "auto": "auto"}[sparse_choice],
+                 options=options)
 
     excluded_path = excluded_path_for(out)
-    tmp_main = tmp_excl = None
+    items = [(out, _csv_writer(result))]
+    if len(study.excluded):
+        items.insert(0, (excluded_path, _csv_writer(study.excluded)))
     try:
-        tmp_main = _temp_csv(result, out)
-        if len(study.excluded):
-            tmp_excl = _temp_csv(study.excluded, excluded_path)
-            os.replace(tmp_excl, excluded_path)
-            tmp_excl = None
-        os.replace(tmp_main, out)
-        tmp_main = None
+        write_all_or_nothing(items)
     except OSError as exc:
-        raise _fail(f"cannot write {out}: {exc.strerror or exc}") from None
-    finally:
-        for tmp in (tmp_main, tmp_excl):
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+        raise fail(f"cannot write {out}: {exc.strerror or exc}") from None
 
     _summary(result, console)
     n_prof = int((result["PPTESTCD"] == "CMAX").sum())
     console.print(f"wrote {len(result)} parameters of {n_prof} profile(s) to {out}",
-                  highlight=False, soft_wrap=True)
+                  highlight=False, soft_wrap=True, markup=False)
     if len(study.excluded):
         console.print(f"{len(study.excluded)} row(s) excluded from the data; reasons in "
-                      f"{excluded_path}", highlight=False, soft_wrap=True)
+                      f"{excluded_path}", highlight=False, soft_wrap=True, markup=False)
 
 
+@user_errors
 def fit_command(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file (the base design).",
                                              show_default=False)],
@@ -226,55 +205,43 @@ def fit_command(
 
     out = Path(out)
     if out.suffix.lower() != ".json":
-        raise _fail(f"output {out} must end in .json")
+        raise fail(f"output {out} must end in .json")
     if not out.parent.exists() or not out.parent.is_dir():
-        raise _fail(f"output folder {out.parent} does not exist")
+        raise fail(f"output folder {out.parent} does not exist")
     if plot is not None and not Path(plot).parent.is_dir():
-        raise _fail(f"plot folder {Path(plot).parent} does not exist")
+        raise fail(f"plot folder {Path(plot).parent} does not exist")
     sigma_mode = sigma.strip().lower().replace("-", "_")
     if sigma_mode not in ("auto", "shared", "per_assay"):
-        raise _fail(f"--sigma: unknown value {sigma!r}; allowed: auto, shared, per-assay")
+        raise fail(f"--sigma: unknown value {sigma!r}; allowed: auto, shared, per-assay")
     own: dict[str, Path] = {}
     for item in scenario_for or []:
         group, sep, path = item.partition("=")
         if not sep or not group.strip() or not path.strip():
-            raise _fail(f"--scenario-for: {item!r} must be GROUP=FILE")
+            raise fail(f"--scenario-for: {item!r} must be GROUP=FILE")
         own[group.strip()] = Path(path.strip())
     names = [n.strip() for n in estimate.split(",") if n.strip()]
+    sc = load_scenario(scenario)
+    study = read_study(data, unit_options=FIT_UNIT_OPTIONS)
+    if own:
+        groups = list(dict.fromkeys(study.frame["GROUP"].astype(str)))
+        unknown = [g for g in own if g not in groups]
+        if unknown:
+            raise fail(f"--scenario-for: GROUP {unknown[0]!r} is not in the data; groups: "
+                       f"{', '.join(groups)}")
+        mapping = {g: (load_scenario(own[g]) if g in own else sc) for g in groups}
+        result = fit(scenarios=mapping, data=study, estimate=names, n_starts=n_starts,
+                     seed=seed, sigma=sigma_mode)
+    else:
+        result = fit(sc, study, names, n_starts=n_starts, seed=seed, sigma=sigma_mode)
     try:
-        sc = load_scenario(scenario)
-        study = read_study(data, unit_options=FIT_UNIT_OPTIONS)
-        if own:
-            groups = list(dict.fromkeys(study.frame["GROUP"].astype(str)))
-            unknown = [g for g in own if g not in groups]
-            if unknown:
-                raise _fail(f"--scenario-for: GROUP {unknown[0]!r} is not in the data; groups: "
-                            f"{', '.join(groups)}")
-            mapping = {g: (load_scenario(own[g]) if g in own else sc) for g in groups}
-            result = fit(scenarios=mapping, data=study, estimate=names, n_starts=n_starts,
-                         seed=seed, sigma=sigma_mode)
-        else:
-            result = fit(sc, study, names, n_starts=n_starts, seed=seed, sigma=sigma_mode)
-    except MscpkError as exc:
-        raise _fail(str(exc)) from None
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(result.to_json())
-        os.replace(tmp, out)
-        tmp = None
+        write_text_atomic(out, result.to_json())
     except OSError as exc:
-        raise _fail(f"cannot write {out}: {exc.strerror or exc}") from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        raise fail(f"cannot write {out}: {exc.strerror or exc}") from None
     if plot is not None:
         try:
             plot_fit(result, plot)
         except (OSError, ValueError) as exc:
-            raise _fail(f"cannot write plot {plot}: {exc}") from None
+            raise fail(f"cannot write plot {plot}: {exc}") from None
     console = Console()
     for name, p in result.parameters.items():
         flag = "" if p["identifiable"] else "  (not identifiable from these data)"
@@ -294,5 +261,4 @@ def fit_command(
     console.print(f"objective (-2 log L) {result.objective:.4g}; sigma {sig}; "
                   f"{result.n_obs} observations ({result.n_blq} BLQ, {result.n_summary} "
                   f"summary); converged {result.converged}; wrote {out}",
-                  highlight=False, soft_wrap=True,
-                      markup=False)
+                  highlight=False, soft_wrap=True, markup=False)

@@ -9,22 +9,20 @@ Plain typer-annotated functions; the application in ``mscpk.cli`` registers them
 
 On a user error (any :class:`~mscpk.errors.MscpkError`) each prints one line
 ``error: <message>`` on stderr and exits with status 2, writing no output file. Outputs are
-written atomically (a temporary file in the output folder, then ``os.replace``).
+written atomically, all or nothing (:func:`mscpk.io.write_all_or_nothing`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import tempfile
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional
 
 import typer
 
 from mscpk.cli_common import user_errors as _user_errors
 from mscpk.errors import DetectionError
+from mscpk.io import write_all_or_nothing
 
 __all__ = ["observe_command", "detection_window_command", "design_study_command", "knowledge_command"]
 
@@ -36,21 +34,15 @@ def _check_csv(out: Path, what: str = "output") -> None:
         raise DetectionError(f"{what} {str(out)!r}: folder {str(out.parent)!r} does not exist")
 
 
+def _csv_writer(frame) -> Callable[[Path], None]:
+    return lambda tmp: frame.to_csv(tmp, index=False, encoding="utf-8")
+
+
 def _write_csvs(frames: list[tuple["object", Path]]) -> None:
     """Write every frame to a temporary file first, then move all into place."""
-    temps: list[tuple[str, Path]] = []
     try:
-        for frame, target in frames:
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-            temps.append((tmp, target))
-            with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-                frame.to_csv(fh, index=False)
-        for tmp, target in temps:
-            os.replace(tmp, target)
+        write_all_or_nothing([(Path(target), _csv_writer(frame)) for frame, target in frames])
     except OSError as exc:
-        for tmp, _ in temps:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
         raise DetectionError(f"cannot write {frames[0][1]}: {exc.strerror or exc}") from None
 
 
@@ -233,6 +225,7 @@ def knowledge_command(
 ) -> None:
     """Print a knowledge table from the review (Table 1 products, Table 2 methods) or the labels."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from mscpk.detection import knowledge_table
@@ -251,9 +244,9 @@ def knowledge_command(
                      "methods": "Review Table 2: detection methods",
                      "labels": "Cell labels"}[table], show_lines=False)
     for c in show:
-        t.add_column(c, overflow="fold")
+        t.add_column(escape(c), overflow="fold")
     for _, r in df.iterrows():
-        t.add_row(*[(f"{r[c]:g}" if isinstance(r[c], float) else str(r[c])) for c in show])
+        t.add_row(*[escape(f"{r[c]:g}" if isinstance(r[c], float) else str(r[c])) for c in show])
     console.print(t)
     if out is not None:
         typer.echo(f"wrote {out}")

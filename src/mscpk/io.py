@@ -1,28 +1,129 @@
-"""Atomic file writing: write to a temporary file in the target folder, then rename."""
+"""Atomic file writing: write to a temporary file in the target folder, then rename.
+
+This module is the single owner of temporary output files in mscpk:
+
+* :func:`atomic_path` - context manager yielding a temporary path beside the target; renamed
+  onto the target on success, deleted on any error (no partial file is ever left behind);
+* :func:`write_text_atomic` - one text file, atomically;
+* :func:`write_all_or_nothing` - several files: every temporary file is written first, then
+  all are renamed; on an error while writing, every temporary file is deleted and no target
+  is touched;
+* :func:`write_table` - a DataFrame as CSV or Parquet, atomically.
+
+The final files get the normal permissions of a newly created file (``0o666 & ~umask``), not
+the private ``0o600`` of :func:`tempfile.mkstemp`.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
+
+__all__ = ["atomic_path", "write_text_atomic", "write_all_or_nothing", "write_table",
+           "new_file_mode"]
+
+_MAX_TRIES = 100
+
+
+def _current_umask() -> int:
+    """The process umask, read without changing it where possible (Linux ``/proc``);
+    otherwise by the classic ``os.umask(0)`` / ``os.umask(old)`` pair."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    old = os.umask(0)
+    os.umask(old)
+    return old
+
+
+def new_file_mode() -> int:
+    """Permission bits of a newly created regular file: ``0o666 & ~umask``."""
+    return 0o666 & ~_current_umask()
+
+
+def _make_temp(path: Path) -> Path:
+    """Create an empty temporary file beside ``path`` (exclusively, not following links)."""
+    folder = path.parent if str(path.parent) else Path(".")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(_MAX_TRIES):
+        tmp = folder / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, flags, 0o600)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
+    raise FileExistsError(f"no free temporary file name beside {path}")
+
+
+def _discard(tmp: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+
+
+def _commit(tmp: Path, path: Path, mode: int) -> None:
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it to ``path``, on any error
-    delete it, so no partial file is ever left behind."""
+    delete it, so no partial file is ever left behind.
+
+    The temporary name ends in ``.tmp``; writers that infer the file type from the suffix need
+    an explicit format. The final file has mode ``0o666 & ~umask``.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    os.close(fd)
+    tmp = _make_temp(path)
     try:
-        yield Path(tmp)
-        os.replace(tmp, path)
+        yield tmp
+        _commit(tmp, path, new_file_mode())
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        _discard(tmp)
         raise
+
+
+def write_text_atomic(path: str | Path, text: str, *, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` atomically (temporary file + rename)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding=encoding) as fh:
+            fh.write(text)
+    return path
+
+
+def write_all_or_nothing(items: list[tuple[Path, Callable[[Path], None]]]) -> list[Path]:
+    """Write several files: ``writer(temp_path)`` for every ``(target, writer)`` first, then
+    rename every temporary file onto its target (in the order given).
+
+    If any writer (or temporary-file creation) fails, every temporary file is deleted, no
+    target is touched, and the exception propagates. The renames themselves are each atomic;
+    they only fail in exotic situations (e.g. the folder vanishing mid-way), in which case the
+    remaining temporary files are still deleted.
+    """
+    items = [(Path(target), writer) for target, writer in items]
+    temps: list[tuple[Path, Path]] = []
+    try:
+        for target, writer in items:
+            tmp = _make_temp(target)
+            temps.append((tmp, target))
+            writer(tmp)
+        mode = new_file_mode()
+        while temps:
+            tmp, target = temps[0]
+            _commit(tmp, target, mode)
+            temps.pop(0)
+    except BaseException:
+        for tmp, _ in temps:
+            _discard(tmp)
+        raise
+    return [target for target, _ in items]
 
 
 def write_table(df, path: str | Path) -> Path:

@@ -43,7 +43,6 @@ from __future__ import annotations
 import html
 import os
 import re
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
@@ -393,19 +392,9 @@ def build_sbml_document(scenario: Scenario, *, saturation: str | None = "off",
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".",
-                               prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from .io import write_text_atomic
+
+    write_text_atomic(path, text)
 
 
 def export_sbml(scenario: Scenario, path: str | os.PathLike | None = None, *,

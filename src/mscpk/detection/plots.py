@@ -37,15 +37,13 @@ def _check_path(path: str | os.PathLike) -> Path:
 def _save(fig, path: Path) -> None:
     import matplotlib.pyplot as plt
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent or ".")
-    os.close(fd)
+    from ..io import atomic_path
+
+    path = Path(path)
     try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        with atomic_path(path) as tmp:
+            # the temporary name ends in .tmp: give matplotlib the format explicitly
+            fig.savefig(tmp, dpi=120, bbox_inches="tight", format=path.suffix.lstrip(".").lower() or "png")
     finally:
         plt.close(fig)
 

@@ -21,18 +21,18 @@ from __future__ import annotations
 import contextlib
 import math
 from pathlib import Path
-from typing import Annotated, Callable
+from typing import TYPE_CHECKING, Annotated, Callable
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from mscpk.cli_common import fail, user_errors
+
+if TYPE_CHECKING:  # pandas is imported by the commands themselves (fast CLI start)
+    import pandas as pd
 from mscpk.io import write_all_or_nothing, write_text_atomic
-from mscpk.noncompartmental import AUC_METHODS, NCAOptions, nca
-from mscpk.studydata import read_study
 
 __all__ = ["nca_command", "excluded_path_for"]
 
@@ -125,6 +125,9 @@ def nca_command(
         "--sheet", help="XLSX worksheet name (default: the first sheet).")] = None,
 ) -> None:
     """Noncompartmental analysis per group and site (serial or destructive sampling)."""
+    from mscpk.noncompartmental import AUC_METHODS, NCAOptions, nca
+    from mscpk.studydata import read_study
+
     console = Console()
     sparse_choice = sparse.strip().lower()
     if sparse_choice not in ("yes", "no", "auto"):
@@ -202,6 +205,7 @@ def fit_command(
     """
     from mscpk import load_scenario
     from mscpk.fitting import FIT_UNIT_OPTIONS, fit, plot_fit
+    from mscpk.studydata import read_study
 
     out = Path(out)
     if out.suffix.lower() != ".json":

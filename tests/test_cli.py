@@ -183,3 +183,15 @@ def test_simulate_summary_header_and_output_modes(tmp_path):
     for f in (out, png):
         assert stat.S_IMODE(f.stat().st_mode) == _new_file_mode(), f
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.csv", "o.png"]
+
+
+def test_summary_uses_dense_grid_when_table_times_are_coarse(tmp_path):
+    sc = tmp_path / "coarse.toml"
+    sc.write_text(GOOD.replace("end_h = 48.0", "end_h = 48.0\ntimes_h = [24, 48]"))
+    out = tmp_path / "o.csv"
+    res = runner.invoke(app, ["simulate", str(sc), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert sorted(set(pd.read_csv(out).time_h)) == [24.0, 48.0]  # the table honours run.times_h
+    row = next(line for line in res.stdout.splitlines() if " lung " in line)
+    cells = [c.strip() for c in row.split("│") if c.strip()]
+    assert float(cells[2]) < 1.0  # lung peaks in the first hour, not at the first table time (24 h)

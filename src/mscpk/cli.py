@@ -76,7 +76,9 @@ def simulate(
         from .plotting import plot_result
 
         plot_result(result, plot)
-    summ = summarize(result, times)
+    # peaks and exposures need a dense grid even when run.times_h asks for a coarse table
+    dense = result if sc.run.times_h is None else run(sc, times_h=sc.dense_times(), saturation=saturation)
+    summ = summarize(dense, times)
     # titles, headers and cells are escaped: "[h]" etc. must not be read as rich markup
     table = Table(title=escape(f"{sc.name}: {result.administered.max():.3g} cells, solver {result.solver}, "
                                f"peak lung occlusion {result.metadata['peak_occlusion']:.2%}"))

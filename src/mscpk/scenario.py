@@ -139,9 +139,15 @@ class Scenario(BaseModel):
         """Output grid [h]: ``run.times_h`` if given, else a grid dense early, then every 6 h."""
         import numpy as np
 
-        end = self.run.end_h
         if self.run.times_h is not None:
-            return [t for t in self.run.times_h if t <= end] or [end]
+            return list(self.run.times_h)
+        return self.dense_times()
+
+    def dense_times(self) -> "list[float]":
+        """The default output grid [h]: dense in the first day and after each dose, then 6-hourly."""
+        import numpy as np
+
+        end = self.run.end_h
         early = np.array([0, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4, 6, 8, 12, 18, 24])
         late = np.arange(30.0, end + 1e-9, 6.0)
         grid = np.unique(np.concatenate([early[early <= end], late[late <= end], [end]]))

@@ -174,3 +174,18 @@ def test_cli_writes_json(tmp_path, xeno_toml):
     assert r.exit_code == 0, r.output
     doc = json.loads(out.read_text())
     assert TRUE / 1.5 < doc["parameters"][LUNG_DEATH]["estimate"] < TRUE * 1.5
+
+
+def test_cli_centre_option(tmp_path, xeno_toml):
+    data = tmp_path / "d.csv"
+    simulated_frame(1).to_csv(data, index=False)
+    out = tmp_path / "fit.json"
+    r = runner.invoke(app, ["fit", str(xeno_toml), str(data), "--estimate", LUNG_DEATH,
+                            "-o", str(out), "--n-starts", "1", "--centre", "mean"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(out.read_text())["centre"] == "mean"
+    bad = tmp_path / "bad.json"
+    r = runner.invoke(app, ["fit", str(xeno_toml), str(data), "--estimate", LUNG_DEATH,
+                            "-o", str(bad), "--centre", "mode"])
+    assert r.exit_code == 2 and "--centre: unknown value 'mode'" in r.stderr
+    assert not bad.exists()

@@ -193,6 +193,10 @@ def fit_command(
     sigma: Annotated[str, typer.Option(
         "--sigma", help="Residual SD: auto (one per assay when several assays, else one), "
                         "shared, or per-assay.")] = "auto",
+    centre: Annotated[str, typer.Option(
+        "--centre", help="What a prediction is for the log-normal error: median (real data, "
+                         "default) or mean (data whose noise is mean-preserving, such as "
+                         "`design-study --study-out` virtual studies).")] = "median",
     scenario_for: Annotated[list[str] | None, typer.Option(
         "--scenario-for", help="GROUP=FILE: a scenario of its own for a data group "
                                "(repeatable); the other groups derive from SCENARIO.",
@@ -217,6 +221,9 @@ def fit_command(
     sigma_mode = sigma.strip().lower().replace("-", "_")
     if sigma_mode not in ("auto", "shared", "per_assay"):
         raise fail(f"--sigma: unknown value {sigma!r}; allowed: auto, shared, per-assay")
+    centre_mode = centre.strip().lower()
+    if centre_mode not in ("median", "mean"):
+        raise fail(f"--centre: unknown value {centre!r}; allowed: median, mean")
     own: dict[str, Path] = {}
     for item in scenario_for or []:
         group, sep, path = item.partition("=")
@@ -234,9 +241,9 @@ def fit_command(
                        f"{', '.join(groups)}")
         mapping = {g: (load_scenario(own[g]) if g in own else sc) for g in groups}
         result = fit(scenarios=mapping, data=study, estimate=names, n_starts=n_starts,
-                     seed=seed, sigma=sigma_mode)
+                     seed=seed, sigma=sigma_mode, centre=centre_mode)
     else:
-        result = fit(sc, study, names, n_starts=n_starts, seed=seed, sigma=sigma_mode)
+        result = fit(sc, study, names, n_starts=n_starts, seed=seed, sigma=sigma_mode, centre=centre_mode)
     try:
         write_text_atomic(out, result.to_json())
     except OSError as exc:

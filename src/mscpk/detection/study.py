@@ -58,6 +58,13 @@ DEFAULT_LABEL_FOR_ASSAY = {"qpcr": "luciferase", "flow": "GFP", "ihc": "GFP", "b
 #: Standard sampling grid [h].
 SAMPLING_GRID_H = (0.25, 1.0, 4.0, 8.0, 24.0, 48.0, 72.0, 168.0, 336.0, 504.0, 672.0, 1008.0,
                    1344.0, 2016.0, 2688.0, 4032.0, 5376.0, 8760.0)
+#: Detected cells in the analysed sample at the lower limit of quantification of a virtual
+#: ex vivo study (qpcr, flow, ihc): 3, the Poisson limit for detecting a target in 95 % of
+#: samples (MIQE, Bustin SA et al. 2009 Clin Chem 55:611: 3 copies per PCR is the lowest
+#: theoretically possible LOD). A site's LLOQ is max(detection limit, this / sampled fraction):
+#: with a DNA aliquot of a large organ one detected cell scales to hundreds or thousands of
+#: cells, far above the 100-cell Table 2 limit, so lower values cannot be quantified.
+LLOQ_MIN_SAMPLE_CELLS = 3.0
 _STUDY_UNITS = {"cells": "cells", "percent_injected_activity": "%ID", "photons_per_s": "photons/s"}
 
 
@@ -330,8 +337,13 @@ def simulate_study(source, *, assay: str = "qpcr", scenario=None, label: str | N
     Each value is the noise-free readout of :func:`~mscpk.detection.observe` times counting
     noise, the method's log-normal CV and a per-animal log-normal factor
     (``between_animal_cv``), all with mean 1, so the mean over many animals reproduces the
-    model curve. Values below the detection limit are flagged ``CENS = 1`` with an empty
-    ``DV`` and the limit in ``LLOQ``.
+    model curve (the median is lower by about ``exp(-s^2/2)``, s^2 the total log variance:
+    fit such data with ``mscpk.fit(..., centre="mean")``). Values below the lower limit of
+    quantification are flagged ``CENS = 1`` with an empty ``DV`` and the limit in ``LLOQ``.
+    The LLOQ is the detection limit of the readout, and for ex vivo assays (qpcr, flow, ihc)
+    at least :data:`LLOQ_MIN_SAMPLE_CELLS` detected cells in the analysed sample (3 /
+    sampled fraction): the counting noise of fewer cells is far from log-normal (one human
+    cell in a 3 ug DNA aliquot of the liver or muscle counts as 300-2000 cells).
 
     Parameters
     ----------
@@ -399,6 +411,13 @@ def simulate_study(source, *, assay: str = "qpcr", scenario=None, label: str | N
             if s not in all_sites:
                 raise DetectionError(f"site {s!r} is not observed in this scenario; sites: {', '.join(all_sites)}")
     cols = [ro.sites.index(s) for s in use]
+    # lower limit of quantification: the readout's limit, and for ex vivo assays a few
+    # detected cells in the analysed sample
+    lloq_all = ro.limit.copy()
+    if assay in EX_VIVO and ro.counts is not None:
+        per_cell = np.divide(1.0, ro.sampled_fraction, out=np.full(len(ro.sites), np.inf),
+                             where=ro.sampled_fraction > 0)
+        lloq_all = np.maximum(lloq_all, LLOQ_MIN_SAMPLE_CELLS * per_cell[None, :])
     dose_total = float(sum(((d.cells if d.cells is not None else d.cells_per_kg * ctx.species.body_weight_kg)
                             for d in sc.dose)))
     grp = group or sc.name
@@ -414,7 +433,7 @@ def simulate_study(source, *, assay: str = "qpcr", scenario=None, label: str | N
             f = counting_factor(rng, np.broadcast_to(ro.counts[i, cols], (n, len(cols))),
                                 None if ro.background_counts is None else ro.background_counts[None, cols])
         vals = exp_[None, :] * f * lognormal_factor(rng, ro.cv, (n, len(cols))) * animal[:, None]
-        lloq = ro.limit[i, cols]
+        lloq = lloq_all[i, cols]
         for a in range(n):
             aid = f"A{(a if serial else k * n + a) + 1:0{width}d}"
             for j, s in enumerate(use):
@@ -429,5 +448,5 @@ def simulate_study(source, *, assay: str = "qpcr", scenario=None, label: str | N
     return df
 
 
-__all__ = ["GUIDANCE_ITEMS", "DEFAULT_LABEL_FOR_ASSAY", "SAMPLING_GRID_H", "animals_per_time",
+__all__ = ["GUIDANCE_ITEMS", "DEFAULT_LABEL_FOR_ASSAY", "SAMPLING_GRID_H", "LLOQ_MIN_SAMPLE_CELLS", "animals_per_time",
            "design_study", "simulate_study"]

@@ -334,8 +334,10 @@ def test_cli_assay_label_cannot_support_exit_2(tmp_path):
 def test_joint_with_saturating_dose_slow():
     """5e5 and 2e6 IV (2e6 uses the engine's saturating BDF solver) and 1e6 IP."""
     groups = {"iv_5e5": ("iv", 5e5), "iv_2e6": ("iv", 2e6), "ip": ("ip", 1e6)}
-    df = joint_frame(0, groups)
-    r = fit(base(), df, [LUNG_DEATH], n_starts=1, seed=0)
-    p = r.parameters[LUNG_DEATH]
-    assert TRUE / 1.5 < p["estimate"] < TRUE * 1.5
-    assert p["ci_low"] <= TRUE <= p["ci_high"]
+    covered = 0
+    for seed in (0, 1, 2):  # a 95 % interval misses now and then: require 2 of 3, as elsewhere
+        r = fit(base(), joint_frame(seed, groups), [LUNG_DEATH], n_starts=1, seed=0)
+        p = r.parameters[LUNG_DEATH]
+        assert TRUE / 1.5 < p["estimate"] < TRUE * 1.5
+        covered += p["ci_low"] <= TRUE <= p["ci_high"]
+    assert covered >= 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import libsbml
@@ -70,6 +71,34 @@ vasodilator = true
 
 [run]
 end_h = 672.0
+"""
+
+PRIMING = HEADER.replace('origin = "syngeneic"', 'origin = "allogeneic"').format(
+    name="allogeneic IV + IP, primed, repeat dose with vasodilator") + """
+[[dose]]
+route = "iv"
+cells = 5e5
+time_h = 0.0
+vasodilator = true
+
+[[dose]]
+route = "ip"
+cells = 1e6
+time_h = 24.0
+
+[[dose]]
+route = "iv"
+cells = 5e5
+time_h = 200.0
+infusion_min = 20.0
+vasodilator = true
+
+[run]
+end_h = 672.0
+
+[parameters]
+"Immune priming delay [h]" = 120.0
+"Primed immune hazard factor [-]" = 4.0
 """
 
 HIGH_DOSE = HEADER.format(name="high IV dose") + """
@@ -168,7 +197,7 @@ def test_species_ids_and_consistency():
     base = net.modes["base"]
     assert model.getNumReactions() == len(base)
     k_ids = [p.getId() for p in model.getListOfParameters() if p.getId().startswith("k_")]
-    assert len(k_ids) == len({t.rate for t in base})
+    assert len(k_ids) == len({t.rate for trs in net.modes.values() for t in trs})
     assert _consistency_errors(xml) == []
 
 
@@ -184,7 +213,9 @@ def test_events_infusions_and_mode_switch(tmp_path):
     multi = _scenario(tmp_path, MULTI_DOSE, "m.toml")
     model = libsbml.readSBMLFromString(export_sbml(multi)).getModel()
     events = {model.getEvent(i).getId(): model.getEvent(i) for i in range(model.getNumEvents())}
-    assert set(events) == {"bolus_1", "inf_1_on", "inf_1_off"}
+    # immunocompetent host: primed from the first dose + "Immune priming delay [h]" (168 h) on
+    assert set(events) == {"bolus_1", "inf_1_on", "inf_1_off", "primed_on_1"}
+    assert "168" in libsbml.formulaToL3String(events["primed_on_1"].getTrigger().getMath())
     bolus = events["bolus_1"]
     assert bolus.getUseValuesFromTriggerTime()
     assert bolus.getTrigger().getPersistent() and not bolus.getTrigger().getInitialValue()
@@ -204,11 +235,18 @@ def test_events_infusions_and_mode_switch(tmp_path):
     flag = model.getParameter("vasodilated")
     assert flag is not None and flag.getValue() == 1.0 and not flag.getConstant()  # window opens at 0
     assert model.getParameter("inf_1").getValue() == pytest.approx(5e5 / (10 / 60))
+    # vasodilator windows (0-1.17 h, 72-73 h) end before priming (168 h): no primed+vasodilated
+    assert set(net.modes) == {"base", "vasodilated", "primed"}
+    switches = {"vasodilated", "primed"}
+    assert all(not model.getParameter(sid).getConstant() for sid in switches)
     switched = [r for r in model.getListOfReactions()
-                if "vasodilated" in libsbml.formulaToL3String(r.getKineticLaw().getMath())]
-    assert len(net.modes["base"]) == len(net.modes["vasodilated"])
-    n_diff = sum(1 for a, b in zip(net.modes["base"], net.modes["vasodilated"]) if a.rate != b.rate)
+                if switches & set(re.findall(r"\w+", libsbml.formulaToL3String(r.getKineticLaw().getMath())))]
+    assert all(len(trs) == len(net.modes["base"]) for trs in net.modes.values())
+    n_diff = sum(1 for ts in zip(*net.modes.values()) if len({t.rate for t in ts}) > 1)
     assert n_diff > 0 and len(switched) == n_diff
+    n_vaso = sum(1 for a, b in zip(net.modes["base"], net.modes["vasodilated"]) if a.rate != b.rate)
+    n_primed = sum(1 for a, b in zip(net.modes["base"], net.modes["primed"]) if a.rate != b.rate)
+    assert 0 < n_vaso < n_diff and 0 < n_primed < n_diff
 
 
 def test_atomic_write_and_bad_option(tmp_path):
@@ -262,3 +300,24 @@ def test_roadrunner_matches_saturation_on(tmp_path):
     assert balance <= AGREEMENT_SATURATION, balance
     # "auto" (the scenario default) resolves as mscpk.simulate does: saturated here
     assert export_sbml(sc, saturation=None) == export_sbml(sc, saturation="on")
+
+
+def test_roadrunner_matches_priming(tmp_path):
+    """Adaptive immune priming (from 120 h) with vasodilator windows before and after it:
+    modes vasodilated, base, primed, primed+vasodilated, primed; one switch per mode."""
+    pytest.importorskip("roadrunner")
+    sc = _scenario(tmp_path, PRIMING)
+    net = build_network(sc)
+    assert [m for _, _, m in net.schedule] == ["vasodilated", "primed", "primed+vasodilated", "primed"]
+    assert net.schedule[1][0] == 120.0 and net.schedule[-1][1] == float("inf")
+    model = libsbml.readSBMLFromString(export_sbml(sc)).getModel()
+    assert model.getParameter("primed_vasodilated").getValue() == 0.0
+    assert model.getParameter("vasodilated").getValue() == 1.0
+    dev, balance = _max_deviation(sc, "off")
+    assert dev <= AGREEMENT, dev
+    assert balance <= AGREEMENT, balance
+    # the priming matters here far beyond the tolerance
+    primed = mscpk.simulate(sc, times_h=[672.0])
+    sc1 = sc.model_copy(update={"parameters": {**sc.parameters, "Primed immune hazard factor [-]": 1.0}})
+    ref = mscpk.simulate(sc1, times_h=[672.0])
+    assert primed.live_total()[0] < 0.5 * ref.live_total()[0]

@@ -10,8 +10,9 @@ How it stays fast and exact
   parameters that are arrays (N,) gives transitions whose rates are arrays (N,) and rate
   matrices (N, n, n) (:meth:`~mscpk.model.network.Network.matrices`); subject ``s`` gets the
   same matrix as a scalar build with its values (to rounding of ``exp``).
-* **Modal (eigen) propagation.** Between events (doses, infusion start/stop, vasodilator
-  windows) the system is ``dx/dt = A x + u``; with ``A = V diag(lam) V^-1`` the solution at
+* **Modal (eigen) propagation.** Between events (doses, infusion start/stop, mode
+  intervals: vasodilator windows, immune priming) the system is ``dx/dt = A x + u``; with
+  ``A = V diag(lam) V^-1`` the solution at
   every output time of an interval is, exactly,
 
       x(ta + tau) = V [exp(lam tau) c + phi1(lam, tau) d],   c = V^-1 x(ta), d = V^-1 u,
@@ -380,7 +381,7 @@ def _solve_chunk(scenario: Scenario, species, params: ArrayParameters, times: np
     w_out = np.array(rows)  # (q, n)
 
     end = float(times.max())
-    used = [m for m in net.modes if m == "base" or any(mode == m for _, _, mode in net.schedule)]
+    used = [m for m in net.modes if m == "base" or any(mode == m and t0 < end for t0, _, mode in net.schedule)]
     mats = {m: net.matrices(m, n_sub) for m in used}
     pattern = np.zeros((len(names), len(names)), dtype=bool)
     for a in mats.values():
@@ -486,7 +487,10 @@ def simulate_batch(scenario: Scenario, samples: Mapping[str, Sequence[float]],
     samples : parameter name -> array (N,) of values, one per subject (model parameters as
         in ``mscpk params``; same N for every name; range-checked like overrides). Species
         physiology is shared by all subjects; so is ``Vasodilator effect duration [h]`` when
-        a dose has a vasodilator (it sets event times).
+        a dose has a vasodilator, and ``Immune priming delay [h]`` in an immunocompetent host
+        (they set event times: ParameterError if sampled). Every mode (base, vasodilated,
+        primed, primed+vasodilated) is handled per subject; ``Primed immune hazard factor
+        [-]`` may vary (a subject with factor 1 gets primed rates equal to its base rates).
     times_h : output times [h] (default: the scenario's output grid, as ``simulate``).
     chunk : subjects per chunk (working memory per chunk ~ chunk * n_states * n_times * 24
         bytes; 500 keeps the temporaries small enough to be reused).
@@ -519,6 +523,10 @@ def simulate_batch(scenario: Scenario, samples: Mapping[str, Sequence[float]],
     if "Vasodilator effect duration [h]" in arrays and any(d.vasodilator for d in scenario.dose):
         raise ParameterError("samples: 'Vasodilator effect duration [h]' sets event times and cannot vary "
                              "between subjects in a batch (all subjects share one event schedule)")
+    if "Immune priming delay [h]" in arrays and scenario.subject.immune == "immunocompetent":
+        raise ParameterError("samples: 'Immune priming delay [h]' sets the time from which the host is primed "
+                             "(an event time) and cannot vary between subjects in a batch (all subjects "
+                             "share one event schedule); 'Primed immune hazard factor [-]' may vary")
     ap = ArrayParameters(base, arrays)
     n = ap.n
     times = np.asarray(sorted(set(float(t) for t in (times_h if times_h is not None

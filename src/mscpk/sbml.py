@@ -10,9 +10,14 @@ any SBML simulator (libroadrunner, COPASI, ...) reproduces ``mscpk.simulate``:
 * one constant global parameter ``k_<n>`` per distinct transition rate [1/h], its name and
   notes giving the process(es) that use it;
 * one irreversible mass-action reaction per transition, kinetic law ``k_n * source``;
-* vasodilator windows: a parameter ``vasodilated`` (0/1) switched by events at the window
-  bounds; a transition whose rate differs between the modes has the kinetic law
-  ``(k_base * (1 - vasodilated) + k_vaso * vasodilated) * source``;
+* modes (vasodilator windows, adaptive immune priming and their combination): one
+  parameter (0/1) per non-base mode, id = the mode name with ``+`` as ``_`` (``vasodilated``,
+  ``primed``, ``primed_vasodilated``), switched by events at the bounds of the mode's
+  intervals in ``Network.schedule`` (a partition, so at most one switch is 1); a transition
+  whose rate differs between modes has the kinetic law
+  ``(k_base * (1 - sum of switches) + sum over non-base modes m of k_m * switch_m) * source``
+  (a mode without the transition contributes no term), e.g.
+  ``(k_base * (1 - vasodilated) + k_vaso * vasodilated) * source`` with one mode;
 * ``saturation="on"``: saturable transitions (capillary-bed arrest) are multiplied by the
   free fraction of their bed, ``bedfree_<group> = max(0, 1 - occupancy / cap_<group>)``
   (an assignment rule written with ``piecewise``);
@@ -183,12 +188,17 @@ def resolve_saturation(scenario: Scenario, saturation: str | None, net: Network,
 # --------------------------------------------------------------------------------------
 # the document
 
-def _paired_transitions(net: Network) -> list[tuple[Transition, float | None, float | None]]:
-    """Each transition with its rate in the base mode and in the vasodilated mode.
+def _mode_switch_id(mode: str) -> str:
+    """SBML id of the 0/1 parameter of a non-base mode (``primed+vasodilated`` ->
+    ``primed_vasodilated``)."""
+    return _sid(mode.replace("+", "_"))
 
-    Without a vasodilated mode the second rate is the base rate. Transitions are matched
-    between modes by (source, target, process, saturable) and occurrence; ``None`` marks a
-    transition absent from a mode (rate 0 there).
+
+def _paired_transitions(net: Network) -> list[tuple[Transition, dict[str, float | None]]]:
+    """Each transition with its rate in every mode (``{mode: rate}``, "base" first).
+
+    Transitions are matched between modes by (source, target, process, saturable) and
+    occurrence; ``None`` marks a transition absent from a mode (rate 0 there).
     """
     def keyed(trs: Iterable[Transition]) -> dict[tuple, Transition]:
         seen: dict[tuple, int] = defaultdict(int)
@@ -199,16 +209,15 @@ def _paired_transitions(net: Network) -> list[tuple[Transition, float | None, fl
             seen[k] += 1
         return out
 
-    base = keyed(net.modes["base"])
-    if "vasodilated" not in net.modes:
-        return [(t, t.rate, t.rate) for t in base.values()]
-    vaso = keyed(net.modes["vasodilated"])
-    out: list[tuple[Transition, float | None, float | None]] = []
-    for k, t in base.items():
-        out.append((t, t.rate, vaso[k].rate if k in vaso else None))
-    for k, t in vaso.items():
-        if k not in base:
-            out.append((t, None, t.rate))
+    names = ["base"] + [m for m in net.modes if m != "base"]
+    per_mode = {m: keyed(net.modes[m]) for m in names}
+    keys = list(per_mode["base"])
+    for m in names[1:]:
+        keys += [k for k in per_mode[m] if k not in keys]
+    out: list[tuple[Transition, dict[str, float | None]]] = []
+    for k in keys:
+        first = next(per_mode[m][k] for m in names if k in per_mode[m])
+        out.append((first, {m: (per_mode[m][k].rate if k in per_mode[m] else None) for m in names}))
     return out
 
 
@@ -224,9 +233,8 @@ def build_sbml_document(scenario: Scenario, *, saturation: str | None = "off",
     params = scenario_parameters(scenario, params)
     net = build_network(scenario, params, species_phys)
     saturable = resolve_saturation(scenario, saturation, net, params)
-    other_modes = set(net.modes) - {"base", "vasodilated"}
-    if other_modes:  # pragma: no cover - guard for future modes
-        raise NotImplementedError(f"SBML export: unsupported modes {sorted(other_modes)}")
+    if "base" not in net.modes:  # pragma: no cover - guard
+        raise NotImplementedError("SBML export: the network has no base mode")
 
     doc = libsbml.SBMLDocument(SBML_LEVEL, SBML_VERSION)
     model = doc.createModel()
@@ -297,35 +305,48 @@ def build_sbml_document(scenario: Scenario, *, saturation: str | None = "off",
         if t.process not in rate_procs[rate]:
             rate_procs[rate].append(t.process)
 
-    for t, rb, rv in paired:
+    for t, rates in paired:
+        rb = rates["base"]
+        same = all(r == rb for r in rates.values())
         if rb is not None:
-            use(rb, t, "base" if rv == rb else "base mode")
-        if rv is not None and rv != rb:
-            use(rv, t, "vasodilated mode")
+            use(rb, t, "base" if same else "base mode")
+        if not same:
+            for m, r in rates.items():
+                if m != "base" and r is not None:
+                    use(r, t, f"{m} mode")
     for rate, pid in rate_id.items():
         p = _parameter(model, pid, rate, "per_hour", True, "; ".join(rate_procs[rate]))
         _notes(p, [f"First-order rate constant {rate!r} 1/h, used by:"] + rate_uses[rate])
 
-    # vasodilator mode switch
-    if net.schedule:
-        starts_on = any(t0 <= 0 < t1 for t0, t1, _ in net.schedule)
-        p = _parameter(model, "vasodilated", 1.0 if starts_on else 0.0, "dimensionless", False,
-                       "vasodilator effect active (1) or not (0)")
-        _notes(p, ["Switched by events at the vasodilator windows: "
-                   + ", ".join(f"[{t0:g} h, {t1:g} h)" for t0, t1, _ in net.schedule)])
-        for j, (t0, t1, mode) in enumerate(net.schedule, start=1):
-            if mode != "vasodilated":  # pragma: no cover
-                raise NotImplementedError(f"SBML export: unsupported mode {mode!r}")
-            if t0 > 0:
-                _event(model, f"vasodilator_on_{j}", t0, [("vasodilated", "1 dimensionless")],
-                       f"vasodilator effect starts at {t0:g} h")
-            _event(model, f"vasodilator_off_{j}", t1, [("vasodilated", "0 dimensionless")],
-                   f"vasodilator effect ends at {t1:g} h")
+    # mode switches: one 0/1 parameter per non-base mode, toggled by events at its intervals
+    switch: dict[str, str] = {}
+    for m in net.modes:
+        if m == "base":
+            continue
+        sid = _mode_switch_id(m)
+        switch[m] = sid
+        windows = [(t0, t1) for t0, t1, mode in net.schedule if mode == m]
+        starts_on = any(t0 <= 0 < t1 for t0, t1 in windows)
+        p = _parameter(model, sid, 1.0 if starts_on else 0.0, "dimensionless", False,
+                       f"mode {m} active (1) or not (0)")
+        _notes(p, [f"Mode {m!r}; switched by events at its intervals: "
+                   + (", ".join(f"[{t0:g} h, {t1:g} h)" for t0, t1 in windows) or "none")])
+    for j, (t0, t1, mode) in enumerate(net.schedule, start=1):
+        if mode not in switch:  # pragma: no cover - guard
+            raise NotImplementedError(f"SBML export: schedule uses unknown mode {mode!r}")
+        sid = switch[mode]
+        prefix = "vasodilator" if mode == "vasodilated" else sid
+        if t0 > 0:
+            _event(model, f"{prefix}_on_{j}", t0, [(sid, "1 dimensionless")],
+                   f"mode {mode} starts at {t0:g} h")
+        if np.isfinite(t1):
+            _event(model, f"{prefix}_off_{j}", t1, [(sid, "0 dimensionless")],
+                   f"mode {mode} ends at {t1:g} h")
 
     # saturable beds
     sat_groups: dict[str, str] = {}
     if saturable:
-        used_groups = [t.saturable for t, _, _ in paired if t.saturable in net.capacities]
+        used_groups = [t.saturable for t, _ in paired if t.saturable in net.capacities]
         for g in dict.fromkeys(used_groups):
             cap = net.capacities[g]
             cid, fid = _sid(f"cap_{g}"), _sid(f"bedfree_{g}")
@@ -339,15 +360,18 @@ def build_sbml_document(scenario: Scenario, *, saturation: str | None = "off",
             sat_groups[g] = fid
 
     # transitions
-    for n, (t, rb, rv) in enumerate(paired, start=1):
-        if rv == rb:
+    all_switches = " + ".join(switch.values())
+    for n, (t, rates) in enumerate(paired, start=1):
+        rb = rates["base"]
+        if all(r == rb for r in rates.values()):
             k = rate_id[rb]
         else:
             terms = []
             if rb is not None:
-                terms.append(f"{rate_id[rb]} * (1 dimensionless - vasodilated)")
-            if rv is not None:
-                terms.append(f"{rate_id[rv]} * vasodilated")
+                terms.append(f"{rate_id[rb]} * (1 dimensionless - ({all_switches}))")
+            for m, r in rates.items():
+                if m != "base" and r is not None:
+                    terms.append(f"{rate_id[r]} * {switch[m]}")
             k = "(" + " + ".join(terms) + ")"
         law = f"{k} * {t.source}"
         if t.saturable in sat_groups:

@@ -21,6 +21,9 @@ class BuildContext:
     species: Species
     params: ParameterSet
     layout: StateLayout = field(default_factory=StateLayout)
+    #: True while the transitions of a primed mode are built (adaptive immune priming:
+    #: :func:`mscpk.model.fate.immune_hazard` multiplies the immune hazard by the factor).
+    primed: bool = False
 
     def p(self, name: str) -> float:
         return self.params[name]

@@ -7,6 +7,11 @@ engrafted: lowest) plus an immune hazard
     h_imm = k_imm * immunogenicity(origin) * immune_activity(host)
 
 (autologous/syngeneic < allogeneic < xenogeneic; immunodeficient hosts << immunocompetent).
+Adaptive priming: in an immunocompetent host the administered cells prime the host (the
+boost multiplies ``h_imm``, so it scales with the origin's immunogenicity);
+from ``t_first_dose + "Immune priming delay [h]"`` on (the "primed" modes, see
+:func:`mscpk.model.build.priming_start`) the immune hazard of every live administered cell is
+multiplied by "Primed immune hazard factor [-]" (``ctx.primed``).
 Dead material (cell equivalents) is degraded locally or carried by phagocytes to blood and
 taken up by liver and spleen macrophages, which degrade it with their own half-life.
 """
@@ -27,7 +32,11 @@ def immune_hazard(ctx: BuildContext) -> float:
     k = ctx.p("Immune clearance rate of xenogeneic cells [1/h]")
     f_origin = ctx.p(f"Immunogenicity, {origin} [-]")
     f_host = 1.0 if host == "immunocompetent" else ctx.p("Immune activity, immunodeficient host [-]")
-    return k * f_origin * f_host
+    h = k * f_origin * f_host
+    if ctx.primed:
+        h = h * ctx.p("Primed immune hazard factor [-]")
+    return h
+
 
 
 def cell_fate(ctx: BuildContext) -> list[Transition]:

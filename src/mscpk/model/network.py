@@ -108,8 +108,11 @@ class Input:
 class Network:
     """States, transitions per mode, capacities, administrations and mode schedule.
 
-    ``modes`` maps a mode name (``"base"``, ``"vasodilated"``) to its transitions;
-    ``schedule`` lists ``(t_start, t_end, mode)`` windows where a non-base mode is active.
+    ``modes`` maps a mode name to its transitions: the active piecewise-constant modifiers
+    joined by "+" (``"base"``, ``"vasodilated"``, ``"primed"``, ``"primed+vasodilated"``;
+    see :mod:`mscpk.model.build`). ``schedule`` lists the ``(t_start, t_end, mode)``
+    intervals where a non-base mode is active, as a partition (sorted, disjoint; ``t_end``
+    may be ``inf``, e.g. for the primed period); elsewhere the mode is ``"base"``.
     """
 
     layout: StateLayout

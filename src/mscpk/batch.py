@@ -395,14 +395,7 @@ def _solve_chunk(scenario: Scenario, species, params: ArrayParameters, times: np
     w_out = w_out[:, perm]
     doses = [b[:, perm] for b in _input_vectors(net, n_sub)]
     # intervals between events only (all output times of an interval are evaluated at once)
-    events = {0.0, end}
-    for inp in net.inputs:
-        events.add(inp.time_h)
-        if inp.duration_h > 0:
-            events.add(inp.time_h + inp.duration_h)
-    for t0, t1, _ in net.schedule:
-        events.update((t0, t1))
-    events = np.array(sorted(e for e in events if e <= end))
+    events = np.array(net.event_times(end))
 
     y = np.zeros((n_sub, len(w_out), len(times)))
     x = np.zeros((n_sub, len(names)))

@@ -50,15 +50,9 @@ def expm_minus_identity(m: np.ndarray) -> np.ndarray:
 
 
 def _breakpoints(net: Network, times: np.ndarray) -> np.ndarray:
-    pts = {0.0, *map(float, times)}
-    for inp in net.inputs:
-        pts.add(inp.time_h)
-        if inp.duration_h > 0:
-            pts.add(inp.time_h + inp.duration_h)
-    for t0, t1, _ in net.schedule:
-        pts.update((t0, t1))
+    """Event times and output times, sorted (the solvers step from one to the next)."""
     end = float(np.max(times))
-    return np.array(sorted(p for p in pts if p <= end))
+    return np.array(sorted(set(net.event_times(end)) | set(map(float, times))))
 
 
 def _infusion_rate(net: Network, ta: float, tb: float) -> np.ndarray | None:
@@ -224,14 +218,7 @@ class LinearSolver:
     def _solve_modal(self, net: Network, times: np.ndarray) -> np.ndarray | None:
         """Modal propagation; None if a check fails (then use matrix exponentials)."""
         end = float(np.max(times))
-        events = {0.0, end}
-        for inp in net.inputs:
-            events.add(inp.time_h)
-            if inp.duration_h > 0:
-                events.add(inp.time_h + inp.duration_h)
-        for t0, t1, _ in net.schedule:
-            events.update((t0, t1))
-        events = sorted(e for e in events if e <= end)
+        events = net.event_times(end)
         n = len(net.layout)
         x = np.zeros(n)
         out = np.zeros((len(times), n))

@@ -166,6 +166,18 @@ class Network:
             v[self.layout.index(name)] += frac * inp.cells
         return v
 
+    def event_times(self, end: float) -> list[float]:
+        """Sorted times [h] in [0, end] where the equations change: 0, ``end``, doses,
+        infusion ends and mode-window bounds. Between two of them the system is autonomous."""
+        pts = {0.0, float(end)}
+        for inp in self.inputs:
+            pts.add(inp.time_h)
+            if inp.duration_h > 0:
+                pts.add(inp.time_h + inp.duration_h)
+        for t0, t1, _ in self.schedule:
+            pts.update((t0, t1))
+        return sorted(p for p in pts if p <= end)
+
     def mode_at(self, t: float) -> str:
         """The mode active on the interval starting at ``t``."""
         for t0, t1, mode in self.schedule:

@@ -176,3 +176,13 @@ def test_ibmir_kill_fraction_follows_its_stated_law(passage):
                              params=params, times=[1e-4]))
     assert at(im, "blood", 1e-4, "dead_cells") / 1e6 == pytest.approx(viab * leak * f, rel=2e-3)
     assert 1 - im.live_total()[0] / 1e6 == pytest.approx(1 - viab + viab * leak * f, rel=2e-3)
+
+
+def test_ibmir_depends_on_cell_source():
+    """Tissue factor (CD142): bone marrow < adipose < placenta (Moll 2019)."""
+    lost = {}
+    for source in ("bone_marrow", "adipose", "placenta"):
+        r = mscpk.simulate(make(source=source, viability=1.0, times=[0.0]))
+        lost[source] = at(r, "blood", 0.0, "dead_cells") / 1e6
+    assert lost["bone_marrow"] < lost["adipose"] < lost["placenta"]
+    np.testing.assert_allclose(lost["adipose"] / lost["bone_marrow"], 2.0, rtol=1e-12)

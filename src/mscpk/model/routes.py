@@ -43,11 +43,14 @@ def _dose_cells(ctx: BuildContext, dose) -> float:
 
 def ibmir_kill_fraction(ctx: BuildContext):
     """Fraction [-] of live cells destroyed on contact with blood by the instant
-    blood-mediated inflammatory reaction, rising with passage (C13, Moll 2012)."""
+    blood-mediated inflammatory reaction, rising with passage (C13, Moll 2012) and with the
+    tissue factor (CD142) expression of the cell source (adipose and perinatal MSC > bone
+    marrow; Moll 2019)."""
     base = ctx.p("IBMIR kill fraction at reference passage [-]")
     per = ctx.p("IBMIR increase per passage [1/passage]")
     extra = vmax(0.0, ctx.scenario.product.passage - ctx.p("Reference passage [passage]"))
-    return vmin(base * (1.0 + per * extra), 1.0)
+    tissue = ctx.p(f"IBMIR factor, {ctx.scenario.product.source} source [-]")
+    return vmin(base * tissue * (1.0 + per * extra), 1.0)
 
 
 def dose_inputs(ctx: BuildContext) -> list[Input]:

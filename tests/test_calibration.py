@@ -7,7 +7,6 @@ published value are written next to each assertion.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 import mscpk
 from helpers import at, make

@@ -137,8 +137,6 @@ class Scenario(BaseModel):
 
     def output_times(self) -> "list[float]":
         """Output grid [h]: ``run.times_h`` if given, else a grid dense early, then every 6 h."""
-        import numpy as np
-
         if self.run.times_h is not None:
             return list(self.run.times_h)
         return self.dense_times()

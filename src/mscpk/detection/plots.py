@@ -10,10 +10,8 @@ the file type follows the suffix (``.png``, ``.pdf``, ``.svg``).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np

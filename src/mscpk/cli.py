@@ -89,9 +89,15 @@ def simulate(
     for c in cols:
         table.add_column(escape(heads.get(c, c.replace("pct_dose_live_", "% live "))), justify="right")
     for _, row in summ.iterrows():
-        if row["peak_live_cells"] < 1e-6 * result.administered.max() and row["site"] != "eliminated":
-            continue
+        if row["peak_live_cells"] < 1e-6 * result.administered.max():
+            continue  # eliminated (never live) and sites the cells never reach
         table.add_row(*[escape(row[c] if isinstance(row[c], str) else f"{row[c]:.3g}") for c in cols])
+    given = float(result.administered[-1])
+    live_end = float(result.live_total()[-1])
+    gone = float(result.quantity("eliminated", "dead_cells")[-1])
+    table.caption = (f"at {result.times_h[-1]:g} h: {100 * live_end / given:.3g} % of the dose alive, "
+                     f"{100 * (given - live_end - gone) / given:.3g} % dead material, "
+                     f"{100 * gone / given:.3g} % degraded or excreted") if given > 0 else None
     Console(width=max(120, Console().width)).print(table)
     typer.echo(f"wrote {out}" + (f" and {plot}" if plot else ""))
 

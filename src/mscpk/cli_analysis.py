@@ -201,6 +201,11 @@ def fit_command(
         "--scenario-for", help="GROUP=FILE: a scenario of its own for a data group "
                                "(repeatable); the other groups derive from SCENARIO.",
         show_default=False)] = None,
+    animal_effect: Annotated[bool, typer.Option(
+        "--animal-effect", help="Add a per-animal random effect (log-scale SD omega, "
+                                "estimated) shared by all rows of one ID: use it when each "
+                                "animal gives several sites (destructive sampling); summary "
+                                "rows get none.")] = False,
 ) -> None:
     """Estimate named model parameters from study data (profile-likelihood 95 % CIs).
 
@@ -241,9 +246,11 @@ def fit_command(
                        f"{', '.join(groups)}")
         mapping = {g: (load_scenario(own[g]) if g in own else sc) for g in groups}
         result = fit(scenarios=mapping, data=study, estimate=names, n_starts=n_starts,
-                     seed=seed, sigma=sigma_mode, centre=centre_mode)
+                     seed=seed, sigma=sigma_mode, centre=centre_mode,
+                     animal_effect=animal_effect)
     else:
-        result = fit(sc, study, names, n_starts=n_starts, seed=seed, sigma=sigma_mode, centre=centre_mode)
+        result = fit(sc, study, names, n_starts=n_starts, seed=seed, sigma=sigma_mode,
+                     centre=centre_mode, animal_effect=animal_effect)
     try:
         write_text_atomic(out, result.to_json())
     except OSError as exc:
@@ -269,6 +276,11 @@ def fit_command(
         console.print("groups: " + "; ".join(parts), highlight=False, soft_wrap=True,
                       markup=False)
     sig = ", ".join(f"{k} {v:.3g}" for k, v in result.sigmas.items())
+    if result.animal_effect and result.omega is not None:
+        lo, hi = result.omega_ci or (math.nan, math.nan)
+        console.print(f"animal effect: omega {result.omega:.3g} (95% CI {lo:.3g} - {hi:.3g}; "
+                      f"{result.n_animals} animals)", highlight=False, soft_wrap=True,
+                      markup=False)
     console.print(f"objective (-2 log L) {result.objective:.4g}; sigma {sig}; "
                   f"{result.n_obs} observations ({result.n_blq} BLQ, {result.n_summary} "
                   f"summary); converged {result.converged}; wrote {out}",

@@ -59,6 +59,28 @@ Layers (PINTS-like; each usable and testable alone):
   summary row (mean below the LLOQ) uses M3 with the same variance. With ``centre="mean"``
   the log of the reported mean is compared with ``log PRED - s^2/2`` instead, ``s^2 = (sigma^2
   + sdlog^2) / N`` (the delta-method log-scale mean of a mean of N values whose mean is PRED).
+* Animal random effect (``fit(..., animal_effect=True)``, CLI ``--animal-effect``): with
+  destructive sampling one animal gives a value at every site, and a between-animal factor
+  (e.g. the ``between_animal_cv`` of :func:`mscpk.detection.simulate_study`) moves all of
+  them together, so the rows of an animal are correlated and the independent likelihood gives
+  too narrow intervals. The model is then ``log DV_ij = mu_j + eta_i + eps_ij`` with
+  ``eta_i ~ N(0, omega^2)`` per animal (key: ``DATASET``, ``GROUP``, ``ID``) and
+  ``eps_ij ~ N(0, s_j^2)`` (``s_j`` the row's sigma, per assay if so), ``omega`` estimated on
+  the log scale like sigma (bounds :data:`OMEGA_BOUNDS`); ``mu_j = log PRED`` for
+  ``centre="median"``; for ``centre="mean"`` PRED is the arithmetic mean over animals and
+  residuals, so ``mu_j = log PRED - (s_j^2 + omega^2)/2`` (the log-normal mean shift uses the
+  total log variance). The likelihood of an animal integrates eta out: an animal without
+  censored rows by the closed-form multivariate normal (covariance ``diag(s_j^2) + omega^2
+  J``; inverse by Sherman-Morrison, determinant by the matrix determinant lemma:
+  ``det = prod s_j^2 (1 + omega^2 sum 1/s_j^2)``); an animal with censored rows by
+  Gauss-Hermite quadrature (:data:`QUADRATURE_NODES` nodes) over eta of the product of its
+  rows' densities and M3 CDFs, adaptive: the nodes are centred and scaled on the (exact,
+  normal) posterior of eta given the animal's quantified rows. Summary (literature) rows are
+  means over animals, not one animal's values: they keep the independent likelihood above
+  and get no random effect (their reported SD already contains the between-animal spread).
+  An animal with a single row simply has log-variance ``s^2 + omega^2``. The fit reports
+  ``omega`` (log-scale SD of the animal factor; for a log-normal factor with CV c,
+  ``sqrt(log(1 + c^2))``) with its profile-likelihood 95 % interval.
 * :func:`optimise` -- multi-start L-BFGS-B on the log-parameters (and log sigmas) within
   bounds; starts from the defaults and from a seeded Latin hypercube in log space around
   them (a factor 10 either way, clipped to the bounds); the best is kept.
@@ -109,7 +131,7 @@ from mscpk.model.build import scenario_parameters
 from mscpk.studydata import StudyData, UnitOptions, study_from_frame
 
 __all__ = [
-    "SEARCH_FACTOR", "PROFILE_THRESHOLD", "CENTRES", "FIT_UNIT_OPTIONS", "ROUTE_ALIASES", "ForwardModel",
+    "SEARCH_FACTOR", "PROFILE_THRESHOLD", "CENTRES", "OMEGA_BOUNDS", "QUADRATURE_NODES", "FIT_UNIT_OPTIONS", "ROUTE_ALIASES", "ForwardModel",
     "JointModel", "Problem", "LogLikelihood", "FitResult", "fit", "optimise", "profile_ci",
     "plot_fit", "group_scenarios", "derive_scenario",
 ]
@@ -122,6 +144,10 @@ PROFILE_THRESHOLD = float(stats.chi2.ppf(0.95, 1) / 2.0)  # 1.92
 CENTRES = ("median", "mean")
 #: bounds of the log-scale residual SD sigma
 SIGMA_BOUNDS = (0.01, 5.0)
+#: bounds of the log-scale SD omega of the animal random effect (``animal_effect=True``)
+OMEGA_BOUNDS = (1e-3, 5.0)
+#: Gauss-Hermite nodes integrating the animal effect out of animals with censored rows
+QUADRATURE_NODES = 20
 _PRED_FLOOR = 1e-9
 _CACHE_SIZE = 8
 
@@ -616,14 +642,18 @@ class Problem:
 
 
 class LogLikelihood:
-    """log L(theta_log, log_sigmas): log-normal errors, M3 for censored rows, summary rows
-    as log-scale means (see the module docstring).
+    """log L(theta_log, log_sigmas[, log_omega]): log-normal errors, M3 for censored rows,
+    summary rows as log-scale means, optionally an animal random effect (see the module
+    docstring).
 
-    Called with a vector ``[theta_log..., log_sigma_1, ..., log_sigma_k]``; ``sigma_keys``
-    names the sigmas (``["all"]`` when shared, else the assays).
+    Called with a vector ``[theta_log..., log_sigma_1, ..., log_sigma_k]`` (and
+    ``log_omega`` last when ``animal_effect``); ``sigma_keys`` names the sigmas (``["all"]``
+    when shared, else the assays). ``n_noise`` = number of trailing noise parameters.
     """
 
-    def __init__(self, problem: Problem, sigma: str = "auto", centre: str = "median") -> None:
+    def __init__(self, problem: Problem, sigma: str = "auto", centre: str = "median",
+                 animal_effect: bool = False, quadrature_nodes: int = QUADRATURE_NODES,
+                 adaptive: bool = True) -> None:
         if sigma not in ("auto", "shared", "per_assay"):
             raise FitError(f"sigma: unknown value {sigma!r}; allowed: auto, shared, per_assay")
         if centre not in CENTRES:
@@ -643,38 +673,171 @@ class LogLikelihood:
         self._logobs = logdv - 0.5 * p.sdlog ** 2
         self._logdv = logdv
         self._loglloq = np.log(np.where(p.censored, p.lloq, 1.0))
+        self.animal_effect = bool(animal_effect)
+        self.adaptive = bool(adaptive)
+        if self.animal_effect:
+            self._setup_animals(quadrature_nodes)
+
+    def _setup_animals(self, nodes: int) -> None:
+        """Animal index of every individual row (summary rows: -1) and the row layout of the
+        closed-form and the quadrature animals."""
+        p = self.problem
+        fr = p.frame
+        n = p.n_obs
+        ids = fr["ID"].tolist() if "ID" in fr else [None] * n
+        grp = fr["GROUP"].astype(str).tolist() if "GROUP" in fr else [""] * n
+        ds = fr["DATASET"].tolist() if "DATASET" in fr else [0] * n
+        index: dict[tuple, int] = {}
+        animal = np.full(n, -1, int)
+        for i in range(n):
+            if p.summary[i]:
+                continue
+            ident = ids[i]
+            if ident is None or (isinstance(ident, float) and math.isnan(ident)) or \
+                    str(ident).strip() == "":
+                key: tuple = ("row", i)  # no ID: an animal of its own
+            else:
+                key = (ds[i], grp[i], str(ident))
+            animal[i] = index.setdefault(key, len(index))
+        self.n_animals = len(index)
+        self._animal = animal
+        self._re = animal >= 0
+        cens_animal = np.zeros(len(index), bool)
+        cens_animal[animal[self._re & p.censored]] = True
+        self._cens_animal = cens_animal
+        # quadrature rows sorted by animal (for reduceat)
+        q = np.flatnonzero(self._re & cens_animal[np.maximum(animal, 0)])
+        q = q[np.argsort(animal[q], kind="stable")]
+        self._q_rows = q
+        qa = animal[q]
+        self._q_animals, self._q_starts = np.unique(qa, return_index=True)
+        self._q_pos = np.searchsorted(self._q_animals, qa)  # 0..n_q_animals-1 for each row
+        x, w = np.polynomial.hermite.hermgauss(int(nodes))
+        self._gh_x = x
+        self._gh_logw = np.log(w) + x * x
 
     @property
     def n_sigma(self) -> int:
         return len(self.sigma_keys)
 
     @property
+    def n_omega(self) -> int:
+        return 1 if self.animal_effect else 0
+
+    @property
+    def n_noise(self) -> int:
+        """Trailing entries of the parameter vector: log sigmas (and log omega)."""
+        return self.n_sigma + self.n_omega
+
+    @property
     def n_parameters(self) -> int:
-        return self.problem.model.n_parameters + self.n_sigma
+        return self.problem.model.n_parameters + self.n_noise
 
     def row_sd(self, log_sigmas: Sequence[float] | float) -> np.ndarray:
         """SD of each row's log observation."""
         sig = np.exp(np.atleast_1d(np.asarray(log_sigmas, float)))[self._sigma_index]
         return np.sqrt(sig * sig * self._w + self._extra)
 
-    def from_prediction(self, pred: np.ndarray, log_sigmas: Sequence[float] | float) -> float:
-        scale = self.row_sd(log_sigmas)
+    def from_prediction(self, pred: np.ndarray, log_noise: Sequence[float] | float, *,
+                        method: str = "auto") -> float:
+        """log L at predictions ``pred``; ``log_noise``: the log sigmas (and log omega last
+        with the animal effect). ``method="quadrature"`` integrates every animal by
+        Gauss-Hermite quadrature (for checks; ``"auto"``: closed form where possible)."""
+        noise = np.atleast_1d(np.asarray(log_noise, float))
+        if self.animal_effect:
+            log_sig, omega = noise[:-1], float(np.exp(noise[-1]))
+        else:
+            log_sig, omega = noise, 0.0
+        scale = self.row_sd(log_sig)
         logp = np.log(np.maximum(pred, _PRED_FLOOR))
         obs = self._logobs
+        om2 = omega * omega
         if self.centre == "mean":  # PRED is the arithmetic mean: the log median is lower
             logp = logp - 0.5 * scale * scale
+            if self.animal_effect:  # ... by half the total log variance s^2 + omega^2
+                logp = logp - 0.5 * om2 * self._re
             obs = self._logdv  # a summary row's log mean against the log mean of the mean
         c = self.problem.censored
-        z = (obs[~c] - logp[~c]) / scale[~c]
-        ll = float(np.sum(-0.5 * z * z - np.log(scale[~c]) - 0.5 * math.log(2 * math.pi)
-                          - self._logdv[~c]))
-        if c.any():
-            ll += float(np.sum(stats.norm.logcdf((self._loglloq[c] - logp[c]) / scale[c])))
+        if not self.animal_effect:
+            return self._independent(obs, logp, scale, np.ones(len(c), bool))
+        ll = self._independent(obs, logp, scale, ~self._re)
+        return ll + self._animals(obs, logp, scale, om2, method)
+
+    def _independent(self, obs, logp, scale, rows) -> float:
+        c = self.problem.censored
+        u = rows & ~c
+        z = (obs[u] - logp[u]) / scale[u]
+        ll = float(np.sum(-0.5 * z * z - np.log(scale[u]) - 0.5 * math.log(2 * math.pi)
+                          - self._logdv[u]))
+        cr = rows & c
+        if cr.any():
+            ll += float(np.sum(stats.norm.logcdf((self._loglloq[cr] - logp[cr]) / scale[cr])))
+        return ll
+
+    def _animals(self, obs, logp, scale, om2, method) -> float:
+        """Sum over animals of log of the integral over eta (random-effect rows only)."""
+        if method not in ("auto", "quadrature"):
+            raise FitError(f"method: unknown value {method!r}; allowed: auto, quadrature")
+        c = self.problem.censored
+        a = self._animal
+        na = self.n_animals
+        closed = self._re & ~self._cens_animal[np.maximum(a, 0)]
+        ll = 0.0
+        if method == "auto" and closed.any():
+            # multivariate normal, covariance diag(s^2) + omega^2 J (Sherman-Morrison)
+            ai = a[closed]
+            s2 = scale[closed] ** 2
+            w = 1.0 / s2
+            r = obs[closed] - logp[closed]
+            W = np.bincount(ai, w, minlength=na)
+            S = np.bincount(ai, w * r, minlength=na)
+            den = 1.0 + om2 * W
+            ll += float(-0.5 * np.sum(np.log(s2)) - 0.5 * len(ai) * math.log(2 * math.pi)
+                        - 0.5 * np.sum(np.log(den)) - 0.5 * np.sum(w * r * r)
+                        + 0.5 * np.sum(om2 * S * S / den) - np.sum(self._logdv[closed]))
+            rows = self._q_rows
+            apos, starts, n_q = self._q_pos, self._q_starts, len(self._q_animals)
+        else:
+            rows = np.flatnonzero(self._re)
+            rows = rows[np.argsort(a[rows], kind="stable")]
+            _, starts = np.unique(a[rows], return_index=True)
+            apos = np.searchsorted(np.unique(a[rows]), a[rows])
+            n_q = len(starts)
+        if len(rows) == 0:
+            return ll
+        cq = c[rows]
+        sq = scale[rows]
+        # adaptive centre / scale: the normal posterior of eta given the quantified rows
+        if self.adaptive:
+            wq = np.where(cq, 0.0, 1.0 / sq ** 2)
+            rq = np.where(cq, 0.0, obs[rows] - logp[rows])
+            W = np.bincount(apos, wq, minlength=n_q)
+            S = np.bincount(apos, wq * rq, minlength=n_q)
+            m = om2 * S / (1.0 + om2 * W)
+            v = om2 / (1.0 + om2 * W)
+        else:
+            m = np.zeros(n_q)
+            v = np.full(n_q, om2)
+        eta = m[:, None] + np.sqrt(2.0 * v)[:, None] * self._gh_x[None, :]  # (animals, K)
+        e_rows = eta[apos]  # (rows, K)
+        dens = np.empty_like(e_rows)
+        u = ~cq
+        z = (obs[rows][u, None] - logp[rows][u, None] - e_rows[u]) / sq[u, None]
+        dens[u] = (-0.5 * z * z - np.log(sq[u])[:, None] - 0.5 * math.log(2 * math.pi)
+                   - self._logdv[rows][u, None])
+        if cq.any():
+            dens[cq] = stats.norm.logcdf((self._loglloq[rows][cq, None] - logp[rows][cq, None]
+                                          - e_rows[cq]) / sq[cq, None])
+        per = np.add.reduceat(dens, starts, axis=0)  # (animals, K)
+        log_prior = -0.5 * np.log(2 * math.pi * om2) - eta * eta / (2.0 * om2)
+        terms = self._gh_logw[None, :] + per + log_prior
+        from scipy.special import logsumexp
+        ll += float(np.sum(logsumexp(terms, axis=1) + 0.5 * np.log(2.0 * v)))
         return ll
 
     def __call__(self, x: Sequence[float]) -> float:
         x = np.asarray(x, float)
-        k = self.n_sigma
+        k = self.n_noise
         try:
             pred = self.problem.predict(x[:-k])
         except MscpkError:
@@ -693,6 +856,9 @@ def _bounds(loglik: LogLikelihood) -> tuple[np.ndarray, np.ndarray]:
     k = loglik.n_sigma
     lo = np.append(m.lower, np.full(k, math.log(SIGMA_BOUNDS[0])))
     hi = np.append(m.upper, np.full(k, math.log(SIGMA_BOUNDS[1])))
+    if getattr(loglik, "n_omega", 0):
+        lo = np.append(lo, math.log(OMEGA_BOUNDS[0]))
+        hi = np.append(hi, math.log(OMEGA_BOUNDS[1]))
     return lo, hi
 
 
@@ -710,13 +876,16 @@ def optimise(loglik: LogLikelihood, *, n_starts: int = 4, seed: int = 0
         raise FitError("n_starts must be at least 1")
     lo, hi = _bounds(loglik)
     m = loglik.problem.model
-    k = loglik.n_sigma
+    k = getattr(loglik, "n_noise", loglik.n_sigma)
     rng = np.random.default_rng(seed)
-    centre = np.append(m.x0, np.full(k, math.log(0.5)))
+    centre = np.append(m.x0, np.full(loglik.n_sigma, math.log(0.5)))
+    if k > loglik.n_sigma:  # omega starts at 0.3
+        centre = np.append(centre, math.log(0.3))
     starts = [centre]
     if n_starts > 1:
         ns = n_starts - 1
-        # Latin hypercube in log space, +-log(10) around the defaults (sigmas start at 0.5)
+        # Latin hypercube in log space, +-log(10) around the defaults (sigmas start at 0.5,
+        # omega at 0.3)
         u = (rng.permuted(np.tile(np.arange(ns), (len(centre), 1)), axis=1).T
              + rng.random((ns, len(centre)))) / ns
         span = math.log(10.0)
@@ -820,6 +989,10 @@ class FitResult:
     (unit of DV and PRED), ``PRED`` (model prediction) and ``LOGRES`` (log DV - log PRED;
     summary rows: log-scale mean - log PRED; NaN for censored rows).
     ``groups``: group name -> design (scenario name, label, doses, assays, rows).
+    ``animal_effect``: whether the animal random effect was fitted; then ``omega`` (log-scale
+    SD of the per-animal factor), ``omega_ci`` (its 95 % profile interval, NaN without
+    profiles; a side at :data:`OMEGA_BOUNDS` means no drop of 1.92 there) and
+    ``n_animals`` (animals with individual rows; summary rows have no random effect).
     """
 
     parameters: dict[str, dict[str, Any]]
@@ -841,6 +1014,10 @@ class FitResult:
     model: Any = field(default=None, repr=False, compare=False)
     theta_log: tuple[float, ...] = ()
     centre: str = "median"
+    animal_effect: bool = False
+    omega: float | None = None
+    omega_ci: tuple[float, float] | None = None
+    n_animals: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         def num(v):
@@ -871,8 +1048,20 @@ class FitResult:
             "error_model": ("log-normal (sigma " + self.sigma_mode.replace("_", " ")
                             + ("" if self.centre == "median" else
                                "; PRED = arithmetic mean, log DV ~ N(log PRED - s^2/2, s^2)")
+                            + (""
+                               if not self.animal_effect else
+                               "; animal random effect log DV_ij = mu_j + eta_i + eps_ij, eta_i ~ "
+                               "N(0, omega^2) integrated out per animal"
+                               + ("" if self.centre == "median" else
+                                  ", mu_j = log PRED - (s^2 + omega^2)/2")
+                               + ", not applied to summary rows")
                             + "); BLQ censored (M3); summary rows as log-scale means with "
                             "variance (sigma^2 + sdlog^2)/N, sdlog = sqrt(log(1 + (SD/mean)^2))"),
+            "animal_effect": bool(self.animal_effect),
+            "omega": None if self.omega is None else num(self.omega),
+            "omega_ci": (None if self.omega_ci is None else
+                         [num(self.omega_ci[0]), num(self.omega_ci[1])]),
+            "n_animals": None if self.n_animals is None else int(self.n_animals),
             "n_obs": int(self.n_obs),
             "n_blq": int(self.n_blq),
             "n_summary": int(self.n_summary),
@@ -965,7 +1154,8 @@ def _prepare(scenario: Any, data: Any, scenarios: Any
 def fit(scenario: Any = None, data: StudyData | pd.DataFrame | None = None,
         estimate: Sequence[str] | str | None = None, *, scenarios: Any = None,
         n_starts: int = 4, seed: int = 0, profile: bool = True, sigma: str = "auto",
-        label: str | None = None, centre: str = "median") -> FitResult:
+        label: str | None = None, centre: str = "median",
+        animal_effect: bool = False) -> FitResult:
     """Estimate the named parameters from ``data`` (see the module docstring).
 
     ``scenario``: the base scenario; each data GROUP gets a variant (DOSE, ROUTE columns).
@@ -976,6 +1166,9 @@ def fit(scenario: Any = None, data: StudyData | pd.DataFrame | None = None,
     ``centre``: ``"median"`` (default) or ``"mean"``, what the prediction is in the
     log-normal error model; use ``"mean"`` for virtual studies of
     :func:`mscpk.detection.simulate_study`, whose noise has mean 1 (see the module docstring).
+    ``animal_effect``: add a per-animal random effect (log-scale SD omega, estimated) shared
+    by all rows of one ID, integrated out of the likelihood; use it when animals give several
+    sites (see the module docstring). The result then reports ``omega`` and ``omega_ci``.
 
     Raises :class:`FitError` for unknown names, unusable data or a failed optimisation.
     """
@@ -987,11 +1180,11 @@ def fit(scenario: Any = None, data: StudyData | pd.DataFrame | None = None,
     models = {g: ForwardModel(sc, estimate, label=label) for g, sc in scen.items()}
     model = JointModel(models)
     problem = Problem(model, frame, groups=names)
-    loglik = LogLikelihood(problem, sigma=sigma, centre=centre)
+    loglik = LogLikelihood(problem, sigma=sigma, centre=centre, animal_effect=animal_effect)
     x_best, ll_best, converged, lls = optimise(loglik, n_starts=n_starts, seed=seed)
     if not math.isfinite(ll_best) or ll_best < -1e299:
         raise FitError("the optimisation found no finite likelihood")
-    k = loglik.n_sigma
+    k = loglik.n_noise
     theta = x_best[:-k]
     params: dict[str, dict[str, Any]] = {}
     for i, name in enumerate(model.names):
@@ -1012,9 +1205,18 @@ def fit(scenario: Any = None, data: StudyData | pd.DataFrame | None = None,
     with np.errstate(divide="ignore", invalid="ignore"):
         out["LOGRES"] = np.where(problem.censored, np.nan,
                                  loglik._logobs - np.log(np.maximum(pred, _PRED_FLOOR)))
-    sig_vals = np.exp(x_best[-k:])
+    sig_vals = np.exp(x_best[len(theta):len(theta) + loglik.n_sigma])
     sigmas = {key: float(v) for key, v in zip(loglik.sigma_keys, sig_vals)}
-    counts = np.bincount(loglik._sigma_index, minlength=k)
+    counts = np.bincount(loglik._sigma_index, minlength=loglik.n_sigma)
+    omega = omega_ci = n_animals = None
+    if animal_effect:
+        omega = float(math.exp(x_best[-1]))
+        n_animals = int(loglik.n_animals)
+        if profile:
+            lo_o, hi_o, _, _ = profile_ci(loglik, x_best, ll_best, len(x_best) - 1)
+            omega_ci = (math.exp(lo_o), math.exp(hi_o))
+        else:
+            omega_ci = (float("nan"), float("nan"))
     pooled = float(math.sqrt(np.sum(counts * sig_vals ** 2) / np.sum(counts)))
     groups_info: dict[str, dict[str, Any]] = {}
     for g, m in models.items():
@@ -1036,7 +1238,8 @@ def fit(scenario: Any = None, data: StudyData | pd.DataFrame | None = None,
                      fitted_params=model.parameter_set(theta), sigmas=sigmas,
                      sigma_mode=loglik.sigma_mode, n_summary=problem.n_summary,
                      groups=groups_info, model=model, theta_log=tuple(float(t) for t in theta),
-                     centre=centre)
+                     centre=centre, animal_effect=bool(animal_effect), omega=omega,
+                     omega_ci=omega_ci, n_animals=n_animals)
 
 
 _MAX_CURVE_PANELS = 24

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_common import check_out, user_errors
+from .cli_common import check_out, parse_times, user_errors
 from .errors import ScenarioError
 
 # rich_markup_mode=None: help texts are plain text, so units such as "[h]" or "[cells/g]" are
@@ -25,18 +25,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 export_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                          help="Export a scenario's model.")
 app.add_typer(export_app, name="export")
-
-
-def _parse_times(text: str | None) -> list[float] | None:
-    if text is None:
-        return None
-    try:
-        vals = [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise ScenarioError(f"--times: {text!r} is not a comma-separated list of hours") from None
-    if not vals or any(v < 0 for v in vals):
-        raise ScenarioError(f"--times: {text!r}: give one or more times >= 0 [h]")
-    return vals
 
 
 @app.command()
@@ -63,7 +51,7 @@ def simulate(
         check_out(plot, (".png", ".pdf", ".svg"))
     if saturation is not None and saturation not in ("auto", "on", "off"):
         raise ScenarioError(f"--saturation: {saturation!r} is not allowed; allowed: auto, on, off")
-    times = _parse_times(summary_times) or list(DEFAULT_TIMES_H)
+    times = parse_times(summary_times, "--summary-times") or list(DEFAULT_TIMES_H)
     sc = load_scenario(scenario)
     from rich.progress import Progress
 
@@ -171,7 +159,7 @@ def scan(
 
     check_out(out, (".csv", ".parquet"))
     grid = parse_vary(vary)
-    da = run_scan(load_scenario(scenario), grid, times_h=_parse_times(times))
+    da = run_scan(load_scenario(scenario), grid, times_h=parse_times(times))
     df = da.to_dataframe().reset_index().rename(columns={"cells": "value"})
     write_table(df, out)
     typer.echo(f"wrote {out}: {len(df)} rows, {int(np.prod([len(v) for v in grid.values()]))} scenarios")

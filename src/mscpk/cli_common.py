@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 from typing import Callable
 
@@ -29,6 +30,19 @@ def user_errors(func: Callable) -> Callable:
             raise fail(str(exc)) from None
 
     return wrapper
+
+
+def parse_times(text: str | None, option: str = "--times") -> list[float] | None:
+    """``"1,24,72"`` -> [1.0, 24.0, 72.0] [h]; None stays None; anything else is a user error."""
+    if text is None:
+        return None
+    try:
+        vals = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ScenarioError(f"{option}: {text!r} is not a comma-separated list of hours") from None
+    if not vals or any(not math.isfinite(v) or v < 0 for v in vals):
+        raise ScenarioError(f"{option}: {text!r}: give one or more times >= 0 [h]")
+    return vals
 
 
 def check_out(out: Path, suffixes: tuple[str, ...]) -> None:

@@ -20,6 +20,7 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
+from mscpk.cli_common import parse_times as _parse_times
 from mscpk.cli_common import user_errors as _user_errors
 from mscpk.errors import DetectionError
 from mscpk.io import write_all_or_nothing
@@ -44,18 +45,6 @@ def _write_csvs(frames: list[tuple["object", Path]]) -> None:
         write_all_or_nothing([(Path(target), _csv_writer(frame)) for frame, target in frames])
     except OSError as exc:
         raise DetectionError(f"cannot write {frames[0][1]}: {exc.strerror or exc}") from None
-
-
-def _parse_times(text: Optional[str]) -> Optional[list[float]]:
-    if text is None:
-        return None
-    try:
-        vals = [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise DetectionError(f"--times: {text!r} is not a comma-separated list of hours") from None
-    if not vals or any(not math.isfinite(v) or v < 0 for v in vals):
-        raise DetectionError(f"--times: {text!r}: give one or more times >= 0 [h]")
-    return vals
 
 
 def _parse_limits(text: Optional[str]) -> dict[str, float]:

@@ -6,6 +6,15 @@ line on stderr and exit status 2. Anything else escaping is a bug.
 
 from __future__ import annotations
 
+import difflib
+from typing import Iterable
+
+
+def did_you_mean(value: object, allowed: Iterable[str], cutoff: float = 0.5) -> str:
+    """``"did you mean 'x'? "`` for the closest allowed name, or ``""`` (message fragment)."""
+    close = difflib.get_close_matches(str(value), list(allowed), n=1, cutoff=cutoff)
+    return f"did you mean {close[0]!r}? " if close else ""
+
 
 class MscpkError(Exception):
     """Base class for all user-facing mscpk errors."""

@@ -126,7 +126,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from mscpk.errors import FitError, MscpkError, ScenarioError
+from mscpk.errors import FitError, MscpkError, ScenarioError, did_you_mean
 from mscpk.model.build import scenario_parameters
 from mscpk.studydata import StudyData, UnitOptions, study_from_frame
 
@@ -361,9 +361,7 @@ def _normalise_route(route: str, where: str) -> str:
     r = str(route).strip().lower()
     r = ROUTE_ALIASES.get(r, r).replace(" ", "_")
     if r not in ROUTES:
-        close = difflib.get_close_matches(r, list(ROUTES), n=1, cutoff=0.5)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise FitError(f"{where}: ROUTE {route!r} is not a known route; {hint}allowed: "
+        raise FitError(f"{where}: ROUTE {route!r} is not a known route; {did_you_mean(r, ROUTES)}allowed: "
                        f"{', '.join(ROUTES)}")
     return r
 
@@ -524,9 +522,7 @@ class Problem:
         bad = sorted(set(self.assays) - set(ASSAYS) - {""})
         if bad:
             a = bad[0]
-            close = difflib.get_close_matches(a, list(ASSAYS), n=1, cutoff=0.5)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise FitError(f"{rows(assays_arr == a)}, column ASSAY: unknown assay {a!r}; {hint}"
+            raise FitError(f"{rows(assays_arr == a)}, column ASSAY: unknown assay {a!r}; {did_you_mean(a, ASSAYS)}"
                            f"allowed: {', '.join(ASSAYS)} (or blank for live cells)")
         # groups
         if isinstance(model, JointModel):

@@ -5,10 +5,9 @@ Every failure is one :class:`ScenarioError` naming the key, the value and what i
 
 from __future__ import annotations
 
-import difflib
 from typing import Iterable
 
-from .errors import ParameterError, PhysiologyError, ScenarioError
+from .errors import ParameterError, PhysiologyError, ScenarioError, did_you_mean
 from .homing_data import homing_data
 from .scenario import DEFAULT_ROUTE_SITE, Scenario
 
@@ -20,9 +19,8 @@ KNOWN_LABELS = ("none", "111In-oxine", "99mTc-HMPAO", "18F-FDG", "64Cu", "89Zr-o
 def _choose(key: str, value: str, allowed: Iterable[str]) -> None:
     allowed = list(allowed)
     if value not in allowed:
-        close = difflib.get_close_matches(value, allowed, n=1, cutoff=0.5)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ScenarioError(f"{key}: unknown value {value!r}; {hint}allowed: {', '.join(allowed)}")
+        raise ScenarioError(f"{key}: unknown value {value!r}; {did_you_mean(value, allowed)}"
+                            f"allowed: {', '.join(allowed)}")
 
 
 def check_scenario(sc: Scenario) -> None:

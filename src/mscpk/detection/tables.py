@@ -31,7 +31,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from ..errors import DetectionError
+from ..errors import DetectionError, did_you_mean
 
 #: Assays of the INTERFACE contract, in display order.
 ASSAYS: tuple[str, ...] = ("qpcr", "flow", "ihc", "bli", "fluorescence", "mri", "spect", "pet")
@@ -183,9 +183,8 @@ def label_info(name: str) -> LabelInfo:
     """The packaged :class:`LabelInfo` of label ``name``; :class:`DetectionError` if unknown."""
     raw = _labels_raw()
     if not isinstance(name, str) or name not in raw:
-        close = difflib.get_close_matches(str(name), list(raw), n=1, cutoff=0.5)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise DetectionError(f"label: unknown value {name!r}; {hint}allowed: {', '.join(raw)}")
+        raise DetectionError(f"label: unknown value {name!r}; {did_you_mean(name, raw)}"
+                             f"allowed: {', '.join(raw)}")
     d = raw[name]
     where = f"labels.toml [{name}]"
     kind = d.get("kind")
@@ -221,9 +220,8 @@ def method_info(assay: str) -> MethodInfo:
     """The packaged :class:`MethodInfo` of ``assay``; :class:`DetectionError` if unknown."""
     raw = _methods_raw()
     if not isinstance(assay, str) or assay not in raw:
-        close = difflib.get_close_matches(str(assay), list(raw), n=1, cutoff=0.5)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise DetectionError(f"assay: unknown value {assay!r}; {hint}allowed: {', '.join(ASSAYS)}")
+        raise DetectionError(f"assay: unknown value {assay!r}; {did_you_mean(assay, raw)}"
+                             f"allowed: {', '.join(ASSAYS)}")
     d = raw[assay]
     where = f"methods.toml [{assay}]"
     sample = {k: _num(v, f"{where} sample.{k}") for k, v in d.get("sample", {}).items()}
@@ -331,9 +329,8 @@ def knowledge_table(name: str):
                 "sources": " | ".join(f"{k}: {v}" for k, v in li.sources.items()),
             })
         return pd.DataFrame(rows)
-    close = difflib.get_close_matches(str(name), KNOWLEDGE_TABLES, n=1, cutoff=0.5)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise DetectionError(f"knowledge table: unknown value {name!r}; {hint}allowed: {', '.join(KNOWLEDGE_TABLES)}")
+    raise DetectionError(f"knowledge table: unknown value {name!r}; {did_you_mean(name, KNOWLEDGE_TABLES)}"
+                         f"allowed: {', '.join(KNOWLEDGE_TABLES)}")
 
 
 __all__ = ["ASSAYS", "ASSAY_UNITS", "XENOGENEIC_ASSAYS", "KNOWLEDGE_TABLES", "LabelInfo", "MethodInfo",

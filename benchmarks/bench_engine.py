@@ -59,6 +59,16 @@ def _median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1e3
 
 
+def _median_scaled_ms(run, repeats: int) -> float:
+    """Median wall time [ms] of ``run(scale)`` with a new dose scale each call (computed afresh)."""
+    ts = []
+    for i in range(1, repeats + 1):
+        t0 = time.perf_counter()
+        run(1 + 1e-3 * i)
+        ts.append(time.perf_counter() - t0)
+    return _median_ms(ts)
+
+
 def bench_mscpk(sc, repeats: int) -> tuple[float, float]:
     import mscpk
 
@@ -112,12 +122,7 @@ def bench_roadrunner(sc, net, times: np.ndarray, repeats: int, reference: np.nda
     if not np.array_equal(out[:, 0], times):
         raise RuntimeError("libroadrunner did not report the requested output times")
     dev = float(np.max(np.abs(out[:, 1:] - reference))) / cells
-    ts = []
-    for i in range(1, repeats + 1):
-        t0 = time.perf_counter()
-        run(1 + 1e-3 * i)
-        ts.append(time.perf_counter() - t0)
-    return _median_ms(ts), dev
+    return _median_scaled_ms(run, repeats), dev
 
 
 def bench_scipy_bdf(net, times: np.ndarray, repeats: int, reference: np.ndarray):
@@ -147,12 +152,7 @@ def bench_scipy_bdf(net, times: np.ndarray, repeats: int, reference: np.ndarray)
         return out
 
     dev = float(np.max(np.abs(run(1.0) - reference))) / cells
-    ts = []
-    for i in range(1, repeats + 1):
-        t0 = time.perf_counter()
-        run(1 + 1e-3 * i)
-        ts.append(time.perf_counter() - t0)
-    return _median_ms(ts), dev
+    return _median_scaled_ms(run, repeats), dev
 
 
 def bench_batch(sc, n: int, repeats: int, check_subjects: int = 3):

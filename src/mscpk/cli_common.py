@@ -45,10 +45,10 @@ def parse_times(text: str | None, option: str = "--times") -> list[float] | None
     return vals
 
 
-def check_out(out: Path, suffixes: tuple[str, ...]) -> None:
+def check_out(out: Path, suffixes: tuple[str, ...], what: str = "output") -> None:
     """Refuse an output path with the wrong suffix or in a folder that does not exist."""
     if out.suffix.lower() not in suffixes:
-        raise ScenarioError(f"output {str(out)!r}: unsupported file type {out.suffix or '(none)'!r}; "
+        raise ScenarioError(f"{what} {str(out)!r}: unsupported file type {out.suffix or '(none)'!r}; "
                             f"allowed: {', '.join(suffixes)}")
     if not out.parent.exists() and str(out.parent) not in ("", "."):
-        raise ScenarioError(f"output {str(out)!r}: folder {str(out.parent)!r} does not exist")
+        raise ScenarioError(f"{what} {str(out)!r}: folder {str(out.parent)!r} does not exist")

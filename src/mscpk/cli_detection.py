@@ -20,6 +20,7 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
+from mscpk.cli_common import check_out
 from mscpk.cli_common import parse_times as _parse_times
 from mscpk.cli_common import user_errors as _user_errors
 from mscpk.errors import DetectionError
@@ -29,10 +30,7 @@ __all__ = ["observe_command", "detection_window_command", "design_study_command"
 
 
 def _check_csv(out: Path, what: str = "output") -> None:
-    if out.suffix.lower() != ".csv":
-        raise DetectionError(f"{what} {str(out)!r}: unsupported file type {out.suffix or '(none)'!r}; allowed: .csv")
-    if not out.parent.exists() and str(out.parent) not in ("", "."):
-        raise DetectionError(f"{what} {str(out)!r}: folder {str(out.parent)!r} does not exist")
+    check_out(out, (".csv",), what)
 
 
 def _csv_writer(frame) -> Callable[[Path], None]:

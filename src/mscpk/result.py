@@ -19,6 +19,7 @@ Quantities per site:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Mapping, Sequence
 
@@ -57,6 +58,15 @@ def site_quantity_weights(state_names: tuple[str, ...]) -> dict[tuple[str, str],
     return out
 
 
+@lru_cache(maxsize=64)
+def _cached_weights(state_names: tuple[str, ...]) -> dict[tuple[str, str], np.ndarray]:
+    """``site_quantity_weights`` once per state layout (results of one network share it)."""
+    weights = site_quantity_weights(state_names)
+    for w in weights.values():
+        w.setflags(write=False)
+    return weights
+
+
 @dataclass(frozen=True)
 class Result:
     """Trajectories of one simulated scenario.
@@ -93,7 +103,7 @@ class Result:
         return tuple(seen) + ("blood", "eliminated")
 
     def _weights(self) -> dict[tuple[str, str], np.ndarray]:
-        return site_quantity_weights(self.state_names)
+        return _cached_weights(self.state_names)
 
     def quantity(self, site: str, quantity: str = "live_cells") -> np.ndarray:
         """Time course [cells, or - for occlusion_fraction] of one site and quantity."""

@@ -157,7 +157,7 @@ def bench_scipy_bdf(net, times: np.ndarray, repeats: int, reference: np.ndarray)
 
 def bench_batch(sc, n: int, repeats: int, check_subjects: int = 3):
     import mscpk
-    from mscpk.model.build import scenario_parameters
+    from mscpk.inputs.resolve import scenario_parameters
 
     base = scenario_parameters(sc)
     s2 = np.log1p(0.3 ** 2)  # 30 % CV
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import mscpk
-    from mscpk.model.build import build_network
+    from mscpk.engine.model.build import build_network
 
     sc = mscpk.load_scenario(EXAMPLE)
     if len(sc.dose) != 1 or sc.dose[0].time_h != 0 or sc.dose[0].infusion_min != 0 or sc.dose[0].cells is None:

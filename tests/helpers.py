@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mscpk.scenario import scenario_from_dict
+from mscpk.inputs.load import scenario_from_dict
 
 
 def make(species="mouse", immune="immunocompetent", origin="xenogeneic", route="iv", cells=1e6,

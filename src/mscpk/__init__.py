@@ -13,31 +13,31 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-__version__ = "0.1.0"
+from mscpk._version import __version__
 
 _LAZY = {
-    "load_scenario": ("mscpk.scenario", "load_scenario"),
-    "scenario_from_dict": ("mscpk.scenario", "scenario_from_dict"),
-    "Scenario": ("mscpk.scenario", "Scenario"),
-    "simulate": ("mscpk.simulation", "simulate"),
-    "Result": ("mscpk.result", "Result"),
-    "build_network": ("mscpk.model.build", "build_network"),
-    "load_parameter_set": ("mscpk.parameters", "load_parameter_set"),
-    "parameters_in_force": ("mscpk.params_table", "parameters_in_force"),
-    "load_species": ("mscpk.physiology", "load_species"),
-    "available_species": ("mscpk.physiology", "available_species"),
-    "export_sbml": ("mscpk.sbml", "export_sbml"),
-    "summarize": ("mscpk.summary", "summarize"),
-    "simulate_batch": ("mscpk.batch", "simulate_batch"),
-    "scan": ("mscpk.scans", "scan"),
-    "read_study": ("mscpk.studydata", "read_study"),
-    "nca": ("mscpk.noncompartmental", "nca"),
-    "fit": ("mscpk.fitting", "fit"),
-    "observe": ("mscpk.detection", "observe"),
-    "detection_windows": ("mscpk.detection", "detection_windows"),
-    "design_study": ("mscpk.detection", "design_study"),
-    "simulate_study": ("mscpk.detection", "simulate_study"),
-    "knowledge_table": ("mscpk.detection", "knowledge_table"),
+    "load_scenario": ("mscpk.inputs.load", "load_scenario"),
+    "scenario_from_dict": ("mscpk.inputs.load", "scenario_from_dict"),
+    "Scenario": ("mscpk.inputs.scenario", "Scenario"),
+    "simulate": ("mscpk.engine.simulate", "simulate"),
+    "Result": ("mscpk.engine.result", "Result"),
+    "build_network": ("mscpk.engine.model.build", "build_network"),
+    "load_parameter_set": ("mscpk.inputs.parameters", "load_parameter_set"),
+    "parameters_in_force": ("mscpk.analysis.params", "parameters_in_force"),
+    "load_species": ("mscpk.inputs.physiology", "load_species"),
+    "available_species": ("mscpk.inputs.physiology", "available_species"),
+    "export_sbml": ("mscpk.analysis.sbml", "export_sbml"),
+    "summarize": ("mscpk.analysis.summary", "summarize"),
+    "simulate_batch": ("mscpk.engine.batch", "simulate_batch"),
+    "scan": ("mscpk.analysis.scans", "scan"),
+    "read_study": ("mscpk.inputs.studydata", "read_study"),
+    "nca": ("mscpk.analysis.nca", "nca"),
+    "fit": ("mscpk.analysis.fitting", "fit"),
+    "observe": ("mscpk.analysis.detection", "observe"),
+    "detection_windows": ("mscpk.analysis.detection", "detection_windows"),
+    "design_study": ("mscpk.analysis.detection", "design_study"),
+    "simulate_study": ("mscpk.analysis.detection", "simulate_study"),
+    "knowledge_table": ("mscpk.analysis.detection", "knowledge_table"),
 }
 
 __all__ = sorted(_LAZY)

@@ -1,0 +1,452 @@
+"""Study design for cell biodistribution, and virtual study datasets.
+
+:func:`design_study` proposes, for each guidance item that NMPA (2017, 2020) asks sponsors
+to characterise - dynamic distribution, migration, homing, persistence, death (SCIENCE.md
+1, 4) - which assays can show it for this scenario, at which sampling times and with how
+many animals per time point. Everything is judged on the noise-free model (the engine's
+live/dead cells and the label kinetics) against each method's detection limit:
+
+* an assay is evaluated with the product's label when the label supports it, else (by
+  default) with a standard label for that assay (``relabel`` = true): luciferase for bli and
+  for qpcr (transgene) of a non-xenogeneic product, GFP for flow and ihc, DiR for
+  fluorescence, SPIO for mri, 111In-oxine for spect, 89Zr-oxine for pet;
+* *dynamic distribution*: detectable in at least two tissue sites;
+* *migration*: a site whose signal peaks later than the earliest-peaking site (the caveat
+  says when the live cells themselves never go there, i.e. the label moved, not the cells);
+* *homing*: detectable at an injured site of the scenario (none -> cannot be shown);
+* *persistence*: detectable for how long; only live-specific methods (flow, reporter genes,
+  species-specific IHC) show it without bias; qPCR counts dead cells until degraded and direct
+  labels outlive the cells (caveats);
+* *death*: needs a total-cell method (qPCR) together with a live-specific one; pairs are
+  proposed as ``qpcr+bli`` etc.
+
+Sampling times come from a standard grid (0.25, 1, 4, 8, 24, 48, 72 h, 1, 2, 3, 4 weeks, ...)
+inside the detection window of the listed sites, plus the first grid time after the window
+(to confirm the loss of signal); at least three times. Animals per time point for a
+relative precision ``precision`` (half-width of the confidence interval of the mean, as a
+fraction of the mean) at ``confidence``::
+
+    n = max(3, ceil((z * CV / precision)^2)),  CV = sqrt(cv_method^2 + between_animal_cv^2)
+
+with z the two-sided normal quantile; at least 3 animals per time point (SCIENCE.md 4).
+Destructive methods (qpcr, flow, ihc) need ``n`` animals per time; in vivo imaging can follow
+the same ``n`` animals (``animals_total``).
+
+:func:`simulate_study` draws a virtual dataset in the Study data format (``ID, TIME, DV,
+SITE, GROUP, DOSE, DVU, LLOQ, CENS, ASSAY``; BLQ rows have ``CENS = 1``, empty ``DV`` and
+the limit in ``LLOQ``) so that NCA and fitting can be tried on it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from mscpk.errors import DetectionError
+from mscpk.analysis.detection.labels import resolve_label
+from mscpk.analysis.detection.observation import (EX_VIVO, _Context, _rng, counting_factor, lognormal_factor, make_context,
+                          readout, window)
+from mscpk.inputs.catalogue import ASSAY_UNITS, ASSAYS, label_info, method_info, supported_assays
+
+GUIDANCE_ITEMS: tuple[str, ...] = ("dynamic distribution", "migration", "homing", "persistence", "death")
+#: Label proposed for an assay the product's label cannot support.
+DEFAULT_LABEL_FOR_ASSAY = {"qpcr": "luciferase", "flow": "GFP", "ihc": "GFP", "bli": "luciferase",
+                           "fluorescence": "DiR", "mri": "SPIO", "spect": "111In-oxine",
+                           "pet": "89Zr-oxine"}
+#: Standard sampling grid [h].
+SAMPLING_GRID_H = (0.25, 1.0, 4.0, 8.0, 24.0, 48.0, 72.0, 168.0, 336.0, 504.0, 672.0, 1008.0,
+                   1344.0, 2016.0, 2688.0, 4032.0, 5376.0, 8760.0)
+#: Detected cells in the analysed sample at the lower limit of quantification of a virtual
+#: ex vivo study (qpcr, flow, ihc): 3, the Poisson limit for detecting a target in 95 % of
+#: samples (MIQE, Bustin SA et al. 2009 Clin Chem 55:611: 3 copies per PCR is the lowest
+#: theoretically possible LOD). A site's LLOQ is max(detection limit, this / sampled fraction):
+#: with a DNA aliquot of a large organ one detected cell scales to hundreds or thousands of
+#: cells, far above the 100-cell Table 2 limit, so lower values cannot be quantified.
+LLOQ_MIN_SAMPLE_CELLS = 3.0
+_STUDY_UNITS = {"cells": "cells", "percent_injected_activity": "%ID", "photons_per_s": "photons/s"}
+
+
+def animals_per_time(cv: float, precision: float, confidence: float = 0.95, minimum: int = 3) -> int:
+    """Animals per time point so that the CI half-width of the mean is ``precision`` x mean.
+
+    ``n = max(minimum, ceil((z * cv / precision)^2))``, z the two-sided normal quantile of
+    ``confidence``.
+
+    >>> animals_per_time(0.35, 0.3)
+    6
+    >>> animals_per_time(0.10, 0.3)
+    3
+    """
+    from statistics import NormalDist
+
+    if not (precision > 0):
+        raise DetectionError(f"precision: {precision!r} must be > 0 (relative CI half-width, e.g. 0.3)")
+    if not (0 < confidence < 1):
+        raise DetectionError(f"confidence: {confidence!r} must be between 0 and 1")
+    if not (cv >= 0):
+        raise DetectionError(f"cv: {cv!r} must be >= 0")
+    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
+    return max(int(minimum), int(math.ceil((z * cv / precision) ** 2 - 1e-9)))
+
+
+def _live_specific(assay: str, label: str) -> bool:
+    info = label_info(label)
+    if assay == "flow":
+        return True
+    if assay == "ihc":
+        return not (assay in info.assays and info.kind in ("particle", "dye"))
+    if assay in ("bli",):
+        return True
+    if assay == "fluorescence":
+        return not info.direct
+    if assay == "pet":
+        return not info.direct
+    return False
+
+
+def _sampling_times(first: float, last: float, end: float, until_end: bool, t0: float) -> list[float]:
+    """Standard grid times (relative to the first dose) within the window, plus one after."""
+    grid = [g for g in SAMPLING_GRID_H if g <= end - t0 + 1e-9]
+    lo, hi = first - t0, last - t0
+    inside = [g for g in grid if lo - 1e-9 <= g <= hi + 1e-9]
+    after = [g for g in grid if g > hi + 1e-9]
+    times = inside + ([after[0]] if after and not until_end else [])
+    if not inside:
+        mid = math.sqrt(max(lo, 1e-3) * max(hi, 1e-3))
+        times = sorted({round(lo, 3), round(mid, 3), round(hi, 3)} | set(times))
+    while len(times) < 3:
+        # add geometric midpoints of the widest gap (or points before the first)
+        ext = sorted(set(times) | {max(lo, 0.05)})
+        if len(ext) < 2:
+            ext = [max(lo, 0.05), max(hi, 0.1)]
+        gaps = [(ext[k + 1] / max(ext[k], 1e-3), k) for k in range(len(ext) - 1)]
+        _, k = max(gaps)
+        new = round(math.sqrt(max(ext[k], 1e-3) * ext[k + 1]), 3)
+        if new in ext:
+            break
+        times = sorted(set(ext) | {new})
+    return sorted(set(float(x) for x in times))
+
+
+def _fmt_times(ts: Sequence[float]) -> str:
+    return ";".join(f"{t:g}" for t in ts)
+
+
+def design_study(source, *, scenario=None, label: str | None = None, precision: float = 0.3,
+                 confidence: float = 0.95, between_animal_cv: float = 0.0,
+                 items: Sequence[str] = GUIDANCE_ITEMS, assays: Sequence[str] | None = None,
+                 consider_other_labels: bool = True, times_h: Sequence[float] | None = None,
+                 division_time_h: float = math.inf, params=None):
+    """Propose methods, sampling times and group sizes for the guidance items.
+
+    Parameters
+    ----------
+    source : scenario (object or TOML path) or Result (+ ``scenario=``).
+    label : the product's label unless given.
+    precision : relative half-width of the confidence interval of a time point's mean [-].
+    confidence : confidence level of that interval [-].
+    between_animal_cv : biological CV between animals [-], added to the method CV.
+    items : guidance items (default all five of :data:`GUIDANCE_ITEMS`).
+    assays : assays to consider (default all eight).
+    consider_other_labels : evaluate assays the product's label cannot support with a
+        standard label (``relabel`` = true); false: mark them as not possible.
+
+    Returns
+    -------
+    pandas.DataFrame, one row per item x assay (and qpcr+X pairs for *death*): ``item, assay,
+    label, relabel, can_show, caveat, sites, sampling_times_h`` (``;``-separated, hours after
+    the first dose), ``animals_per_time, animals_total, sampling, cv, first_h, last_h``.
+
+    Example
+    -------
+    >>> from mscpk.analysis.detection import design_study
+    >>> plan = design_study("examples/iv_mouse.toml", label="luciferase")  # doctest: +SKIP
+    >>> plan[plan.can_show][["item", "assay", "animals_per_time"]]         # doctest: +SKIP
+    """
+    import pandas as pd
+
+    for it in items:
+        if it not in GUIDANCE_ITEMS:
+            raise DetectionError(f"item {it!r}; allowed: {', '.join(GUIDANCE_ITEMS)}")
+    if not (between_animal_cv >= 0):
+        raise DetectionError(f"between_animal_cv: {between_animal_cv!r} must be >= 0")
+    animals_per_time(0.1, precision, confidence)  # validates precision / confidence
+    base = make_context(source, scenario=scenario, label=label, times_h=times_h, params=params)
+    sc, res = base.scenario, base.result
+    origin = sc.product.origin
+    t0 = min(d.time_h for d in sc.dose)
+    end = float(np.max(res.times_h))
+    assays = list(ASSAYS if assays is None else assays)
+    for a in assays:
+        method_info(a)
+    evaluated: dict[str, dict[str, Any]] = {}
+    for a in assays:
+        own = a in supported_assays(base.label.name, origin)
+        if own:
+            lab = base.label.name
+        elif consider_other_labels:
+            lab = DEFAULT_LABEL_FOR_ASSAY[a]
+            if a == "qpcr" and origin == "xenogeneic":
+                lab = base.label.name
+        else:
+            evaluated[a] = {"possible": False, "label": base.label.name}
+            continue
+        ctx = base if lab == base.label.name else _Context(sc, res, resolve_label(sc, lab), base.species, params)
+        ro = readout(ctx, a, division_time_h=division_time_h)
+        win = {}
+        for j, s in enumerate(ro.sites):
+            if s == "whole_body":
+                continue
+            first, last, until_end = window(ro.times_h, ro.detected_cells[:, j], float(ro.limit_cells[0, j]),
+                                            [d.time_h for d in sc.dose])
+            if not math.isnan(first):
+                k = int(np.argmax(ro.detected_cells[:, j]))
+                win[s] = {"first": first, "last": last, "until_end": until_end,
+                          "peak_h": float(ro.times_h[k]), "peak": float(ro.detected_cells[k, j])}
+        m = base.method(a)  # with the scenario's detection parameters
+        cv = math.hypot(m.cv, between_animal_cv)
+        evaluated[a] = {"possible": True, "label": lab, "relabel": lab != base.label.name, "windows": win,
+                        "cv": cv, "n": animals_per_time(cv, precision, confidence),
+                        "sampling": "destructive" if a in EX_VIVO else "serial",
+                        "live_specific": _live_specific(a, lab), "direct": label_info(lab).direct}
+    # ground truth from the engine: live-cell peaks per tissue site
+    sites = [s for s in res.sites if s not in ("eliminated", "blood")]
+    adm = float(np.max(res.administered)) or 1.0
+    live_peak = {s: (float(res.times_h[int(np.argmax(res.quantity(s, "live_cells")))]),
+                     float(np.max(res.quantity(s, "live_cells")))) for s in sites}
+    true_live_sites = {s for s, (_, v) in live_peak.items() if v >= 0.01 * adm}
+    injured = [i.site for i in sc.subject.injury if i.site in sites]
+
+    rows: list[dict[str, Any]] = []
+
+    def row(item: str, a: str, ev: dict, can: bool, caveat: str, use_sites: Sequence[str]) -> dict:
+        r = {"item": item, "assay": a, "label": ev.get("label"), "relabel": bool(ev.get("relabel", False)),
+             "can_show": bool(can), "caveat": caveat, "sites": ";".join(use_sites),
+             "sampling_times_h": "", "animals_per_time": np.nan, "animals_total": np.nan,
+             "sampling": ev.get("sampling", ""), "cv": ev.get("cv", np.nan),
+             "first_h": np.nan, "last_h": np.nan}
+        if can and use_sites:
+            w = [ev["windows"][s] for s in use_sites if s in ev["windows"]]
+            first = min(x["first"] for x in w)
+            last = max(x["last"] for x in w)
+            until_end = any(x["until_end"] for x in w)
+            ts = _sampling_times(first, last, end, until_end, t0)
+            n = ev["n"]
+            r.update({"sampling_times_h": _fmt_times(ts), "animals_per_time": n,
+                      "animals_total": n * len(ts) if ev["sampling"] == "destructive" else n,
+                      "first_h": first - t0, "last_h": last - t0})
+        return r
+
+    def not_live_caveat(a: str, ev: dict) -> str:
+        if a == "qpcr":
+            return "counts dead cells until their DNA is degraded"
+        if ev.get("direct"):
+            return "direct label: shows label, which stays in debris and macrophages after the cells die"
+        return ""
+
+    for item in items:
+        for a in assays:
+            ev = evaluated[a]
+            if not ev["possible"]:
+                rows.append(row(item, a, ev, False, f"not possible with label {ev['label']!r}", []))
+                continue
+            win = ev["windows"]
+            tissue = [s for s in win if s != "blood"]
+            caveat = not_live_caveat(a, ev)
+            if item == "dynamic distribution":
+                use = sorted(tissue, key=lambda s: -win[s]["peak"])[:6]
+                can = len(use) >= 2
+                rows.append(row(item, a, ev, can, caveat if can else "detectable in fewer than two tissue sites", use))
+            elif item == "migration":
+                if len(tissue) < 2:
+                    rows.append(row(item, a, ev, False, "detectable in fewer than two tissue sites", []))
+                    continue
+                src = min(tissue, key=lambda s: (win[s]["peak_h"], -win[s]["peak"]))
+                later = [s for s in tissue if win[s]["peak_h"] > win[src]["peak_h"]]
+                if not later:
+                    rows.append(row(item, a, ev, False, "no site peaks later than the first one", []))
+                    continue
+                dst = max(later, key=lambda s: win[s]["peak"])
+                cav = [caveat] if caveat else []
+                if dst not in true_live_sites:
+                    cav.append(f"live cells never reach {dst} in the model (>= 1 % of dose): the signal moved, "
+                               "not the cells")
+                rows.append(row(item, a, ev, True, "; ".join(cav), [src, dst]))
+            elif item == "homing":
+                if not injured:
+                    rows.append(row(item, a, ev, False, "the scenario has no injured site; add [[subject.injury]]", []))
+                    continue
+                use = [s for s in injured if s in win]
+                can = bool(use)
+                rows.append(row(item, a, ev, can, caveat if can else
+                                f"not detectable at the injured site(s) {', '.join(injured)}", use))
+            elif item == "persistence":
+                if not tissue:
+                    rows.append(row(item, a, ev, False, "not detectable in any tissue", []))
+                    continue
+                s_last = max(tissue, key=lambda s: (win[s]["last"], win[s]["peak"]))
+                cav = "" if ev["live_specific"] else ("overestimates persistence: " + caveat)
+                rows.append(row(item, a, ev, True, cav, [s_last]))
+            elif item == "death":
+                if ev["live_specific"]:
+                    ok = bool(tissue)
+                    rows.append(row(item, a, ev, ok, "combine with qPCR (live + dead cells) to see death" if ok
+                                    else "not detectable in any tissue", tissue[:6]))
+                elif a == "qpcr":
+                    rows.append(row(item, a, ev, bool(tissue), "combine with a live-specific method (flow, BLI, "
+                                    "reporter) to see death", tissue[:6]))
+                else:
+                    rows.append(row(item, a, ev, False, "cannot tell live from dead cells", []))
+        if item == "death" and "qpcr" in evaluated and evaluated["qpcr"]["possible"]:
+            q = evaluated["qpcr"]
+            for a in assays:
+                ev = evaluated[a]
+                if a == "qpcr" or not ev["possible"] or not ev["live_specific"]:
+                    continue
+                both = [s for s in q["windows"] if s in ev["windows"] and s != "blood"]
+                labels = sorted({q["label"], ev["label"]} - {"none"})
+                label_pair = "+".join(labels) or "none"
+                pair = dict(ev, label=label_pair, relabel=q.get("relabel", False) or ev.get("relabel", False),
+                            windows={s: {**ev["windows"][s]} for s in both}, cv=max(q["cv"], ev["cv"]),
+                            n=max(q["n"], ev["n"]), sampling="destructive" if "destructive" in
+                            (q["sampling"], ev["sampling"]) else "serial")
+                cav = "needs both labels on the product" if len(labels) > 1 else ""
+                rows.append(row(item, f"qpcr+{a}", pair, bool(both),
+                                ("qPCR minus live signal = dead cells not yet degraded" + (f"; {cav}" if cav else ""))
+                                if both else "no tissue site detectable by both", both[:6]))
+    cols = ["item", "assay", "label", "relabel", "can_show", "caveat", "sites", "sampling_times_h",
+            "animals_per_time", "animals_total", "sampling", "cv", "first_h", "last_h"]
+    df = pd.DataFrame(rows, columns=cols)
+    df.attrs["precision"] = precision
+    df.attrs["confidence"] = confidence
+    return df
+
+
+def simulate_study(source, *, assay: str = "qpcr", scenario=None, label: str | None = None,
+                   times_h: Sequence[float] | None = None, animals_per_time: int = 3,
+                   sites: Sequence[str] | None = None, seed=0, between_animal_cv: float = 0.0,
+                   group: str | None = None, decay_correct: bool = True,
+                   detection_limit: float | None = None, serial: bool = False,
+                   division_time_h: float = math.inf, params=None):
+    """A virtual biodistribution dataset in the Study data format (INTERFACE "Study data").
+
+    Destructive sampling (default): every animal is sampled at one time point and contributes
+    one row per site; ``serial=True`` follows the same animals at every time (in vivo imaging).
+    Each value is the noise-free readout of :func:`~mscpk.analysis.detection.observe` times counting
+    noise, the method's log-normal CV and a per-animal log-normal factor
+    (``between_animal_cv``), all with mean 1, so the mean over many animals reproduces the
+    model curve (the median is lower by about ``exp(-s^2/2)``, s^2 the total log variance:
+    fit such data with ``mscpk.fit(..., centre="mean")``). Values below the lower limit of
+    quantification are flagged ``CENS = 1`` with an empty ``DV`` and the limit in ``LLOQ``.
+    The LLOQ is the detection limit of the readout, and for ex vivo assays (qpcr, flow, ihc)
+    at least :data:`LLOQ_MIN_SAMPLE_CELLS` detected cells in the analysed sample (3 /
+    sampled fraction): the counting noise of fewer cells is far from log-normal (one human
+    cell in a 3 ug DNA aliquot of the liver or muscle counts as 300-2000 cells).
+
+    Parameters
+    ----------
+    times_h : sampling times [h after the first dose] (default: the standard grid up to the end
+        of the run: 0.25, 1, 4, 8, 24, 48, 72, 168, 336, 504, 672 h).
+    animals_per_time : animals per time point (>= 1).
+    sites : sites to sample (default: every tissue site, depot and blood).
+    seed : int or ``numpy.random.Generator`` (required: the dataset is random).
+
+    Returns
+    -------
+    pandas.DataFrame with columns ``ID, TIME, DV, SITE, GROUP, DOSE, DVU, LLOQ, CENS, ASSAY,
+    ROUTE`` (DVU ``cells`` for qpcr, flow, ihc, mri; ``%ID`` for spect, pet; ``photons/s``
+    for bli and fluorescence, background-subtracted, with the background-aware limit in
+    ``LLOQ``; in vivo imaging is usually serial: pass ``serial=True``).
+
+    Example
+    -------
+    >>> from mscpk.analysis.detection import simulate_study
+    >>> data = simulate_study("examples/iv_mouse.toml", assay="qpcr", label="luciferase")  # doctest: +SKIP
+    """
+    import pandas as pd
+
+    method_info(assay)
+    unit = _STUDY_UNITS.get(ASSAY_UNITS[assay])
+    if unit is None:
+        raise DetectionError(f"assay {assay!r} reports {ASSAY_UNITS[assay]}, which the Study data format has no "
+                             f"unit for (allowed: cells, %ID, ...); use qpcr, flow, ihc, mri, spect or pet")
+    if not isinstance(animals_per_time, (int, np.integer)) or animals_per_time < 1:
+        raise DetectionError(f"animals_per_time: {animals_per_time!r} must be an integer >= 1")
+    if not (between_animal_cv >= 0):
+        raise DetectionError(f"between_animal_cv: {between_animal_cv!r} must be >= 0")
+    rng = _rng(seed)
+    if rng is None:
+        raise DetectionError("seed: a virtual study is random; give an int seed or a numpy Generator")
+    from mscpk.analysis.detection.labels import as_scenario
+    from mscpk.engine.result import Result
+
+    sc = as_scenario(scenario if isinstance(source, Result) else source)
+    t0 = min(d.time_h for d in sc.dose)
+    end = sc.run.end_h
+    if times_h is None:
+        rel = [g for g in SAMPLING_GRID_H if t0 + g <= end + 1e-9]
+    else:
+        rel = sorted({float(x) for x in times_h})
+        if not rel or any(not math.isfinite(x) or x < 0 for x in rel):
+            raise DetectionError(f"times_h: {list(times_h)!r}: give one or more finite times >= 0 [h]")
+    abs_times = [t0 + x for x in rel]
+    if isinstance(source, Result):
+        ctx = make_context(source, scenario=scenario, label=label, params=params)
+        tidx = [int(np.argmin(np.abs(ctx.times - x))) for x in abs_times]
+        if any(abs(ctx.times[i] - x) > 1e-9 for i, x in zip(tidx, abs_times)):
+            raise DetectionError("the given Result lacks some sampling times; pass the scenario instead")
+    else:
+        ctx = make_context(source, label=label, times_h=abs_times, params=params)
+        tidx = [int(np.argmin(np.abs(ctx.times - x))) for x in abs_times]
+    ro = readout(ctx, assay, decay_correct=decay_correct, detection_limit=detection_limit,
+                 division_time_h=division_time_h)
+    all_sites = [s for s in ro.sites if s != "whole_body"]
+    if sites is None:
+        use = all_sites
+    else:
+        use = list(sites)
+        for s in use:
+            if s not in all_sites:
+                raise DetectionError(f"site {s!r} is not observed in this scenario; sites: {', '.join(all_sites)}")
+    cols = [ro.sites.index(s) for s in use]
+    # lower limit of quantification: the readout's limit, and for ex vivo assays a few
+    # detected cells in the analysed sample
+    lloq_all = ro.limit.copy()
+    if assay in EX_VIVO and ro.counts is not None:
+        per_cell = np.divide(1.0, ro.sampled_fraction, out=np.full(len(ro.sites), np.inf),
+                             where=ro.sampled_fraction > 0)
+        lloq_all = np.maximum(lloq_all, LLOQ_MIN_SAMPLE_CELLS * per_cell[None, :])
+    dose_total = float(sum(((d.cells if d.cells is not None else d.cells_per_kg * ctx.species.body_weight_kg)
+                            for d in sc.dose)))
+    grp = group or sc.name
+    n = int(animals_per_time)
+    rows = []
+    width = len(str(n * len(rel) if not serial else n))
+    serial_factor = lognormal_factor(rng, between_animal_cv, n) if serial else None
+    for k, (rt, i) in enumerate(zip(rel, tidx)):
+        exp_ = ro.expected[i, cols]
+        animal = serial_factor if serial else lognormal_factor(rng, between_animal_cv, n)
+        f = np.ones((n, len(cols)))
+        if ro.counts is not None:
+            f = counting_factor(rng, np.broadcast_to(ro.counts[i, cols], (n, len(cols))),
+                                None if ro.background_counts is None else ro.background_counts[None, cols])
+        vals = exp_[None, :] * f * lognormal_factor(rng, ro.cv, (n, len(cols))) * animal[:, None]
+        lloq = lloq_all[i, cols]
+        for a in range(n):
+            aid = f"A{(a if serial else k * n + a) + 1:0{width}d}"
+            for j, s in enumerate(use):
+                v = float(vals[a, j])
+                cens = int(not (v >= lloq[j] and v > 0))
+                rows.append({"ID": aid, "TIME": rt, "DV": np.nan if cens else v, "SITE": s, "GROUP": grp,
+                             "DOSE": dose_total, "DVU": unit, "LLOQ": float(lloq[j]), "CENS": cens,
+                             "ASSAY": assay, "ROUTE": sc.dose[0].route})
+    df = pd.DataFrame(rows, columns=["ID", "TIME", "DV", "SITE", "GROUP", "DOSE", "DVU", "LLOQ", "CENS",
+                                     "ASSAY", "ROUTE"])
+    df.attrs["label"] = ro.label
+    return df
+
+
+__all__ = ["GUIDANCE_ITEMS", "DEFAULT_LABEL_FOR_ASSAY", "SAMPLING_GRID_H", "LLOQ_MIN_SAMPLE_CELLS", "animals_per_time",
+           "design_study", "simulate_study"]

@@ -1,0 +1,145 @@
+"""Assemble the network of a scenario from its submodels.
+
+Order of states is fixed here (blood, organs in species order, depots, eliminated) so the
+layout is stable and reproducible; no code outside the layout uses indices.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from mscpk.inputs.parameters import ParameterSet
+from mscpk.inputs.physiology import Species
+from mscpk.inputs.resolve import scenario_parameters, scenario_species
+from mscpk.inputs.routes import depots_used
+from mscpk.inputs.scenario import Scenario
+from mscpk.engine.model.circulation import capacities, circulation
+from mscpk.engine.model.context import BuildContext, is_batch
+from mscpk.engine.model.fate import cell_fate
+from mscpk.engine.network import Network, Transition
+from mscpk.engine.model.depots import DEPOT_KINDS, depots, dose_inputs
+
+ORGAN_KINDS = ("vascular", "arrested", "engrafted", "dead")
+
+
+def build_network(scenario: Scenario, params: ParameterSet | None = None,
+                  species: Species | None = None) -> Network:
+    """The scenario's :class:`Network` (states, transitions per mode, doses, capacities)."""
+    species = species or scenario_species(scenario)
+    params = params or scenario_parameters(scenario)
+    ctx = BuildContext(scenario, species, params)
+    for kind in ("venous", "arterial", "dead"):
+        ctx.s("blood", kind)
+    for o in species.organ_names():
+        for kind in ORGAN_KINDS:
+            ctx.s(o, kind)
+    for depot in depots_used([d.route for d in scenario.dose]):
+        for kind in DEPOT_KINDS[depot]:
+            ctx.s(depot, kind)
+    ctx.s("eliminated", "degraded")
+    inputs = dose_inputs(ctx)
+    vaso_windows = vasodilator_windows(scenario, params)
+    t_primed = priming_start(ctx)
+    schedule = mode_schedule(vaso_windows, t_primed)
+    # every mode that the schedule uses; "vasodilated" whenever a dose has a vasodilator and
+    # "primed" whenever the host is primed (even if a window is empty or after the end)
+    used = {mode for _, _, mode in schedule}
+    if vaso_windows:
+        used.add("vasodilated")
+    if t_primed is not None:
+        used.add("primed")
+    wanted = ["base"] + [m for m in MODE_ORDER if m in used]
+    dilation = params["Vasodilator capillary dilation factor [-]"] if vaso_windows else 1.0
+    modes: dict[str, tuple[Transition, ...]] = {}
+    for name in wanted:
+        flags = mode_flags(name)
+        ctx.primed = "primed" in flags
+        circ = circulation(ctx, dilation) if "vasodilated" in flags else circulation(ctx)
+        modes[name] = tuple(circ + cell_fate(ctx) + depots(ctx))
+    ctx.primed = False
+    ctx.layout.freeze()
+    return Network(ctx.layout, MappingProxyType(modes), tuple(inputs),
+                   MappingProxyType(capacities(ctx)), tuple(schedule))
+
+
+#: Modifiers that can be active on an interval, in the order used in mode names.
+MODIFIERS = ("primed", "vasodilated")
+#: Every non-base mode: the active modifiers joined by "+" ("primed+vasodilated").
+MODE_ORDER = ("vasodilated", "primed", "primed+vasodilated")
+
+
+def mode_name(flags) -> str:
+    """Name of the mode with the active modifiers ``flags`` ("base" if none)."""
+    active = [m for m in MODIFIERS if m in set(flags)]
+    return "+".join(active) if active else "base"
+
+
+def mode_flags(mode: str) -> frozenset[str]:
+    """The modifiers active in ``mode`` (inverse of :func:`mode_name`)."""
+    return frozenset() if mode == "base" else frozenset(mode.split("+"))
+
+
+def vasodilator_windows(scenario: Scenario, params) -> list[tuple[float, float]]:
+    """Merged windows ``[start, end)`` [h] of the vasodilator effect: each dose with a
+    vasodilator acts from its time to the end of its infusion plus "Vasodilator effect
+    duration [h]"; overlapping (or touching) windows are merged."""
+    windows: list[tuple[float, float]] = []
+    vaso = sorted((d for d in scenario.dose if d.vasodilator), key=lambda d: d.time_h)
+    if vaso:
+        duration = params["Vasodilator effect duration [h]"]
+        for d in vaso:
+            start, end = d.time_h, d.time_h + d.infusion_min / 60.0 + duration
+            if windows and start <= windows[-1][1]:
+                windows[-1] = (windows[-1][0], max(end, windows[-1][1]))
+            else:
+                windows.append((start, end))
+    return windows
+
+
+def priming_start(ctx: BuildContext) -> float | None:
+    """Time [h] from which the host is primed (adaptive immunity), or None.
+
+    An immunocompetent host is primed from the first dose plus "Immune priming delay [h]";
+    from then on the immune hazard of every live administered cell is multiplied by
+    "Primed immune hazard factor [-]". Any origin primes: the boost acts on the immune hazard
+    ``k_imm * immunogenicity``, so it scales with the origin's immunogenicity (large for
+    xenogeneic and allogeneic cells, small for autologous/syngeneic ones). No priming in
+    immunodeficient hosts or with a (scalar) factor of exactly 1 (so that factor 1 reproduces
+    the unprimed model bit for bit). In a batch build the factor may be an array: then the primed modes
+    are always built (subjects with factor 1 get primed rates equal to the base rates).
+    """
+    sc = ctx.scenario
+    if sc.subject.immune != "immunocompetent" or not sc.dose:
+        return None
+    factor = ctx.p("Primed immune hazard factor [-]")
+    if not is_batch(factor) and factor == 1.0:
+        return None
+    delay = ctx.p("Immune priming delay [h]")
+    if is_batch(delay):
+        raise ValueError("Immune priming delay [h] sets the priming time and must be one number "
+                         "(not per-subject values)")
+    return min(float(d.time_h) for d in sc.dose) + float(delay)
+
+
+def mode_schedule(vaso_windows: list[tuple[float, float]], t_primed: float | None
+                  ) -> list[tuple[float, float, str]]:
+    """The non-base intervals ``(t0, t1, mode)`` as a partition (sorted, disjoint, adjacent
+    intervals of the same mode merged): the vasodilator windows and the primed period
+    ``[t_primed, inf)``; where both apply the mode is "primed+vasodilated"."""
+    bounds = sorted({t for w in vaso_windows for t in w} | ({t_primed} if t_primed is not None else set()))
+    out: list[tuple[float, float, str]] = []
+    for k, t0 in enumerate(bounds):
+        t1 = bounds[k + 1] if k + 1 < len(bounds) else float("inf")
+        flags = set()
+        if any(a <= t0 < b for a, b in vaso_windows):
+            flags.add("vasodilated")
+        if t_primed is not None and t0 >= t_primed:
+            flags.add("primed")
+        mode = mode_name(flags)
+        if mode == "base" or t1 <= t0:
+            continue
+        if out and out[-1][2] == mode and out[-1][1] == t0:
+            out[-1] = (out[-1][0], t1, mode)
+        else:
+            out.append((t0, t1, mode))
+    return out

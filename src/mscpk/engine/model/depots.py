@@ -1,0 +1,159 @@
+"""Routes of administration and their depots.
+
+Each route puts the live fraction of a dose (``viability``) into a state, the dead fraction
+into that place's dead material. Vascular routes (iv, ia, intracoronary) feed circulation;
+the others feed a depot with its own behaviour:
+
+* ``peritoneum`` (ip): free cells aggregate with macrophages within minutes, aggregates
+  attach to omentum/mesentery within a day (C10, Bazhanov 2016); a trickle drains through
+  lymph to venous blood; an injured peritoneal organ (gut, liver, spleen) recruits cells.
+* ``joint`` (intra_articular): free cells in synovial fluid attach to synovium/cartilage or
+  leave through lymph/veins; attached cells persist for months (C8 Toupet 2013, C9 Li 2016);
+  an injured (inflamed) joint retains more.
+* ``csf`` (intrathecal): cells spread in CSF, attach to the leptomeninges, drain with CSF
+  outflow to venous blood; an injured brain/cord recruits cells.
+* ``airway`` (intratracheal): cells in alveolar space engraft in lung or are cleared by
+  mucociliary transport (eliminated).
+* ``injection_site`` (local, intramyocardial, scaffold): an immediate leak-back fraction
+  enters venous blood; retained cells engraft into the target organ, die, or leak slowly.
+"""
+
+from __future__ import annotations
+
+from mscpk.engine.model.context import BuildContext, emit, tr, vmax, vmin, where_positive
+from mscpk.engine.model.fate import debris, immune_hazard
+from mscpk.engine.model.homing import homing_signal, product_levels
+from mscpk.engine.network import Input, Transition
+from mscpk.inputs.routes import depots_used, route
+
+#: The states of each depot (its live states, then its dead material).
+DEPOT_KINDS = {"peritoneum": ("free", "aggregated", "attached", "dead"),
+               "joint": ("free", "attached", "dead"), "csf": ("free", "attached", "dead"),
+               "airway": ("free", "dead"), "injection_site": ("free", "dead")}
+PERITONEAL_ORGANS = ("gut", "liver", "spleen")
+
+
+def _dose_cells(ctx: BuildContext, dose) -> float:
+    if dose.cells is not None:
+        return float(dose.cells)
+    return float(dose.cells_per_kg) * ctx.species.body_weight_kg
+
+
+def ibmir_kill_fraction(ctx: BuildContext):
+    """Fraction [-] of live cells destroyed on contact with blood by the instant
+    blood-mediated inflammatory reaction, rising with passage (C13, Moll 2012) and with the
+    tissue factor (CD142) expression of the cell source (adipose and perinatal MSC > bone
+    marrow; Moll 2019)."""
+    base = ctx.p("IBMIR kill fraction at reference passage [-]")
+    per = ctx.p("IBMIR increase per passage [1/passage]")
+    extra = vmax(0.0, ctx.scenario.product.passage - ctx.p("Reference passage [passage]"))
+    tissue = ctx.p(f"IBMIR factor, {ctx.scenario.product.source} source [-]")
+    return vmin(base * tissue * (1.0 + per * extra), 1.0)
+
+
+def dose_inputs(ctx: BuildContext) -> list[Input]:
+    """One :class:`Input` per administration (states are registered here).
+
+    Live cells entering blood (vascular routes, leak-back) first meet the instant
+    blood-mediated inflammatory reaction: a fraction ``ibmir_kill_fraction`` of them is
+    added to dead material in blood."""
+    viab = ctx.scenario.product.viability
+    ibmir = ibmir_kill_fraction(ctx)
+    out = []
+    for dose in ctx.scenario.dose:
+        targets: dict[str, float] = {}
+        if route(dose.route).enters == "venous_blood":
+            targets[ctx.s("blood", "venous")] = viab * (1 - ibmir)
+            targets[ctx.s("blood", "dead")] = 1 - viab * (1 - ibmir)
+        elif route(dose.route).vascular:
+            targets[ctx.s(dose.target_site(), "vascular")] = viab * (1 - ibmir)
+            targets[ctx.s("blood", "dead")] = 1 - viab * (1 - ibmir)
+        else:
+            depot = route(dose.route).depot
+            leak_name = route(dose.route).leak_back
+            leak = ctx.p(leak_name) if leak_name else 0.0
+            targets[ctx.s(depot, "free")] = viab * (1 - leak)
+            if emit(leak):
+                targets[ctx.s("blood", "venous")] = viab * leak * (1 - ibmir)
+                targets[ctx.s("blood", "dead")] = viab * leak * ibmir
+            targets[ctx.s(depot, "dead")] = 1 - viab
+        targets = {k: v for k, v in targets.items() if emit(v)}
+        out.append(Input(dose.time_h, dose.infusion_min / 60.0, _dose_cells(ctx, dose), targets))
+    return out
+
+
+def depots(ctx: BuildContext) -> list[Transition]:
+    """Transitions of every depot that a dose of the scenario uses."""
+    used = set(depots_used([d.route for d in ctx.scenario.dose]))
+    h_imm = immune_hazard(ctx)
+    levels = product_levels(ctx)
+    h_free = ctx.rate_from_half_life("Depot free cell death half-life [h]") + h_imm
+    h_eng = ctx.rate_from_half_life("Engrafted cell death half-life [h]") + h_imm
+    out: list[Transition] = []
+    if "peritoneum" in used:
+        out += [
+            tr(ctx, ("peritoneum", "free"), ("peritoneum", "aggregated"),
+               ctx.rate_from_half_life("Peritoneal aggregation half-life [h]"), "aggregation with macrophages"),
+            tr(ctx, ("peritoneum", "free"), ("blood", "venous"),
+               ctx.rate_from_half_life("Peritoneal lymphatic drainage half-life [h]"), "lymphatic drainage"),
+            tr(ctx, ("peritoneum", "free"), ("peritoneum", "dead"), h_free, "death of free cells"),
+            tr(ctx, ("peritoneum", "aggregated"), ("peritoneum", "attached"),
+               ctx.rate_from_half_life("Peritoneal attachment half-life [h]"), "attachment to omentum/mesentery"),
+            tr(ctx, ("peritoneum", "aggregated"), ("peritoneum", "dead"),
+               ctx.rate_from_half_life("Peritoneal aggregate cell death half-life [h]") + h_imm, "death in aggregates"),
+            tr(ctx, ("peritoneum", "attached"), ("peritoneum", "dead"), h_eng, "death of attached cells"),
+        ]
+        k_max = ctx.p("Maximum depot-to-injured-organ transfer rate [1/h]")
+        a50 = ctx.p("Activation for half-maximal transmigration [-]")
+        for organ in PERITONEAL_ORGANS:
+            sig = homing_signal(ctx, organ, levels)
+            if emit(sig.activation):
+                k = where_positive(sig.activation, lambda a: k_max * levels["MMP"] * a / (a + a50))
+                out.append(tr(ctx, ("peritoneum", "aggregated"), (organ, "engrafted"), k, f"homing to injured {organ}"))
+                out.append(tr(ctx, ("peritoneum", "attached"), (organ, "engrafted"), k, f"homing to injured {organ}"))
+    if "joint" in used:
+        inj = ctx.injury("joint")
+        boost = 1.0 + (inj.severity if inj else 0.0) * ctx.p("Joint attachment increase per unit inflammation [-]")
+        out += [
+            tr(ctx, ("joint", "free"), ("joint", "attached"),
+               boost * ctx.rate_from_half_life("Joint attachment half-life [h]"), "attachment in joint"),
+            tr(ctx, ("joint", "free"), ("blood", "venous"),
+               ctx.rate_from_half_life("Joint efflux half-life [h]"), "efflux from joint"),
+            tr(ctx, ("joint", "free"), ("joint", "dead"), h_free, "death of free cells"),
+            tr(ctx, ("joint", "attached"), ("joint", "dead"),
+               ctx.rate_from_half_life("Joint attached cell death half-life [h]") + h_imm, "death of attached cells"),
+        ]
+    if "csf" in used:
+        out += [
+            tr(ctx, ("csf", "free"), ("csf", "attached"),
+               ctx.rate_from_half_life("CSF attachment half-life [h]"), "attachment to leptomeninges"),
+            tr(ctx, ("csf", "free"), ("blood", "venous"),
+               ctx.rate_from_half_life("CSF outflow clearance half-life [h]"), "CSF outflow"),
+            tr(ctx, ("csf", "free"), ("csf", "dead"), h_free, "death of free cells"),
+            tr(ctx, ("csf", "attached"), ("csf", "dead"), h_eng, "death of attached cells"),
+        ]
+        sig = homing_signal(ctx, "brain", levels)
+        if emit(sig.activation):
+            k_max = ctx.p("Maximum depot-to-injured-organ transfer rate [1/h]")
+            a50 = ctx.p("Activation for half-maximal transmigration [-]")
+            k = where_positive(sig.activation, lambda a: k_max * levels["MMP"] * a / (a + a50))
+            out.append(tr(ctx, ("csf", "free"), ("brain", "engrafted"), k, "homing to injured brain"))
+    if "airway" in used:
+        out += [
+            tr(ctx, ("airway", "free"), ("lung", "engrafted"),
+               ctx.rate_from_half_life("Airway engraftment half-life [h]"), "engraftment in lung"),
+            tr(ctx, ("airway", "free"), ("eliminated", "degraded"),
+               ctx.rate_from_half_life("Airway mucociliary clearance half-life [h]"), "mucociliary clearance"),
+            tr(ctx, ("airway", "free"), ("airway", "dead"), h_free, "death of free cells"),
+        ]
+    if "injection_site" in used:
+        target = next(d.target_site() for d in ctx.scenario.dose if route(d.route).depot == "injection_site")
+        out += [
+            tr(ctx, ("injection_site", "free"), (target, "engrafted"),
+               ctx.rate_from_half_life("Injection site engraftment half-life [h]"), f"engraftment in {target}"),
+            tr(ctx, ("injection_site", "free"), ("blood", "venous"),
+               ctx.rate_from_half_life("Injection site slow leak half-life [h]"), "slow leak to venous blood"),
+            tr(ctx, ("injection_site", "free"), ("injection_site", "dead"), h_free, "death of free cells"),
+        ]
+    out += debris(ctx, sorted(used))
+    return out

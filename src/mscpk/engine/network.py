@@ -1,0 +1,190 @@
+"""The model as a network of named states joined by first-order transitions.
+
+Submodels contribute :class:`Transition` objects between named states
+(``"{site}__{state}"``); :class:`StateLayout` gives each state its slot once, and everything
+downstream (matrix assembly, SBML export, result tables) goes through the layout, never
+through hand-written indices. Every transition moves cells from one state to another state,
+so the network conserves cells exactly: administered = live + dead + eliminated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Iterable, Mapping
+
+import numpy as np
+
+#: State kinds that hold live administered cells.
+LIVE_KINDS = frozenset({"venous", "arterial", "vascular", "arrested", "engrafted",
+                        "free", "aggregated", "attached"})
+#: State kinds of circulating (blood) cells.
+CIRCULATING_KINDS = frozenset({"venous", "arterial", "vascular"})
+DEAD_KINDS = frozenset({"dead", "degraded"})
+
+
+def state_id(site: str, kind: str) -> str:
+    """SBML-style id of a state: ``{site}__{kind}``."""
+    return f"{site}__{kind}"
+
+
+def split_state(name: str) -> tuple[str, str]:
+    site, _, kind = name.partition("__")
+    return site, kind
+
+
+class StateLayout:
+    """Ordered set of named states; built once, then read-only."""
+
+    def __init__(self) -> None:
+        self._names: list[str] = []
+        self._index: dict[str, int] = {}
+        self._frozen = False
+
+    def add(self, site: str, kind: str) -> str:
+        name = state_id(site, kind)
+        if name not in self._index:
+            if self._frozen:
+                raise RuntimeError(f"layout is frozen; cannot add {name}")
+            self._index[name] = len(self._names)
+            self._names.append(name)
+        return name
+
+    def freeze(self) -> "StateLayout":
+        self._frozen = True
+        return self
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._names)
+
+    def index(self, name: str) -> int:
+        return self._index[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._index
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """First-order flux ``rate * x[source]`` [cells/h] from ``source`` to ``target``.
+
+    ``saturable``: name of a capacity group; when saturation is on the flux is multiplied by
+    ``max(0, 1 - occupancy/capacity)`` of that group (finite capillary bed).
+    """
+
+    source: str
+    target: str
+    rate: float  # [1/h]; an array (N,) in a batch build (mscpk.engine.batch)
+    process: str
+    saturable: str | None = None
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """A finite bed: ``states`` occupy it, ``capacity`` [cells] fills it."""
+
+    states: tuple[str, ...]
+    capacity: float
+
+
+@dataclass(frozen=True)
+class Input:
+    """One administration: ``cells`` spread over ``targets`` (state -> fraction).
+
+    ``duration_h`` = 0 for a bolus; otherwise a constant-rate infusion.
+    """
+
+    time_h: float
+    duration_h: float
+    cells: float
+    targets: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class Network:
+    """States, transitions per mode, capacities, administrations and mode schedule.
+
+    ``modes`` maps a mode name to its transitions: the active piecewise-constant modifiers
+    joined by "+" (``"base"``, ``"vasodilated"``, ``"primed"``, ``"primed+vasodilated"``;
+    see :mod:`mscpk.engine.model.build`). ``schedule`` lists the ``(t_start, t_end, mode)``
+    intervals where a non-base mode is active, as a partition (sorted, disjoint; ``t_end``
+    may be ``inf``, e.g. for the primed period); elsewhere the mode is ``"base"``.
+    """
+
+    layout: StateLayout
+    modes: Mapping[str, tuple[Transition, ...]]
+    inputs: tuple[Input, ...]
+    capacities: Mapping[str, Capacity] = field(default_factory=dict)
+    schedule: tuple[tuple[float, float, str], ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.layout.names
+
+    def matrix(self, mode: str = "base") -> np.ndarray:
+        """Rate matrix A [1/h] with dx/dt = A x (linear part; saturation ignored)."""
+        n = len(self.layout)
+        a = np.zeros((n, n))
+        idx = self.layout.index
+        for tr in self.modes[mode]:
+            i, j = idx(tr.source), idx(tr.target)
+            a[i, i] -= tr.rate
+            a[j, i] += tr.rate
+        return a
+
+    def batch_size(self) -> int | None:
+        """Number of subjects N of a batch build (rates are arrays (N,)); None if scalar."""
+        for trs in self.modes.values():
+            for tr in trs:
+                if isinstance(tr.rate, np.ndarray) and tr.rate.ndim > 0:
+                    return int(tr.rate.shape[0])
+        return None
+
+    def matrices(self, mode: str = "base", n_subjects: int | None = None) -> np.ndarray:
+        """Rate matrices [1/h], shape (N, n, n), of a batch build (array-valued rates).
+
+        Subject ``s`` gets exactly ``matrix(mode)`` of the network built with its scalar
+        parameter values (same operations in the same order). Scalar rates are broadcast.
+        """
+        n_sub = n_subjects if n_subjects is not None else (self.batch_size() or 1)
+        n = len(self.layout)
+        a = np.zeros((n_sub, n, n))
+        idx = self.layout.index
+        for tr in self.modes[mode]:
+            i, j = idx(tr.source), idx(tr.target)
+            a[:, i, i] -= tr.rate
+            a[:, j, i] += tr.rate
+        return a
+
+    def input_vector(self, inp: Input) -> np.ndarray:
+        v = np.zeros(len(self.layout))
+        for name, frac in inp.targets.items():
+            v[self.layout.index(name)] += frac * inp.cells
+        return v
+
+    def event_times(self, end: float) -> list[float]:
+        """Sorted times [h] in [0, end] where the equations change: 0, ``end``, doses,
+        infusion ends and mode-window bounds. Between two of them the system is autonomous."""
+        pts = {0.0, float(end)}
+        for inp in self.inputs:
+            pts.add(inp.time_h)
+            if inp.duration_h > 0:
+                pts.add(inp.time_h + inp.duration_h)
+        for t0, t1, _ in self.schedule:
+            pts.update((t0, t1))
+        return sorted(p for p in pts if p <= end)
+
+    def mode_at(self, t: float) -> str:
+        """The mode active on the interval starting at ``t``."""
+        for t0, t1, mode in self.schedule:
+            if t0 <= t < t1:
+                return mode
+        return "base"
+
+    def with_modes(self, modes: Mapping[str, Iterable[Transition]]) -> "Network":
+        return Network(self.layout, MappingProxyType({k: tuple(v) for k, v in modes.items()}),
+                       self.inputs, self.capacities, self.schedule)

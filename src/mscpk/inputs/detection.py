@@ -1,0 +1,278 @@
+"""Detection parameters by name: label and method settings overridable from a scenario.
+
+Every number of ``labels.toml`` and ``methods.toml`` that a user may reasonably change has a
+name with its unit, in the style of the model and physiology parameters (``mscpk params``):
+
+* label properties: ``"{Label} {what} [unit]"``, e.g. ``"111In-oxine label efflux half-life
+  [h]"``, ``"Luciferase photons per cell [photons/s]"``, ``"Luciferase tissue attenuation
+  [1/mm]"``, ``"GFP optical background per site [photons/s]"``; the label's name with its
+  first letter upper-case and ``_`` as a blank (``"Reporter PET probe uptake per cell [-]"``).
+  Physical half-lives of radionuclides and probes (C11) are constants, not parameters.
+* method settings: ``"{Method} {what} [unit]"``, e.g. ``"qPCR detection limit [cells]"``,
+  ``"BLI measurement CV [-]"``, ``"BLI exposure [s]"``, ``"Fluorescence imaging minimum
+  signal-to-background ratio [-]"``.
+
+A scenario's ``[parameters]`` table may hold these names next to model and physiology
+names; :func:`apply_detection_overrides` picks out the detection names (ignoring the rest)
+and returns the :class:`DetectionSettings` in force, which the observation models use
+(``observe``, ``detection_windows``, ``design_study``, ``simulate_study``,
+``label_kinetics``). Engine calls get the scenario without detection names
+(:func:`cell_scenario`).
+
+Example
+-------
+>>> from mscpk.inputs.detection import apply_detection_overrides
+>>> s = apply_detection_overrides({"111In-oxine label efflux half-life [h]": 30.0,
+...                                "Lung volume [L]": 2e-4})  # not a detection name: ignored
+>>> s.label("111In-oxine").efflux_half_life_h
+30.0
+>>> apply_detection_overrides({"qPCR detection limit [cells]": 50}).method("qpcr").detection_limit_cells
+50.0
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from mscpk.errors import DetectionError, ParameterError
+from mscpk.inputs.catalogue import ASSAYS, LabelInfo, MethodInfo, _labels_raw, _methods_raw, label_info, label_names, method_info
+
+
+class DetectionParameterError(DetectionError, ParameterError):
+    """An invalid value of a detection parameter (both a DetectionError and a ParameterError)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+#: Label fields that are parameters: field -> (what, unit, rule). rule: "pos" > 0,
+#: "nonneg" >= 0, "frac" in (0, 1], "half" > 0 (inf allowed: never).
+LABEL_FIELDS: Mapping[str, tuple[str, str, str]] = MappingProxyType({
+    "efflux_half_life_h": ("label efflux half-life", "h", "half"),
+    "dead_release_half_life_h": ("label release half-life from dead cells", "h", "half"),
+    "unbound_half_life_h": ("unbound label clearance half-life", "h", "half"),
+    "host_half_life_h": ("host-held label turnover half-life", "h", "half"),
+    "labelled_fraction": ("labelled fraction", "-", "frac"),
+    "per_cell_cv": ("per-cell label CV", "-", "nonneg"),
+    "specific_activity_Bq_per_cell": ("specific activity per cell", "Bq", "pos"),
+    "photons_per_cell_per_s": ("photons per cell", "photons/s", "pos"),
+    "mu_eff_per_mm": ("tissue attenuation", "1/mm", "nonneg"),
+    "background_photons_per_s": ("optical background per site", "photons/s", "nonneg"),
+    "probe_uptake_per_cell": ("probe uptake per cell", "-", "frac"),
+    "probe_activity_MBq": ("probe activity", "MBq", "pos"),
+    "probe_uptake_time_h": ("probe uptake time", "h", "pos"),
+})
+
+#: Display names of the assays in parameter names.
+METHOD_DISPLAY: Mapping[str, str] = MappingProxyType({
+    "qpcr": "qPCR", "flow": "Flow cytometry", "ihc": "IHC", "bli": "BLI",
+    "fluorescence": "Fluorescence imaging", "mri": "MRI", "spect": "SPECT", "pet": "PET"})
+
+#: Method fields: key (``detection_limit_cells``, ``cv``, ``per_cell_threshold`` or
+#: ``sample.<setting>``) -> (what, unit, rule).
+METHOD_FIELDS: Mapping[str, tuple[str, str, str]] = MappingProxyType({
+    "detection_limit_cells": ("detection limit", "cells", "pos"),
+    "cv": ("measurement CV", "-", "nonneg"),
+    "per_cell_threshold": ("label-positive threshold per cell", "-", "frac"),
+    "sample.dna_analysed_ug": ("DNA analysed", "ug", "pos"),
+    "sample.dna_per_cell_pg": ("DNA per cell", "pg", "pos"),
+    "sample.blood_nucleated_cells_per_mL": ("nucleated blood cells", "1/mL", "pos"),
+    "sample.depot_fraction": ("sampled fraction of a depot", "-", "frac"),
+    "sample.events_acquired": ("events acquired", "cells", "pos"),
+    "sample.sections": ("sections per organ", "-", "pos"),
+    "sample.section_thickness_um": ("section thickness", "um", "pos"),
+    "sample.blood_fraction": ("sampled fraction of blood", "-", "frac"),
+    "sample.exposure_s": ("exposure", "s", "pos"),
+    "sample.collection_efficiency": ("collection efficiency", "-", "frac"),
+    "sample.reference_depth_mm": ("reference depth", "mm", "nonneg"),
+    "sample.signal_to_background_min": ("minimum signal-to-background ratio", "-", "nonneg"),
+    "sample.sensitivity_counts_per_decay": ("sensitivity", "counts/decay", "frac"),
+    "sample.acquisition_s": ("acquisition time", "s", "pos"),
+})
+
+
+def label_display(name: str) -> str:
+    """``luciferase`` -> ``Luciferase``, ``reporter_PET`` -> ``Reporter PET``."""
+    return (name[:1].upper() + name[1:]).replace("_", " ")
+
+
+@functools.lru_cache(maxsize=1)
+def _catalogue() -> Mapping[str, tuple[str, str, str, str, str]]:
+    """name -> (kind 'label'|'method', owner, field, unit, rule), in display order."""
+    out: dict[str, tuple[str, str, str, str, str]] = {}
+    raw_labels = _labels_raw()
+    for lab in label_names():
+        for fld, (what, unit, rule) in LABEL_FIELDS.items():
+            if fld in raw_labels[lab]:
+                out[f"{label_display(lab)} {what} [{unit}]"] = ("label", lab, fld, unit, rule)
+    raw_methods = _methods_raw()
+    for a in ASSAYS:
+        m = method_info(a)
+        for key, (what, unit, rule) in METHOD_FIELDS.items():
+            if key.startswith("sample."):
+                present = key[len("sample."):] in m.sample
+            elif key == "per_cell_threshold":
+                present = m.per_cell_threshold is not None
+            else:
+                present = True
+            if present:
+                out[f"{METHOD_DISPLAY[a]} {what} [{unit}]"] = ("method", a, key, unit, rule)
+        for k in m.sample:  # a setting without a display name: keep it overridable
+            if f"sample.{k}" not in METHOD_FIELDS:
+                unit = raw_methods[a]["sample"][k].get("unit", "-")
+                out[f"{METHOD_DISPLAY[a]} {k} [{unit}]"] = ("method", a, f"sample.{k}", unit, "pos")
+    return MappingProxyType(out)
+
+
+def detection_parameter_names() -> tuple[str, ...]:
+    """Every detection parameter name (labels, then methods)."""
+    return tuple(_catalogue())
+
+
+def is_detection_parameter(name: str) -> bool:
+    """True when ``name`` is a detection parameter name."""
+    return name in _catalogue()
+
+
+def split_detection_overrides(overrides: Mapping[str, float] | None) -> tuple[dict, dict]:
+    """``(detection overrides, other overrides)`` of a scenario's ``[parameters]``."""
+    cat = _catalogue()
+    det, other = {}, {}
+    for k, v in dict(overrides or {}).items():
+        (det if k in cat else other)[k] = v
+    return det, other
+
+
+def _check(name: str, value: Any, rule: str) -> float:
+    if isinstance(value, bool):
+        raise DetectionParameterError(f"parameter {name!r}: {value!r} is not a number")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise DetectionParameterError(f"parameter {name!r}: {value!r} is not a number") from None
+    if math.isnan(v) or (math.isinf(v) and rule != "half"):
+        raise DetectionParameterError(f"parameter {name!r}: value {v!r} must be a finite number")
+    if rule in ("pos", "half") and not v > 0:
+        raise DetectionParameterError(f"parameter {name!r}: value {v:g} must be > 0")
+    if rule == "nonneg" and v < 0:
+        raise DetectionParameterError(f"parameter {name!r}: value {v:g} must be >= 0")
+    if rule == "frac" and not (0 < v <= 1):
+        raise DetectionParameterError(f"parameter {name!r}: value {v:g} must be in (0, 1]")
+    return v
+
+
+@dataclass(frozen=True)
+class DetectionSettings:
+    """Label and method properties in force: the packaged data with overrides applied.
+
+    ``overrides``: the detection names given, with their (checked) values.
+    """
+
+    overrides: Mapping[str, float] = field(default_factory=dict)
+    label_changes: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    method_changes: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.overrides)
+
+    def label(self, name: str) -> LabelInfo:
+        """The :class:`LabelInfo` of ``name`` with the overrides (DetectionError if unknown)."""
+        info = label_info(name)
+        ch = self.label_changes.get(name)
+        return replace(info, **ch) if ch else info
+
+    def method(self, assay: str) -> MethodInfo:
+        """The :class:`MethodInfo` of ``assay`` with the overrides (DetectionError if unknown)."""
+        m = method_info(assay)
+        ch = self.method_changes.get(assay)
+        if not ch:
+            return m
+        top = {k: v for k, v in ch.items() if not k.startswith("sample.")}
+        sample = dict(m.sample)
+        sample.update({k[len("sample."):]: v for k, v in ch.items() if k.startswith("sample.")})
+        return replace(m, sample=MappingProxyType(sample), **top)
+
+
+def apply_detection_overrides(overrides: Mapping[str, float] | None) -> DetectionSettings:
+    """The :class:`DetectionSettings` for the detection names among ``overrides``.
+
+    Names that are not detection parameters (model and physiology parameters, typos) are
+    ignored here; the scenario validator reports unknown names. A bad value of a detection
+    parameter raises :class:`DetectionParameterError` (a DetectionError and a ParameterError)
+    naming the parameter.
+    """
+    if not overrides:
+        return DetectionSettings()
+    cat = _catalogue()
+    given: dict[str, float] = {}
+    labels: dict[str, dict[str, float]] = {}
+    methods: dict[str, dict[str, float]] = {}
+    for name, value in dict(overrides).items():
+        if name not in cat:
+            continue
+        kind, owner, fld, _unit, rule = cat[name]
+        v = _check(name, value, rule)
+        given[name] = v
+        (labels if kind == "label" else methods).setdefault(owner, {})[fld] = v
+    return DetectionSettings(MappingProxyType(given),
+                             MappingProxyType({k: MappingProxyType(v) for k, v in labels.items()}),
+                             MappingProxyType({k: MappingProxyType(v) for k, v in methods.items()}))
+
+
+def settings_of(scenario) -> DetectionSettings:
+    """The detection settings of a scenario (from its ``[parameters]``)."""
+    return apply_detection_overrides(getattr(scenario, "parameters", None))
+
+
+def cell_scenario(scenario):
+    """The scenario without detection names in ``[parameters]`` (for the cell engine)."""
+    params = getattr(scenario, "parameters", None)
+    if not params or not any(k in _catalogue() for k in params):
+        return scenario
+    return scenario.model_copy(update={"parameters": split_detection_overrides(params)[1]})
+
+
+def detection_parameter_rows(overrides: Mapping[str, float] | None = None,
+                             labels: Any = None) -> list[tuple[str, float, str, str]]:
+    """``(name, value, unit, source)`` of every detection parameter (as ``mscpk params``).
+
+    ``overrides``: a scenario's ``[parameters]`` (detection names among them replace the
+    packaged value; source ``"scenario override"``). ``labels``: only these labels' rows
+    (default: every label); method rows are always listed.
+
+    >>> rows = detection_parameter_rows()
+    >>> [r for r in rows if r[0] == "qPCR detection limit [cells]"][0][1:3]
+    (100.0, 'cells')
+    """
+    settings = apply_detection_overrides(overrides)
+    keep = None if labels is None else {labels} if isinstance(labels, str) else set(labels)
+    rows: list[tuple[str, float, str, str]] = []
+    for name, (kind, owner, fld, unit, _rule) in _catalogue().items():
+        if kind == "label":
+            if keep is not None and owner not in keep:
+                continue
+            value = getattr(settings.label(owner), fld)
+            source = label_info(owner).sources.get(fld, "")
+        else:
+            m = settings.method(owner)
+            if fld.startswith("sample."):
+                value = m.sample[fld[len("sample."):]]
+                source = method_info(owner).sources.get(fld, "")
+            elif fld == "detection_limit_cells":
+                value, source = m.detection_limit_cells, method_info(owner).sources["detection_limit"]
+            else:
+                value, source = getattr(m, fld), method_info(owner).sources.get(fld, "")
+        if name in settings.overrides:
+            source = "scenario override"
+        rows.append((name, float(value), unit, source))
+    return rows
+
+
+__all__ = ["DetectionSettings", "DetectionParameterError", "apply_detection_overrides",
+           "detection_parameter_rows", "detection_parameter_names", "is_detection_parameter",
+           "split_detection_overrides", "settings_of", "cell_scenario", "LABEL_FIELDS", "METHOD_FIELDS",
+           "METHOD_DISPLAY", "label_display"]

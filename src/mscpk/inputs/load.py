@@ -1,0 +1,92 @@
+"""Loading scenarios: TOML or a plain dict -> a validated, cross-checked :class:`Scenario`.
+
+Every error is a :class:`~mscpk.errors.ScenarioError` naming the key (``dose[1].route``), the
+value given and what is allowed.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+from pydantic import BaseModel, ValidationError
+
+from mscpk.errors import ScenarioError, did_you_mean
+from mscpk.inputs.checks import check_scenario
+from mscpk.inputs.scenario import Diameter, Dose, Injury, Product, Run, Scenario, Subject
+
+
+#: Tables of the scenario whose keys are checked, by the key that holds them.
+_TABLES: dict[str, type[BaseModel]] = {"subject": Subject, "product": Product, "run": Run, "injury": Injury,
+                                       "dose": Dose, "diameter_um": Diameter}
+
+
+def _check_unknown(raw: Mapping[str, Any], model: type[BaseModel], prefix: str) -> None:
+    """Raise on unknown keys with a did-you-mean (before pydantic, for a nicer message)."""
+    known = list(model.model_fields)
+    for key in raw:
+        if key not in known:
+            hint = did_you_mean(key, known).removesuffix(" ") or f"allowed: {', '.join(known)}"
+            raise ScenarioError(f"{prefix}{key}: unknown key; {hint}")
+    sub = _TABLES
+    for key, value in raw.items():
+        if key in sub:
+            if isinstance(value, Mapping):
+                _check_unknown(value, sub[key], f"{prefix}{key}.")
+            elif isinstance(value, list):
+                for i, item in enumerate(value):
+                    if isinstance(item, Mapping):
+                        _check_unknown(item, sub[key], f"{prefix}{key}[{i + 1}].")
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part + 1}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def scenario_from_dict(raw: Mapping[str, Any]) -> Scenario:
+    """Validate a plain dict (as parsed from TOML) into a :class:`Scenario`."""
+    if not isinstance(raw, Mapping):
+        raise ScenarioError(f"scenario must be a table, got {type(raw).__name__}")
+    _check_unknown(raw, Scenario, "")
+    try:
+        scenario = Scenario.model_validate(dict(raw))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = _format_loc(tuple(err["loc"]))
+        msg = err["msg"].removeprefix("Value error, ")
+        given = err.get("input")
+        given_txt = "" if isinstance(given, Mapping) else f" (got {given!r})"
+        if err["type"] == "missing":
+            raise ScenarioError(f"{loc}: required key is missing") from None
+        raise ScenarioError(f"{loc}: {msg}{given_txt}") from None
+    check_scenario(scenario)  # cross-checks against species, homing and parameter data
+    return scenario
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario TOML file.
+
+    Example
+    -------
+    >>> import mscpk
+    >>> sc = mscpk.load_scenario("examples/iv_mouse.toml")
+    >>> sc.subject.species
+    'mouse'
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ScenarioError(f"scenario file {str(p)!r} does not exist")
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{p.name}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{p.name}: not a UTF-8 text file") from None
+    return scenario_from_dict(raw)

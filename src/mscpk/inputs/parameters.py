@@ -1,0 +1,122 @@
+"""Model parameters: named values with unit and source, kept as data.
+
+A parameter name carries its unit in brackets, as in PyBaMM: ``"Lung arrested cell death
+half-life [h]"``. Parameter sets live in ``mscpk/data/parameters/<name>.toml`` (one file per
+source) and are registered by name. :class:`ParameterSet` is immutable; ``updated`` returns
+a new set.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from types import MappingProxyType
+from typing import Iterator, Mapping
+
+from mscpk.errors import ParameterError
+
+#: name -> packaged TOML file holding that parameter set
+REGISTERED_SETS: Mapping[str, str] = MappingProxyType({"default": "default.toml"})
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter: ``name`` (with unit in brackets), ``value``, ``unit``, ``source``."""
+
+    name: str
+    value: float
+    unit: str
+    source: str
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def check(self, value: float) -> float:
+        """Return ``value`` as float if it lies in the allowed range, else raise ParameterError."""
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise ParameterError(
+                f"parameter {self.name!r}: value {value!r} is not a number") from None
+        if v != v:
+            raise ParameterError(f"parameter {self.name!r}: value is NaN")
+        if self.minimum is not None and v < self.minimum:
+            raise ParameterError(
+                f"parameter {self.name!r}: value {v:g} is below the allowed minimum {self.minimum:g}")
+        if self.maximum is not None and v > self.maximum:
+            raise ParameterError(
+                f"parameter {self.name!r}: value {v:g} is above the allowed maximum {self.maximum:g}")
+        return v
+
+
+class ParameterSet(Mapping[str, float]):
+    """Immutable mapping ``name -> value`` with the :class:`Parameter` records behind it."""
+
+    def __init__(self, records: Mapping[str, Parameter], set_name: str = "custom") -> None:
+        self._records = MappingProxyType(dict(records))
+        self.set_name = set_name
+
+    def __getitem__(self, name: str) -> float:
+        try:
+            return self._records[name].value
+        except KeyError:
+            raise ParameterError(_unknown_message(name, self._records)) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._records)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def record(self, name: str) -> Parameter:
+        """The full record (value, unit, source) of ``name``."""
+        if name not in self._records:
+            raise ParameterError(_unknown_message(name, self._records))
+        return self._records[name]
+
+    def records(self) -> tuple[Parameter, ...]:
+        return tuple(self._records.values())
+
+    def updated(self, overrides: Mapping[str, float], source: str = "user override") -> "ParameterSet":
+        """A new set with ``overrides`` applied (names must exist; values range-checked)."""
+        new = dict(self._records)
+        for name, value in overrides.items():
+            rec = self.record(name)
+            new[name] = Parameter(name, rec.check(value), rec.unit, source, rec.minimum, rec.maximum)
+        return ParameterSet(new, self.set_name)
+
+    def with_records(self, extra: Mapping[str, Parameter]) -> "ParameterSet":
+        """A new set that also holds ``extra`` records (e.g. the species' physiology)."""
+        new = dict(self._records)
+        new.update(extra)
+        return ParameterSet(new, self.set_name)
+
+
+def _unknown_message(name: str, known: Mapping[str, object]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else "; `mscpk params` lists the names"
+    return f"unknown parameter {name!r}{hint}"
+
+
+def available_parameter_sets() -> tuple[str, ...]:
+    return tuple(REGISTERED_SETS)
+
+
+@lru_cache(maxsize=None)
+def load_parameter_set(name: str = "default") -> ParameterSet:
+    """Load a registered parameter set by name (cached; the result is immutable)."""
+    if name not in REGISTERED_SETS:
+        raise ParameterError(_unknown_message(name, REGISTERED_SETS).replace("parameter", "parameter set", 1))
+    text = resources.files("mscpk.data.parameters").joinpath(REGISTERED_SETS[name]).read_text("utf-8")
+    raw = tomllib.loads(text)
+    records: dict[str, Parameter] = {}
+    for row in raw["parameter"]:
+        p = Parameter(row["name"], float(row["value"]), row["unit"], row["source"],
+                      row.get("min"), row.get("max"))
+        if p.name in records:
+            raise ParameterError(f"parameter set {name!r} defines {p.name!r} twice")
+        p.check(p.value)
+        records[p.name] = p
+    return ParameterSet(records, name)

@@ -1,0 +1,96 @@
+"""The route table: every route of administration and what it implies, read from
+``data/routes.toml`` (the single owner of this knowledge).
+
+>>> from mscpk.inputs.routes import route
+>>> route("ip").depot
+'peritoneum'
+>>> route("intracoronary").target_site(None)
+'heart'
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from types import MappingProxyType
+from typing import Mapping
+
+from mscpk.errors import ScenarioError, did_you_mean
+
+SITE_RULES = ("none", "organ", "organ_not_lung")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route: ``kind`` ("vascular" | "depot"), ``depot`` (site name or None), ``site``
+    (which sites it takes: one of :data:`SITE_RULES`), ``needs_site``, ``default_site``,
+    ``leak_back`` (parameter name or None), other ``spellings`` of its name and, for vascular
+    routes, where the cells ``enters`` ("venous_blood" | "organ_vasculature")."""
+
+    name: str
+    kind: str
+    site: str
+    depot: str | None = None
+    needs_site: bool = False
+    default_site: str | None = None
+    leak_back: str | None = None
+    spellings: tuple[str, ...] = ()
+    enters: str | None = None
+
+    @property
+    def vascular(self) -> bool:
+        return self.kind == "vascular"
+
+    def target_site(self, site: str | None) -> str | None:
+        """The organ reached: the dose's ``site`` or the route's default."""
+        return site or self.default_site
+
+    def site_choices(self, organs: tuple[str, ...]) -> tuple[str, ...]:
+        """The sites this route accepts, given the species' organs."""
+        if self.site == "organ":
+            return tuple(organs)
+        if self.site == "organ_not_lung":
+            return tuple(o for o in organs if o != "lung")
+        return ()
+
+
+@lru_cache(maxsize=1)
+def routes() -> Mapping[str, Route]:
+    """name -> :class:`Route`, in the table's order."""
+    raw = tomllib.loads(resources.files("mscpk.data").joinpath("routes.toml").read_text("utf-8"))
+    out: dict[str, Route] = {}
+    for name, row in raw["route"].items():
+        r = Route(name, row["kind"], row["site"], row.get("depot"), bool(row.get("needs_site", False)),
+                  row.get("default_site"), row.get("leak_back"), tuple(row.get("spellings", ())), row.get("enters"))
+        if (r.kind not in ("vascular", "depot") or r.site not in SITE_RULES or (r.kind == "depot") != bool(r.depot)
+                or (r.kind == "vascular") != (r.enters in ("venous_blood", "organ_vasculature"))):
+            raise ScenarioError(f"routes.toml: route {name!r} is inconsistent: {row}")
+        out[name] = r
+    return MappingProxyType(out)
+
+
+def route_names() -> tuple[str, ...]:
+    return tuple(routes())
+
+
+def route(name: str) -> Route:
+    """The :class:`Route` called ``name`` (ScenarioError with a did-you-mean otherwise)."""
+    table = routes()
+    if name not in table:
+        raise ScenarioError(f"unknown route {name!r}; {did_you_mean(name, table)}allowed: {', '.join(table)}")
+    return table[name]
+
+
+def route_aliases() -> Mapping[str, str]:
+    """Other spelling (lower case) -> route name, for study files' ROUTE column."""
+    return MappingProxyType({s.lower(): r.name for r in routes().values() for s in r.spellings})
+
+
+def depots_used(route_names_: "list[str] | tuple[str, ...]") -> tuple[str, ...]:
+    """The depots (in order of first use) that doses by these routes fill."""
+    return tuple(dict.fromkeys(routes()[r].depot for r in route_names_ if routes()[r].depot))
+
+
+__all__ = ["Route", "routes", "route", "route_names", "route_aliases", "depots_used"]

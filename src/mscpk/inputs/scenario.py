@@ -1,0 +1,156 @@
+"""The scenario schema: one simulated experiment (subject, product, doses, parameters, run).
+
+The format is fixed by ``shared/INTERFACE.md``; loading and cross-checks are in
+:mod:`mscpk.inputs.load` and :mod:`mscpk.inputs.checks`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mscpk.errors import did_you_mean
+from mscpk.inputs.routes import route as route_info, route_names
+
+ORIGINS = ("autologous", "syngeneic", "allogeneic", "xenogeneic")
+SOURCES = ("bone_marrow", "adipose", "umbilical_cord", "cord_blood", "placenta")
+IMMUNE = ("immunocompetent", "immunodeficient")
+_CFG = ConfigDict(extra="forbid", frozen=True)
+
+
+class Injury(BaseModel):
+    """An injured / inflamed site. ``severity``: 0 none, 1 typical acute injury."""
+
+    model_config = _CFG
+    site: str
+    severity: float = Field(1.0, ge=0.0, le=10.0)
+    chemokines: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("chemokines")
+    @classmethod
+    def _positive(cls, v: dict[str, float]) -> dict[str, float]:
+        for k, x in v.items():
+            if not (x > 0):
+                raise ValueError(f"chemokine {k!r} fold change must be > 0, got {x!r}")
+        return v
+
+
+class Subject(BaseModel):
+    model_config = _CFG
+    species: str
+    body_weight_kg: float | None = Field(None, gt=0.0, le=500.0)
+    immune: Literal["immunocompetent", "immunodeficient"] = "immunocompetent"
+    injury: tuple[Injury, ...] = ()
+
+
+class Diameter(BaseModel):
+    """Cell diameter in suspension [um]: normal distribution, mean and SD."""
+
+    model_config = _CFG
+    mean: float = Field(18.0, gt=1.0, le=100.0)
+    sd: float = Field(3.0, ge=0.0, le=30.0)
+
+
+class Product(BaseModel):
+    model_config = _CFG
+    name: str = "MSC"
+    origin: Literal["autologous", "syngeneic", "allogeneic", "xenogeneic"] = "allogeneic"
+    source: Literal["bone_marrow", "adipose", "umbilical_cord", "cord_blood", "placenta"] = "bone_marrow"
+    diameter_um: Diameter = Diameter()
+    viability: float = Field(0.95, gt=0.0, le=1.0)
+    passage: int = Field(4, ge=0, le=50)
+    receptors: dict[str, float] = Field(default_factory=dict)
+    preconditioning: tuple[str, ...] = ()
+    label: str = "none"
+
+    @field_validator("receptors")
+    @classmethod
+    def _nonneg(cls, v: dict[str, float]) -> dict[str, float]:
+        for k, x in v.items():
+            if not (x >= 0):
+                raise ValueError(f"receptor {k!r} level must be >= 0, got {x!r}")
+        return v
+
+
+class Dose(BaseModel):
+    model_config = _CFG
+    route: str  # a name of the route table (mscpk.inputs.routes)
+    cells: float | None = Field(None, gt=0.0, le=1e12)
+    cells_per_kg: float | None = Field(None, gt=0.0, le=1e11)
+    time_h: float = Field(0.0, ge=0.0)
+    infusion_min: float = Field(0.0, ge=0.0, le=7 * 24 * 60)
+    site: str | None = None
+    vasodilator: bool = False
+
+    @field_validator("route")
+    @classmethod
+    def _route(cls, v: str) -> str:
+        names = route_names()
+        if v not in names:
+            raise ValueError(f"unknown route; {did_you_mean(v, names)}allowed: {', '.join(names)}")
+        return v
+
+    @model_validator(mode="after")
+    def _amount(self) -> "Dose":
+        if (self.cells is None) == (self.cells_per_kg is None):
+            raise ValueError("give exactly one of 'cells' or 'cells_per_kg'")
+        if route_info(self.route).needs_site and not self.site:
+            raise ValueError(f"route {self.route!r} needs 'site' (the organ reached)")
+        return self
+
+    def target_site(self) -> str | None:
+        """The organ the artery or needle reaches (``site`` or the route's default)."""
+        return route_info(self.route).target_site(self.site)
+
+
+class Run(BaseModel):
+    model_config = _CFG
+    end_h: float = Field(672.0, gt=0.0, le=24 * 365 * 5)
+    times_h: tuple[float, ...] | None = None
+    saturation: Literal["auto", "on", "off"] = "auto"
+
+    @field_validator("times_h")
+    @classmethod
+    def _times(cls, v: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if v is None:
+            return v
+        if len(v) == 0:
+            raise ValueError("must list at least one time")
+        for t in v:
+            if not (t >= 0):
+                raise ValueError(f"times must be >= 0, got {t!r}")
+        return tuple(sorted(set(float(t) for t in v)))
+
+
+class Scenario(BaseModel):
+    """One experiment: subject, product, administrations, parameter overrides, run settings."""
+
+    model_config = _CFG
+    name: str = "scenario"
+    subject: Subject
+    product: Product = Product()
+    dose: tuple[Dose, ...] = Field(min_length=1)
+    parameters: dict[str, float] = Field(default_factory=dict)
+    run: Run = Run()
+
+    def output_times(self) -> "list[float]":
+        """Output grid [h]: ``run.times_h`` if given, else a grid dense early, then every 6 h."""
+        if self.run.times_h is not None:
+            return list(self.run.times_h)
+        return self.dense_times()
+
+    def dense_times(self) -> "list[float]":
+        """The default output grid [h]: dense in the first day and after each dose, then 6-hourly."""
+        import numpy as np
+
+        end = self.run.end_h
+        early = np.array([0, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4, 6, 8, 12, 18, 24])
+        late = np.arange(30.0, end + 1e-9, 6.0)
+        grid = np.unique(np.concatenate([early[early <= end], late[late <= end], [end]]))
+        # add the first times after each dose so the first pass is visible
+        for d in self.dose:
+            for dt in (0.05, 0.25, 1.0):
+                if d.time_h + dt <= end:
+                    grid = np.append(grid, d.time_h + dt)
+        return sorted(set(float(t) for t in np.round(grid, 9)))

@@ -1,0 +1,287 @@
+"""Command-line front end of the NCA: ``mscpk nca DATA -o PP.csv``.
+
+:func:`nca_command` is a plain typer-annotated function; the application in ``mscpk.interfaces.cli.main``
+registers it (``app.command("nca")(nca_command)``).
+
+Behaviour:
+
+* reads the study data (CSV or XLSX), runs :func:`mscpk.analysis.nca.nca`, writes the parameter
+  table as CSV atomically (a temporary file in the output folder, then a rename; see
+  :mod:`mscpk.utils`) and
+  prints a short summary table;
+* when rows were excluded from the data (e.g. DV missing and not censored), writes them with
+  their reasons beside the output as ``<out stem>.excluded.csv`` and says so;
+* on a user error (invalid data, invalid option, unwritable output) prints one line
+  ``error: <message>`` to stderr and exits with status 2, leaving no output file behind (an
+  existing output file is left untouched).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Callable
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from mscpk.interfaces.cli.common import fail, user_errors
+
+if TYPE_CHECKING:  # pandas is imported by the commands themselves (fast CLI start)
+    import pandas as pd
+from mscpk.utils import write_all_or_nothing, write_text_atomic
+
+__all__ = ["nca_command", "excluded_path_for"]
+
+_SUMMARY_ROWS = 40
+
+
+def excluded_path_for(out: Path) -> Path:
+    """Where the excluded-rows report for output ``out`` goes: ``<out stem>.excluded.csv``."""
+    return out.with_name(f"{out.stem}.excluded.csv")
+
+
+def _csv_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
+    return lambda tmp: frame.to_csv(tmp, index=False, encoding="utf-8")
+
+
+def _fmt(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _summary(result: pd.DataFrame, console: Console) -> None:
+    """Key parameters, one line per profile (values in the DV unit and hours)."""
+    params = result[result["METHOD"] != "ratio"]
+    any_sparse = bool((params["METHOD"] == "sparse").any())
+    any_id = bool((params["ID"] != "").any())
+    table = Table(title="NCA summary", caption="CMAX in the DV unit; AUCLST in DV unit x h")
+    # every header and cell is escaped: units and assays such as "[spect]" are not rich markup
+    cols = ["GROUP", "SITE"] + (["ID"] if any_id else []) + ["unit", "CMAX", "TMAX h", "AUCLST"]
+    cols += (["SE"] if any_sparse else []) + ["t1/2 h", "flags"]
+    for col in cols:
+        table.add_column(escape(col), overflow="fold")
+    shown = 0
+    groups = list(params.groupby(["GROUP", "SITE", "ID", "ASSAY"], sort=False))
+    for (group, site, ident, assay), sub in groups[:_SUMMARY_ROWS]:
+        p = {r.PPTESTCD: r for r in sub.itertuples(index=False)}
+        flags = sorted({f.split(":")[0] for r in p.values() for f in r.FLAGS.split(";") if f})
+        cells = [str(group), site + (f" [{assay}]" if assay else "")]
+        cells += [str(ident)] if any_id else []
+        cells += [p["CMAX"].PPORRESU, _fmt(p["CMAX"].PPORRES), _fmt(p["TMAX"].PPORRES),
+                  _fmt(p["AUCLST"].PPORRES)]
+        cells += [_fmt(p["AUCLST"].SE)] if any_sparse else []
+        cells += [_fmt(p["LAMZHL"].PPORRES), " ".join(flags)]
+        table.add_row(*[escape(str(c)) for c in cells])
+        shown += 1
+    console.print(table)
+    if len(groups) > shown:
+        console.print(f"... and {len(groups) - shown} more profiles (see the output file)",
+                      markup=False)
+
+
+@user_errors
+def nca_command(
+    data: Annotated[Path, typer.Argument(help="Study data file (.csv or .xlsx).",
+                                         show_default=False)],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output CSV of NCA parameters.",
+                                      show_default=False)],
+    sparse: Annotated[str, typer.Option(
+        "--sparse", help="Destructive (sparse) sampling: yes, no, or auto (detected per "
+                         "group and site: one observation per animal).")] = "auto",
+    auc_method: Annotated[str, typer.Option(
+        "--auc-method", help="AUC rule: 'lin up/log down', 'linear' or 'log'.")
+    ] = "lin up/log down",
+    min_hl_points: Annotated[int, typer.Option(
+        "--min-hl-points", help="Minimum points for lambda_z (>= 3).")] = 3,
+    allow_tmax_in_half_life: Annotated[bool, typer.Option(
+        "--allow-tmax-in-half-life/--exclude-tmax-from-half-life",
+        help="May the Tmax point be used for lambda_z?")] = False,
+    adj_r2_factor: Annotated[float, typer.Option(
+        "--adj-r2-factor", help="Tolerance on adjusted R^2 within which more points win.")
+    ] = 1e-4,
+    blq_first: Annotated[str, typer.Option(
+        "--blq-first", help="BLQ before the first measurable value: keep (as 0), drop, or "
+                            "a number.")] = "keep",
+    blq_middle: Annotated[str, typer.Option(
+        "--blq-middle", help="BLQ between measurable values: keep (as 0), drop, or a "
+                             "number.")] = "drop",
+    blq_last: Annotated[str, typer.Option(
+        "--blq-last", help="BLQ after the last measurable value: keep_first (first as 0, "
+                           "rest dropped), keep, drop, or a number.")] = "keep_first",
+    zero_at_time0: Annotated[bool, typer.Option(
+        "--zero-at-time0/--no-zero-at-time0",
+        help="Assume 0 at time 0 for profiles that start later (never for blood after IV "
+             "or the administration site).")] = False,
+    ci_level: Annotated[float, typer.Option(
+        "--ci-level", help="Confidence level of the sparse AUC interval.")] = 0.95,
+    sheet: Annotated[str | None, typer.Option(
+        "--sheet", help="XLSX worksheet name (default: the first sheet).")] = None,
+) -> None:
+    """Noncompartmental analysis per group and site (serial or destructive sampling)."""
+    from mscpk.analysis.nca import AUC_METHODS, NCAOptions, nca
+    from mscpk.inputs.studydata import read_study
+
+    console = Console()
+    sparse_choice = sparse.strip().lower()
+    if sparse_choice not in ("yes", "no", "auto"):
+        raise fail(f"--sparse must be yes, no or auto, not {sparse!r}")
+    try:
+        options = NCAOptions(
+            auc_method=auc_method, min_hl_points=min_hl_points,
+            allow_tmax_in_half_life=allow_tmax_in_half_life, adj_r2_factor=adj_r2_factor,
+            blq_first=blq_first, blq_middle=blq_middle, blq_last=blq_last,
+            assume_zero_at_time0=zero_at_time0, ci_level=ci_level,
+        )
+    except ValueError as exc:
+        raise fail(f"invalid option: {exc} (AUC methods: {', '.join(AUC_METHODS)})") from None
+
+    out = Path(out)
+    if not out.parent.exists() or not out.parent.is_dir():
+        raise fail(f"output folder {out.parent} does not exist")
+    if out.exists() and out.is_dir():
+        raise fail(f"output path {out} is a folder")
+    with contextlib.suppress(OSError):
+        if Path(data).resolve() == out.resolve():
+            raise fail(f"output {out} is the input data file; choose another name")
+
+    study = read_study(data, sheet=sheet)
+    result = nca(study, sparse={"yes": True, "no": False, "auto": "auto"}[sparse_choice],
+                 options=options)
+
+    excluded_path = excluded_path_for(out)
+    items = [(out, _csv_writer(result))]
+    if len(study.excluded):
+        items.insert(0, (excluded_path, _csv_writer(study.excluded)))
+    try:
+        write_all_or_nothing(items)
+    except OSError as exc:
+        raise fail(f"cannot write {out}: {exc.strerror or exc}") from None
+
+    _summary(result, console)
+    n_prof = int((result["PPTESTCD"] == "CMAX").sum())
+    console.print(f"wrote {len(result)} parameters of {n_prof} profile(s) to {out}",
+                  highlight=False, soft_wrap=True, markup=False)
+    if len(study.excluded):
+        console.print(f"{len(study.excluded)} row(s) excluded from the data; reasons in "
+                      f"{excluded_path}", highlight=False, soft_wrap=True, markup=False)
+
+
+@user_errors
+def fit_command(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file (the base design).",
+                                             show_default=False)],
+    data: Annotated[Path, typer.Argument(
+        help="Study data file (.csv or .xlsx): cells, %ID (spect/pet) or photons/s "
+             "(bli/fluorescence) per ASSAY; GROUP/DOSE/ROUTE columns give each group its "
+             "own variant of the scenario.", show_default=False)],
+    estimate: Annotated[str, typer.Option(
+        "--estimate", help="Parameter names to estimate, comma-separated (as `mscpk params` "
+                           "lists them).", show_default=False)],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output JSON file.",
+                                      show_default=False)],
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", help="Optional diagnostic figure (.png/.pdf/.svg).")] = None,
+    n_starts: Annotated[int, typer.Option("--n-starts", help="Optimiser starts.")] = 4,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random starts.")] = 0,
+    sigma: Annotated[str, typer.Option(
+        "--sigma", help="Residual SD: auto (one per assay when several assays, else one), "
+                        "shared, or per-assay.")] = "auto",
+    centre: Annotated[str, typer.Option(
+        "--centre", help="What a prediction is for the log-normal error: median (real data, "
+                         "default) or mean (data whose noise is mean-preserving, such as "
+                         "`design-study --study-out` virtual studies).")] = "median",
+    scenario_for: Annotated[list[str] | None, typer.Option(
+        "--scenario-for", help="GROUP=FILE: a scenario of its own for a data group "
+                               "(repeatable); the other groups derive from SCENARIO.",
+        show_default=False)] = None,
+    animal_effect: Annotated[bool, typer.Option(
+        "--animal-effect", help="Add a per-animal random effect (log-scale SD omega, "
+                                "estimated) shared by all rows of one ID: use it when each "
+                                "animal gives several sites (destructive sampling); summary "
+                                "rows get none.")] = False,
+) -> None:
+    """Estimate named model parameters from study data (profile-likelihood 95 % CIs).
+
+    Several groups (doses, routes, designs) and assays are fitted jointly with one shared
+    parameter vector; each datum goes through its assay's observation model.
+    """
+    from mscpk import load_scenario
+    from mscpk.analysis.fitting import FIT_UNIT_OPTIONS, fit, plot_fit
+    from mscpk.inputs.studydata import read_study
+
+    out = Path(out)
+    if out.suffix.lower() != ".json":
+        raise fail(f"output {out} must end in .json")
+    if not out.parent.exists() or not out.parent.is_dir():
+        raise fail(f"output folder {out.parent} does not exist")
+    if plot is not None and not Path(plot).parent.is_dir():
+        raise fail(f"plot folder {Path(plot).parent} does not exist")
+    sigma_mode = sigma.strip().lower().replace("-", "_")
+    if sigma_mode not in ("auto", "shared", "per_assay"):
+        raise fail(f"--sigma: unknown value {sigma!r}; allowed: auto, shared, per-assay")
+    centre_mode = centre.strip().lower()
+    if centre_mode not in ("median", "mean"):
+        raise fail(f"--centre: unknown value {centre!r}; allowed: median, mean")
+    own: dict[str, Path] = {}
+    for item in scenario_for or []:
+        group, sep, path = item.partition("=")
+        if not sep or not group.strip() or not path.strip():
+            raise fail(f"--scenario-for: {item!r} must be GROUP=FILE")
+        own[group.strip()] = Path(path.strip())
+    names = [n.strip() for n in estimate.split(",") if n.strip()]
+    sc = load_scenario(scenario)
+    study = read_study(data, unit_options=FIT_UNIT_OPTIONS)
+    if own:
+        groups = list(dict.fromkeys(study.frame["GROUP"].astype(str)))
+        unknown = [g for g in own if g not in groups]
+        if unknown:
+            raise fail(f"--scenario-for: GROUP {unknown[0]!r} is not in the data; groups: "
+                       f"{', '.join(groups)}")
+        mapping = {g: (load_scenario(own[g]) if g in own else sc) for g in groups}
+        result = fit(scenarios=mapping, data=study, estimate=names, n_starts=n_starts,
+                     seed=seed, sigma=sigma_mode, centre=centre_mode,
+                     animal_effect=animal_effect)
+    else:
+        result = fit(sc, study, names, n_starts=n_starts, seed=seed, sigma=sigma_mode,
+                     centre=centre_mode, animal_effect=animal_effect)
+    try:
+        write_text_atomic(out, result.to_json())
+    except OSError as exc:
+        raise fail(f"cannot write {out}: {exc.strerror or exc}") from None
+    if plot is not None:
+        try:
+            plot_fit(result, plot)
+        except (OSError, ValueError) as exc:
+            raise fail(f"cannot write plot {plot}: {exc}") from None
+    console = Console()
+    for name, p in result.parameters.items():
+        flag = "" if p["identifiable"] else "  (not identifiable from these data)"
+        console.print(f"{name}: {p['estimate']:.4g} {p['unit']} (95% CI {p['ci_low']:.4g} - "
+                      f"{p['ci_high']:.4g}){flag}", highlight=False, soft_wrap=True,
+                      markup=False)
+    if len(result.groups) > 1:
+        parts = []
+        for g, info in result.groups.items():
+            doses = ", ".join(f"{d['route']} {d['cells']:g} cells" if d["cells"] is not None
+                              else f"{d['route']} {d['cells_per_kg']:g} cells/kg"
+                              for d in info["doses"])
+            parts.append(f"{g} ({doses}; {info['n_obs']} rows)")
+        console.print("groups: " + "; ".join(parts), highlight=False, soft_wrap=True,
+                      markup=False)
+    sig = ", ".join(f"{k} {v:.3g}" for k, v in result.sigmas.items())
+    if result.animal_effect and result.omega is not None:
+        lo, hi = result.omega_ci or (math.nan, math.nan)
+        console.print(f"animal effect: omega {result.omega:.3g} (95% CI {lo:.3g} - {hi:.3g}; "
+                      f"{result.n_animals} animals)", highlight=False, soft_wrap=True,
+                      markup=False)
+    console.print(f"objective (-2 log L) {result.objective:.4g}; sigma {sig}; "
+                  f"{result.n_obs} observations ({result.n_blq} BLQ, {result.n_summary} "
+                  f"summary); converged {result.converged}; wrote {out}",
+                  highlight=False, soft_wrap=True, markup=False)

@@ -1,0 +1,194 @@
+"""The ``mscpk`` command line (typer).
+
+User errors (any :class:`~mscpk.errors.MscpkError`) print one line ``error: ...`` on stderr and
+exit with status 2; no traceback and no partial output file.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from typing import Annotated, Optional
+
+import typer
+
+from mscpk.interfaces.cli.common import check_out, parse_times, user_errors
+from mscpk.errors import ScenarioError
+
+# rich_markup_mode=None: help texts are plain text, so units such as "[h]" or "[cells/g]" are
+# shown as written instead of being swallowed as rich markup tags.
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,
+                  help="mscpk: physiologically based pharmacokinetics of MSC therapies.")
+export_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                         help="Export a scenario's model.")
+app.add_typer(export_app, name="export")
+
+
+@app.command()
+@user_errors
+def simulate(
+    scenario: Annotated[Path, typer.Argument(help="scenario TOML file")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="result table (.csv or .parquet)")],
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="figure of time courses and heat map (.png/.pdf/.svg)")] = None,
+    summary_times: Annotated[Optional[str], typer.Option("--summary-times", help="times [h] for % of dose, e.g. 1,24,72")] = None,
+    saturation: Annotated[Optional[str], typer.Option("--saturation", help="auto | on | off (overrides run.saturation)")] = None,
+) -> None:
+    """Simulate SCENARIO and write the tidy result table (time_h, site, quantity, value)."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from mscpk.utils import write_table
+    from mscpk.inputs.load import load_scenario
+    from mscpk.engine.simulate import simulate as run
+    from mscpk.analysis.summary import DEFAULT_TIMES_H, summarize
+
+    check_out(out, (".csv", ".parquet"))
+    if plot is not None:
+        check_out(plot, (".png", ".pdf", ".svg"))
+    if saturation is not None and saturation not in ("auto", "on", "off"):
+        raise ScenarioError(f"--saturation: {saturation!r} is not allowed; allowed: auto, on, off")
+    times = parse_times(summary_times, "--summary-times") or list(DEFAULT_TIMES_H)
+    sc = load_scenario(scenario)
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(f"simulating {sc.run.end_h:g} h", total=1.0)
+        result = run(sc, saturation=saturation, progress=lambda f: bar.update(task, completed=f))
+        bar.update(task, completed=1.0)
+    write_table(result.to_frame(), out)
+    if plot is not None:
+        from mscpk.interfaces.plots.result import plot_result
+
+        plot_result(result, plot)
+    # peaks and exposures need a dense grid even when run.times_h asks for a coarse table
+    dense = result if sc.run.times_h is None else run(sc, times_h=sc.dense_times(), saturation=saturation)
+    summ = summarize(dense, times)
+    # titles, headers and cells are escaped: "[h]" etc. must not be read as rich markup
+    table = Table(title=escape(f"{sc.name}: {result.administered.max():.3g} cells, solver {result.solver}, "
+                               f"peak lung occlusion {result.metadata['peak_occlusion']:.2%}"))
+    cols = ["site", "peak_live_cells", "t_peak_h", "exposure_cell_days"] + [
+        c for c in summ.columns if c.startswith("pct_dose_live_")]
+    heads = {"site": "site", "peak_live_cells": "peak live", "t_peak_h": "t peak [h]",
+             "exposure_cell_days": "cell-days"}
+    for c in cols:
+        table.add_column(escape(heads.get(c, c.replace("pct_dose_live_", "% live "))), justify="right")
+    for _, row in summ.iterrows():
+        if row["peak_live_cells"] < 1e-6 * result.administered.max():
+            continue  # eliminated (never live) and sites the cells never reach
+        table.add_row(*[escape(row[c] if isinstance(row[c], str) else f"{row[c]:.3g}") for c in cols])
+    given = float(result.administered[-1])
+    live_end = float(result.live_total()[-1])
+    gone = float(result.quantity("eliminated", "dead_cells")[-1])
+    table.caption = (f"at {result.times_h[-1]:g} h: {100 * live_end / given:.3g} % of the dose alive, "
+                     f"{100 * (given - live_end - gone) / given:.3g} % dead material, "
+                     f"{100 * gone / given:.3g} % degraded or excreted") if given > 0 else None
+    Console(width=max(120, Console().width)).print(table)
+    typer.echo(f"wrote {out}" + (f" and {plot}" if plot else ""))
+
+
+@app.command()
+@user_errors
+def params(
+    scenario: Annotated[Path, typer.Argument(help="scenario TOML file")],
+    format: Annotated[str, typer.Option("--format", help="table | csv")] = "table",
+    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="write CSV here instead of stdout")] = None,
+) -> None:
+    """List every model parameter in force: name, value, unit, source."""
+    from mscpk.analysis.params import parameters_in_force
+    from mscpk.inputs.load import load_scenario
+
+    if format not in ("table", "csv"):
+        raise ScenarioError(f"--format: {format!r} is not allowed; allowed: table, csv")
+    df = parameters_in_force(load_scenario(scenario))
+    if out is not None:
+        from mscpk.utils import write_table
+
+        check_out(out, (".csv",))
+        write_table(df, out)
+        typer.echo(f"wrote {out}")
+    elif format == "csv":
+        df.to_csv(sys.stdout, index=False)
+    else:
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.table import Table
+
+        # escaped: parameter names carry units such as "[h]", "[um]" that rich would eat
+        table = Table(title=f"{len(df)} parameters")
+        for c in df.columns:
+            table.add_column(escape(str(c)), overflow="fold")
+        for _, r in df.iterrows():
+            table.add_row(*(escape(str(x)) for x in (r["name"], f"{r['value']:.6g}", r["unit"], r["source"])))
+        Console(width=200).print(table)
+
+
+@export_app.command("sbml")
+@user_errors
+def export_sbml_cmd(
+    scenario: Annotated[Path, typer.Argument(help="scenario TOML file")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="SBML file (.xml or .sbml)")],
+    saturation: Annotated[Optional[str], typer.Option("--saturation", help="auto | on | off (default: the scenario's run.saturation, as simulate)")] = None,
+) -> None:
+    """Write the scenario's model as SBML Level 3 (amounts in cells, time in hours)."""
+    from mscpk.analysis.sbml import export_sbml
+    from mscpk.inputs.load import load_scenario
+
+    check_out(out, (".xml", ".sbml"))
+    if saturation is not None and saturation not in ("auto", "on", "off"):
+        raise ScenarioError(f"--saturation: {saturation!r} is not allowed; allowed: auto, on, off")
+    export_sbml(load_scenario(scenario), out, saturation=saturation)
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
+@user_errors
+def scan(
+    scenario: Annotated[Path, typer.Argument(help="scenario TOML file")],
+    vary: Annotated[list[str], typer.Option("--vary", help='KEY=v1,v2,... (repeatable); KEY a scenario path such as "product.diameter_um.mean", "dose[1].cells", "subject.immune", or a parameter name')],
+    out: Annotated[Path, typer.Option("-o", "--out", help="tidy table (.csv or .parquet): varied keys, time_h, site, quantity, value")],
+    times: Annotated[Optional[str], typer.Option("--times", help="output times [h], e.g. 1,24,168 (default: the scenario's grid)")] = None,
+) -> None:
+    """Simulate every combination of the --vary values (full factorial) into one table."""
+    from mscpk.utils import write_table
+    from mscpk.analysis.scans import parse_vary, scan as run_scan
+    from mscpk.inputs.load import load_scenario
+
+    check_out(out, (".csv", ".parquet"))
+    grid = parse_vary(vary)
+    da = run_scan(load_scenario(scenario), grid, times_h=parse_times(times))
+    df = da.to_dataframe().reset_index().rename(columns={"cells": "value"})
+    write_table(df, out)
+    typer.echo(f"wrote {out}: {len(df)} rows, {int(np.prod([len(v) for v in grid.values()]))} scenarios")
+
+
+def _register_optional() -> None:
+    """Commands of the analysis and detection layers (registered when present)."""
+    spec = [("mscpk.interfaces.cli.analysis", "nca_command", "nca"),
+            ("mscpk.interfaces.cli.analysis", "fit_command", "fit"),
+            ("mscpk.interfaces.cli.detection", "observe_command", "observe"),
+            ("mscpk.interfaces.cli.detection", "detection_window_command", "detection-window"),
+            ("mscpk.interfaces.cli.detection", "design_study_command", "design-study"),
+            ("mscpk.interfaces.cli.detection", "knowledge_command", "knowledge")]
+    import importlib
+
+    for mod, attr, name in spec:
+        try:
+            func = getattr(importlib.import_module(mod), attr)
+        except (ImportError, AttributeError):
+            continue
+        app.command(name)(func)
+
+
+_register_optional()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -25,7 +25,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from mscpk.engine.network import CIRCULATING_KINDS, split_state
+from mscpk.engine.network import CIRCULATING_KINDS, Network, split_state
 
 CELL_QUANTITIES = ("live_cells", "dead_cells")
 ALL_QUANTITIES = ("live_cells", "dead_cells", "transit_cells", "arrested_cells", "engrafted_cells",
@@ -72,7 +72,9 @@ class Result:
     """Trajectories of one simulated scenario.
 
     ``states[t, k]`` is the number of cells [cells] in state ``state_names[k]`` at
-    ``times_h[t]`` [h]; ``administered[t]`` the cells given by then.
+    ``times_h[t]`` [h]; ``administered[t]`` the cells given by then. ``network``: the built
+    :class:`~mscpk.engine.network.Network` that produced it (analyses downstream, such as the
+    label kinetics of the detection layer, extend it instead of rebuilding it; not serialised).
     """
 
     scenario_name: str
@@ -84,6 +86,7 @@ class Result:
     solver: str = "expm"
     species: str = ""
     metadata: Mapping[str, object] = field(default_factory=dict)
+    network: Network | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for arr in (self.times_h, self.states, self.administered):

@@ -94,4 +94,4 @@ def simulate(scenario: Scenario, *, times_h: Sequence[float] | None = None,
         solver = "bdf"
     return Result(scenario.name, times, net.names, states, administered(net, times),
                   {k: c.capacity for k, c in net.capacities.items()}, solver, species.name,
-                  {"peak_occlusion": peak})
+                  {"peak_occlusion": peak}, network=net)

@@ -1,4 +1,4 @@
-"""Atomic file writing: write to a temporary file in the target folder, then rename.
+"""Base utilities: atomic file writing and one small LRU cache.
 
 This module is the single owner of temporary output files in mscpk:
 
@@ -19,10 +19,13 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import threading
+from collections import OrderedDict
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-__all__ = ["atomic_path", "write_text_atomic", "write_all_or_nothing", "write_table",
+__all__ = ["atomic_path", "write_text_atomic", "write_all_or_nothing", "write_table", "LRUCache", "single_threaded_blas",
            "new_file_mode"]
 
 _MAX_TRIES = 100
@@ -136,3 +139,78 @@ def write_table(df, path: str | Path) -> Path:
         else:
             df.to_csv(tmp, index=False)
     return path
+
+
+class LRUCache:
+    """A small thread-safe least-recently-used cache (the one cache of built models,
+    propagators and decompositions): ``get(key)`` -> value or None, ``put(key, value)``."""
+
+    def __init__(self, size: int) -> None:
+        self.size = int(size)
+        self._data: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+_BLAS_SYMBOLS = (("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+                 ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
+                 ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
+                 ("openblas_get_num_threads", "openblas_set_num_threads"))
+
+
+@contextmanager
+def single_threaded_blas():
+    """Run the block with OpenBLAS on one thread (best effort; restored afterwards).
+
+    The batch runs its own threads over chunks; OpenBLAS threads on top of them (its
+    small-matrix GEMMs would use both cores) oversubscribe the machine and, when another
+    process is busy, spin-wait for seconds. Linux + OpenBLAS only; otherwise a no-op.
+    """
+    restore = []
+    try:
+        import ctypes
+
+        paths = set()
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if "openblas" in line.lower() and "/" in line:
+                    paths.add(line[line.index("/"):].strip())
+        for path in sorted(paths):
+            lib = ctypes.CDLL(path)
+            for get_name, set_name in _BLAS_SYMBOLS:
+                try:
+                    get, put = getattr(lib, get_name), getattr(lib, set_name)
+                except AttributeError:
+                    continue
+                get.restype = ctypes.c_int
+                n_old = int(get())
+                put(ctypes.c_int(1))
+                restore.append((put, n_old))
+                break
+    except Exception:  # noqa: BLE001 -- an optimisation only: never fail because of it
+        pass
+    try:
+        yield
+    finally:
+        for put, n_old in restore:
+            put(ctypes.c_int(n_old))

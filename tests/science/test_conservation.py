@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 import mscpk
 from helpers import make
 from mscpk.engine.model.build import build_network
-from mscpk.engine.solvers import LinearSolver, StiffSolver, expm_conservative
+from mscpk.engine.solvers import LinearSolver, StiffSolver
+from mscpk.engine.solvers.expm import expm_conservative
 
 ROUTES = ["iv", "ia", "ip", "intra_articular", "intramyocardial", "intracoronary",
           "intrathecal", "intratracheal", "local"]

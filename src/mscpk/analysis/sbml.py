@@ -56,8 +56,10 @@ import libsbml
 import numpy as np
 
 from mscpk._version import __version__
-from mscpk.errors import ScenarioError
+from mscpk.engine import saturation as sat
 from mscpk.engine.model.build import build_network
+from mscpk.engine.solvers import LinearSolver
+from mscpk.utils import write_text_atomic
 from mscpk.inputs.resolve import scenario_parameters, scenario_species
 from mscpk.engine.network import Network, Transition
 from mscpk.inputs.parameters import ParameterSet
@@ -66,7 +68,6 @@ from mscpk.inputs.scenario import Scenario
 SBML_LEVEL = 3
 SBML_VERSION = 2
 COMPARTMENT = "body"
-SATURATION_MODES = ("off", "on", "auto")
 
 __all__ = ["export_sbml", "build_sbml_document", "resolve_saturation"]
 
@@ -174,17 +175,12 @@ def resolve_saturation(scenario: Scenario, saturation: str | None, net: Network,
     :func:`mscpk.simulate` does (the linear solution's peak embolic burden against the
     "Saturation onset occlusion [-]" parameter on the scenario's output grid).
     """
-    mode = scenario.run.saturation if saturation is None else saturation
-    if mode not in SATURATION_MODES:
-        raise ScenarioError(f"saturation: {mode!r} is not allowed; allowed: {', '.join(SATURATION_MODES)}")
-    if mode != "auto":
-        return mode == "on"
-    from mscpk.engine.simulate import peak_occlusion
-    from mscpk.engine.solvers import LinearSolver
-
-    times = np.asarray(sorted(set(float(t) for t in scenario.output_times())))
-    states = LinearSolver().solve(net, times)
-    return peak_occlusion(net, states) > params["Saturation onset occlusion [-]"]
+    mode = sat.check_mode(scenario.run.saturation if saturation is None else saturation)
+    peak = None
+    if mode == "auto":
+        times = np.asarray(sorted(set(float(t) for t in scenario.output_times())))
+        peak = sat.peak_occlusion(net, LinearSolver().solve(net, times))
+    return bool(sat.nonlinear(mode, peak, params[sat.ONSET]))
 
 
 # --------------------------------------------------------------------------------------
@@ -417,7 +413,6 @@ def build_sbml_document(scenario: Scenario, *, saturation: str | None = "off",
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    from mscpk.utils import write_text_atomic
 
     write_text_atomic(path, text)
 

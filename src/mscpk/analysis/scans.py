@@ -17,9 +17,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from mscpk.engine.simulate import simulate
 from mscpk.errors import ScenarioError
-from mscpk.inputs.scenario import Scenario
 from mscpk.inputs.load import scenario_from_dict
+from mscpk.inputs.parameters import load_parameter_set
+from mscpk.inputs.physiology import physiology_names
+from mscpk.inputs.resolve import scenario_species
+from mscpk.inputs.scenario import Scenario
 
 _INDEX = re.compile(r"^(\w+)\[(\d+|\*)\]$")
 
@@ -56,10 +60,6 @@ def _set_path(raw: dict, path: str, value: Any) -> None:
 
 
 def _is_parameter(key: str, base: Scenario) -> bool:
-    from mscpk.inputs.resolve import scenario_species
-    from mscpk.inputs.parameters import load_parameter_set
-    from mscpk.inputs.physiology import physiology_names
-
     return key in load_parameter_set("default") or key in physiology_names(scenario_species(base))
 
 
@@ -79,7 +79,6 @@ def scan(scenario: Scenario, grid: Mapping[str, Sequence[Any]], *, times_h: Sequ
     """
     import xarray as xr
 
-    from mscpk.engine.simulate import simulate
 
     if not grid:
         raise ScenarioError("scan: give at least one key to vary")

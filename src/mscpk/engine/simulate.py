@@ -1,36 +1,27 @@
-"""``simulate``: scenario -> network -> solver -> :class:`Result` (a thin join, as in PyBaMM)."""
+"""``simulate``: scenario -> resolved inputs -> network -> solver -> :class:`Result` (a thin
+join, as in PyBaMM)."""
 
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
 
+from mscpk.engine import saturation as sat
 from mscpk.engine.model.build import build_network
-from mscpk.inputs.resolve import scenario_parameters, scenario_species
 from mscpk.engine.network import Network
-from mscpk.inputs.parameters import ParameterSet
 from mscpk.engine.result import Result
-from mscpk.inputs.scenario import Scenario
 from mscpk.engine.solvers import LinearSolver, StiffSolver, administered
-
-
-def peak_occlusion(net: Network, states: np.ndarray) -> float:
-    """Largest fraction [-] of any capillary bed occupied by arrested cells."""
-    idx = net.layout.index
-    worst = 0.0
-    for cap in net.capacities.values():
-        occ = states[:, [idx(s) for s in cap.states]].sum(axis=1) / cap.capacity
-        worst = max(worst, float(occ.max()))
-    return worst
-
+from mscpk.inputs.parameters import ParameterSet
+from mscpk.inputs.physiology import Species
+from mscpk.inputs.resolve import scenario_parameters, scenario_species
+from mscpk.inputs.scenario import Scenario
+from mscpk.utils import LRUCache
 
 #: Built networks keyed by scenario structure (doses without amounts) and parameter values.
-_NETWORKS: "OrderedDict[tuple, Network]" = OrderedDict()
-_NETWORK_CACHE_SIZE = 32
+_NETWORKS = LRUCache(32)
 
 
 def _structure_key(scenario: Scenario, params: ParameterSet) -> tuple:
@@ -40,7 +31,7 @@ def _structure_key(scenario: Scenario, params: ParameterSet) -> tuple:
     return json.dumps(raw, sort_keys=True), tuple(params.values())
 
 
-def network_for(scenario: Scenario, params: ParameterSet, species) -> Network:
+def network_for(scenario: Scenario, params: ParameterSet, species: Species) -> Network:
     """The scenario's network, reusing a cached build when only dose amounts differ.
 
     The rate matrices do not depend on how many cells are given, so a cached network is
@@ -50,11 +41,7 @@ def network_for(scenario: Scenario, params: ParameterSet, species) -> Network:
     net = _NETWORKS.get(key)
     if net is None:
         net = build_network(scenario, params, species)
-        _NETWORKS[key] = net
-        if len(_NETWORKS) > _NETWORK_CACHE_SIZE:
-            _NETWORKS.popitem(last=False)
-    else:
-        _NETWORKS.move_to_end(key)
+        _NETWORKS.put(key, net)
     cells = [d.cells if d.cells is not None else d.cells_per_kg * species.body_weight_kg
              for d in scenario.dose]
     return replace(net, inputs=tuple(replace(inp, cells=float(c)) for inp, c in zip(net.inputs, cells)))
@@ -65,17 +52,22 @@ def simulate(scenario: Scenario, *, times_h: Sequence[float] | None = None,
              progress=None) -> Result:
     """Simulate a scenario: where the administered cells are, live or dead, at each time.
 
-    ``saturation``: "off" (linear, exact matrix-exponential solution), "on" (finite
-    capillary beds, stiff BDF solver), "auto" (default: linear unless the linear solution's
-    peak embolic burden exceeds the "Saturation onset occlusion [-]" parameter).
-    ``progress``: optional callable receiving the fraction of the run done (stiff solver).
+    Parameters
+    ----------
+    scenario : the scenario (:func:`mscpk.load_scenario`).
+    times_h : output times [h] (default: the scenario's output grid).
+    params : base model parameter set (default: the packaged one); the scenario's
+        ``[parameters]`` overrides apply on top.
+    saturation : "off" (linear, exact matrix-exponential solution), "on" (finite capillary
+        beds, stiff BDF solver) or "auto" (:mod:`mscpk.engine.saturation`); default: the
+        scenario's ``run.saturation``.
+    progress : optional callable receiving the fraction of the run done (stiff solver).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mscpk
-    >>> sc = mscpk.load_scenario("examples/iv_mouse.toml")  # doctest: +SKIP
-    >>> res = mscpk.simulate(sc)  # doctest: +SKIP
-    >>> float(res.quantity("lung", "live_cells")[1]) > 0.5 * 5e5  # doctest: +SKIP
+    >>> res = mscpk.simulate(mscpk.load_scenario("examples/iv_mouse.toml"))
+    >>> bool(res.quantity("lung", "live_cells")[1] > 0.5 * 5e5)
     True
     """
     species = scenario_species(scenario)
@@ -83,15 +75,19 @@ def simulate(scenario: Scenario, *, times_h: Sequence[float] | None = None,
     net = network_for(scenario, params, species)
     times = np.asarray(sorted(set(float(t) for t in (times_h if times_h is not None
                                                       else scenario.output_times()))))
-    mode = saturation or scenario.run.saturation
-    solver = "expm"
+    mode = sat.check_mode(saturation if saturation is not None else scenario.run.saturation)
+    peak = None
     if mode != "on":
         states = LinearSolver().solve(net, times)
-        peak = peak_occlusion(net, states)
-    if mode == "on" or (mode == "auto" and peak > params["Saturation onset occlusion [-]"]):
+        peak = sat.peak_occlusion(net, states)
+    solver = "expm"
+    if sat.nonlinear(mode, peak, params[sat.ONSET]):
         states = StiffSolver().solve(net, times, progress=progress)
-        peak = peak_occlusion(net, states)
+        peak = sat.peak_occlusion(net, states)
         solver = "bdf"
     return Result(scenario.name, times, net.names, states, administered(net, times),
                   {k: c.capacity for k, c in net.capacities.items()}, solver, species.name,
                   {"peak_occlusion": peak}, network=net)
+
+
+__all__ = ["simulate", "network_for"]

@@ -1,0 +1,46 @@
+"""The saturation rule (one owner for the simulate, batch and SBML paths).
+
+``"off"``: linear model (capillary beds never fill). ``"on"``: saturable beds (arrest scaled by
+the free capacity of the bed). ``"auto"`` (default): linear unless the linear solution's peak
+embolic burden exceeds the "Saturation onset occlusion [-]" parameter.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mscpk.engine.network import Network
+from mscpk.errors import ScenarioError
+
+MODES = ("auto", "on", "off")
+ONSET = "Saturation onset occlusion [-]"
+
+
+def check_mode(mode: object, key: str = "saturation") -> str:
+    """``mode`` if it is one of :data:`MODES` (exact spelling), else ScenarioError."""
+    if mode not in MODES:
+        raise ScenarioError(f"{key}: {mode!r} is not allowed; allowed: {', '.join(MODES)}")
+    return str(mode)
+
+
+def peak_occlusion(net: Network, states: np.ndarray) -> float:
+    """Largest fraction [-] of any capillary bed occupied by arrested cells."""
+    idx = net.layout.index
+    worst = 0.0
+    for cap in net.capacities.values():
+        occ = states[:, [idx(s) for s in cap.states]].sum(axis=1) / cap.capacity
+        worst = max(worst, float(occ.max()))
+    return worst
+
+
+def nonlinear(mode: str, linear_peak, onset):
+    """Whether the saturable model applies: always for "on", never for "off", and for "auto"
+    where the linear solution's peak occlusion exceeds the onset (arrays: per subject)."""
+    if mode == "on":
+        return True
+    if mode == "off":
+        return False
+    return np.asarray(linear_peak) > np.asarray(onset)
+
+
+__all__ = ["MODES", "ONSET", "check_mode", "peak_occlusion", "nonlinear"]

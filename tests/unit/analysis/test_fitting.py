@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 import mscpk
-from mscpk.interfaces.cli.main import app  # the real CLI, where `fit` is registered
+from mscpk.interfaces.cli import app  # the real CLI, where `fit` is registered
 from mscpk.errors import FitError
 from mscpk.analysis.fitting import ForwardModel, LogLikelihood, Problem, fit, plot_fit
 from mscpk.inputs.resolve import scenario_parameters

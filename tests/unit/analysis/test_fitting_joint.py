@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 import mscpk
-from mscpk.interfaces.cli.main import app  # the real CLI, where `fit` is registered
+from mscpk.interfaces.cli import app  # the real CLI, where `fit` is registered
 from mscpk.analysis.detection import observe
 from mscpk.errors import FitError
 from mscpk.analysis.fitting import FIT_UNIT_OPTIONS, derive_scenario, fit, group_scenarios, plot_fit

@@ -139,7 +139,7 @@ def test_fit_with_animal_effect_reports_omega(sc, study, tmp_path):
 def test_cli_animal_effect(sc, study, tmp_path):
     from typer.testing import CliRunner
 
-    from mscpk.interfaces.cli.main import app
+    from mscpk.interfaces.cli import app
 
     path = tmp_path / "sc.toml"
     path.write_text(LIVER_INJURY)

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import mscpk
 from helpers import make
-from mscpk.interfaces.cli.main import app
+from mscpk.interfaces.cli import app
 from mscpk.errors import ScenarioError
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "iv_mouse.toml"

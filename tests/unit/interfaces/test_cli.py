@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from mscpk.interfaces.cli.main import app
+from mscpk.interfaces.cli import app
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "iv_mouse.toml"
@@ -121,12 +121,12 @@ def test_missing_file_and_bad_output_folder(tmp_path):
 
 def test_console_script_end_to_end(tmp_path):
     out = tmp_path / "o.csv"
-    proc = subprocess.run([sys.executable, "-m", "mscpk.interfaces.cli.main", "simulate", str(EXAMPLE), "-o", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "mscpk.interfaces.cli", "simulate", str(EXAMPLE), "-o", str(out)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     bad = tmp_path / "bad.toml"
     bad.write_text(GOOD.replace("species", "specie"))
-    proc = subprocess.run([sys.executable, "-m", "mscpk.interfaces.cli.main", "simulate", str(bad), "-o", str(tmp_path / "x.csv")],
+    proc = subprocess.run([sys.executable, "-m", "mscpk.interfaces.cli", "simulate", str(bad), "-o", str(tmp_path / "x.csv")],
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr

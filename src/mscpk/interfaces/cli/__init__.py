@@ -1,0 +1,24 @@
+"""The ``mscpk`` command line (typer): every command, registered explicitly here.
+
+User errors (any :class:`~mscpk.errors.MscpkError`) print one line ``error: ...`` on stderr and
+exit with status 2; no traceback and no partial output file. The command modules import the
+analysis layer inside each command, so that ``mscpk --help`` starts without pandas or scipy.
+"""
+
+from mscpk.interfaces.cli import analysis, commands, detection
+from mscpk.interfaces.cli.app import app, export_app
+
+app.command("nca")(analysis.nca_command)
+app.command("fit")(analysis.fit_command)
+app.command("observe")(detection.observe_command)
+app.command("detection-window")(detection.detection_window_command)
+app.command("design-study")(detection.design_study_command)
+app.command("knowledge")(detection.knowledge_command)
+
+
+def main() -> None:
+    """Entry point of the ``mscpk`` console script."""
+    app()
+
+
+__all__ = ["app", "export_app", "main", "commands"]

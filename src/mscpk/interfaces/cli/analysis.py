@@ -1,6 +1,6 @@
 """Command-line front end of the NCA: ``mscpk nca DATA -o PP.csv``.
 
-:func:`nca_command` is a plain typer-annotated function; the application in ``mscpk.interfaces.cli.main``
+:func:`nca_command` is a plain typer-annotated function; the application in ``mscpk.interfaces.cli``
 registers it (``app.command("nca")(nca_command)``).
 
 Behaviour:
@@ -212,7 +212,7 @@ def fit_command(
     Several groups (doses, routes, designs) and assays are fitted jointly with one shared
     parameter vector; each datum goes through its assay's observation model.
     """
-    from mscpk import load_scenario
+    from mscpk.inputs.load import load_scenario
     from mscpk.analysis.fitting import FIT_UNIT_OPTIONS, fit, plot_fit
     from mscpk.inputs.studydata import read_study
 

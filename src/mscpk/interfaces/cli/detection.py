@@ -1,6 +1,6 @@
 """Command-line front end of the detection layer.
 
-Plain typer-annotated functions; the application in ``mscpk.interfaces.cli.main`` registers them:
+Plain typer-annotated functions; the application in ``mscpk.interfaces.cli`` registers them:
 
 * ``mscpk observe SCENARIO --assay ASSAY -o OUT.csv`` (:func:`observe_command`)
 * ``mscpk detection-window SCENARIO -o OUT.csv`` (:func:`detection_window_command`)

@@ -1,8 +1,4 @@
-"""The ``mscpk`` command line (typer).
-
-User errors (any :class:`~mscpk.errors.MscpkError`) print one line ``error: ...`` on stderr and
-exit with status 2; no traceback and no partial output file.
-"""
+"""The engine's commands: ``simulate``, ``params``, ``export sbml``, ``scan``."""
 
 from __future__ import annotations
 
@@ -14,18 +10,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from mscpk.interfaces.cli.common import check_out, parse_times, user_errors
 from mscpk.errors import ScenarioError
-
-# rich_markup_mode=None: help texts are plain text, so units such as "[h]" or "[cells/g]" are
-# shown as written instead of being swallowed as rich markup tags.
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  rich_markup_mode=None,
-                  help="mscpk: physiologically based pharmacokinetics of MSC therapies.")
-export_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                         help="Export a scenario's model.")
-app.add_typer(export_app, name="export")
-
+from mscpk.interfaces.cli.app import app, export_app
+from mscpk.interfaces.cli.common import check_out, parse_times, user_errors
 
 @app.command()
 @user_errors
@@ -41,16 +28,17 @@ def simulate(
     from rich.markup import escape
     from rich.table import Table
 
-    from mscpk.utils import write_table
-    from mscpk.inputs.load import load_scenario
-    from mscpk.engine.simulate import simulate as run
     from mscpk.analysis.summary import DEFAULT_TIMES_H, summarize
+    from mscpk.engine.saturation import check_mode
+    from mscpk.engine.simulate import simulate as run
+    from mscpk.inputs.load import load_scenario
+    from mscpk.utils import write_table
 
     check_out(out, (".csv", ".parquet"))
     if plot is not None:
         check_out(plot, (".png", ".pdf", ".svg"))
-    if saturation is not None and saturation not in ("auto", "on", "off"):
-        raise ScenarioError(f"--saturation: {saturation!r} is not allowed; allowed: auto, on, off")
+    if saturation is not None:
+        check_mode(saturation, "--saturation")
     times = parse_times(summary_times, "--summary-times") or list(DEFAULT_TIMES_H)
     sc = load_scenario(scenario)
     from rich.progress import Progress
@@ -135,11 +123,12 @@ def export_sbml_cmd(
 ) -> None:
     """Write the scenario's model as SBML Level 3 (amounts in cells, time in hours)."""
     from mscpk.analysis.sbml import export_sbml
+    from mscpk.engine.saturation import check_mode
     from mscpk.inputs.load import load_scenario
 
     check_out(out, (".xml", ".sbml"))
-    if saturation is not None and saturation not in ("auto", "on", "off"):
-        raise ScenarioError(f"--saturation: {saturation!r} is not allowed; allowed: auto, on, off")
+    if saturation is not None:
+        check_mode(saturation, "--saturation")
     export_sbml(load_scenario(scenario), out, saturation=saturation)
     typer.echo(f"wrote {out}")
 
@@ -163,32 +152,3 @@ def scan(
     df = da.to_dataframe().reset_index().rename(columns={"cells": "value"})
     write_table(df, out)
     typer.echo(f"wrote {out}: {len(df)} rows, {int(np.prod([len(v) for v in grid.values()]))} scenarios")
-
-
-def _register_optional() -> None:
-    """Commands of the analysis and detection layers (registered when present)."""
-    spec = [("mscpk.interfaces.cli.analysis", "nca_command", "nca"),
-            ("mscpk.interfaces.cli.analysis", "fit_command", "fit"),
-            ("mscpk.interfaces.cli.detection", "observe_command", "observe"),
-            ("mscpk.interfaces.cli.detection", "detection_window_command", "detection-window"),
-            ("mscpk.interfaces.cli.detection", "design_study_command", "design-study"),
-            ("mscpk.interfaces.cli.detection", "knowledge_command", "knowledge")]
-    import importlib
-
-    for mod, attr, name in spec:
-        try:
-            func = getattr(importlib.import_module(mod), attr)
-        except (ImportError, AttributeError):
-            continue
-        app.command(name)(func)
-
-
-_register_optional()
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()

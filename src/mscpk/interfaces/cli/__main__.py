@@ -1,0 +1,3 @@
+from mscpk.interfaces.cli import main
+
+main()

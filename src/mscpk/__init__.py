@@ -3,9 +3,10 @@
 Flat, verb-named API; heavy modules are imported lazily.
 
 >>> import mscpk
->>> sc = mscpk.load_scenario("examples/iv_mouse.toml")   # doctest: +SKIP
->>> res = mscpk.simulate(sc)                              # doctest: +SKIP
->>> df = res.to_frame()                                   # doctest: +SKIP
+>>> sc = mscpk.load_scenario("examples/iv_mouse.toml")
+>>> res = mscpk.simulate(sc)
+>>> res.mass_balance_error() < 1e-9
+True
 """
 
 from __future__ import annotations

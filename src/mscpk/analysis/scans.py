@@ -70,12 +70,14 @@ def scan(scenario: Scenario, grid: Mapping[str, Sequence[Any]], *, times_h: Sequ
     route) are filled with 0. ``quantities``: as :meth:`Result.to_xarray` (``"all"`` adds
     transit, arrested, engrafted cells and occlusion fraction).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mscpk
-    >>> sc = mscpk.load_scenario("examples/iv_mouse.toml")  # doctest: +SKIP
-    >>> da = mscpk.scan(sc, {"product.diameter_um.mean": [12, 18, 30]}, times_h=[1, 24])  # doctest: +SKIP
-    >>> da.sel(site="lung", quantity="live_cells", time_h=1).values  # doctest: +SKIP
+    >>> sc = mscpk.load_scenario("examples/iv_mouse.toml")
+    >>> da = mscpk.scan(sc, {"product.diameter_um.mean": [12, 18, 30]}, times_h=[1, 24])
+    >>> lung = da.sel(site="lung", quantity="live_cells", time_h=1).values
+    >>> bool(lung[0] < lung[1] < lung[2])  # larger cells are trapped more
+    True
     """
     import xarray as xr
 

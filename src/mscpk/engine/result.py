@@ -138,11 +138,15 @@ class Result:
     def to_frame(self):
         """The INTERFACE result table as a pandas DataFrame (long format).
 
-        Example
-        -------
+        Examples
+        --------
         >>> import mscpk
-        >>> res = mscpk.simulate(mscpk.load_scenario("examples/iv_mouse.toml"))  # doctest: +SKIP
-        >>> res.to_frame().query("site == 'lung' and quantity == 'live_cells'").head()  # doctest: +SKIP
+        >>> res = mscpk.simulate(mscpk.load_scenario("examples/iv_mouse.toml"))
+        >>> df = res.to_frame()
+        >>> list(df.columns)
+        ['time_h', 'site', 'quantity', 'value']
+        >>> bool(df.query("site == 'lung' and quantity == 'live_cells'").value.max() > 4e5)
+        True
         """
         import pandas as pd
 

@@ -25,3 +25,18 @@ def at(result, site, t, quantity="live_cells"):
 
     i = int(np.flatnonzero(np.isclose(result.times_h, t))[0])
     return float(result.quantity(site, quantity)[i])
+
+
+def data_table(file):
+    """A packaged TOML data file (e.g. ``"homing.toml"``, ``"species/mouse.toml"``) read straight
+    from the package data, not through the package's loaders, so that tests derive their
+    expectations from the data."""
+    import tomllib
+    from importlib import resources
+
+    return tomllib.loads(resources.files("mscpk.data").joinpath(file).read_text("utf-8"))
+
+
+def data_value(name, file="parameters/default.toml"):
+    """Value of the parameter ``name`` in a packaged parameter file (see :func:`data_table`)."""
+    return next(float(row["value"]) for row in data_table(file)["parameter"] if row["name"] == name)

@@ -10,14 +10,18 @@ from pathlib import Path
 import pytest
 from scipy.stats import lognorm
 
-from mscpk.errors import PhysiologyError
+from mscpk.errors import ParameterError, PhysiologyError, ScenarioError
+from mscpk.inputs.load import scenario_from_dict
 from mscpk.inputs.physiology import (
     REQUIRED_ORGANS,
     Species,
+    apply_physiology,
     available_species,
     load_species,
+    physiology_names,
     species_from_file,
 )
+from tests.helpers import make
 
 SPECIES = ("mouse", "rat", "dog", "pig", "human")
 DATA_DIR = Path(__file__).resolve().parents[3] / "src" / "mscpk" / "data" / "species"
@@ -132,6 +136,10 @@ def test_every_value_has_a_source(name: str) -> None:
     for t in tables:
         assert set(t) == {"value", "unit", "source"}
         assert t["source"].strip()
+    rng = raw["plausible"]["body_weight"]
+    assert set(rng) == {"min", "max", "unit", "source"} and rng["unit"] == "kg" and rng["source"].strip()
+    assert sp.plausible_body_weight_kg == (rng["min"], rng["max"])
+    assert rng["min"] < sp.body_weight_kg < rng["max"]
 
 
 def test_rest_sources_say_remainder() -> None:
@@ -197,7 +205,7 @@ def test_scaling_keeps_fractions_and_scales_cardiac_output() -> None:
 
 
 def test_scaling_rejects_bad_weight() -> None:
-    with pytest.raises(PhysiologyError, match="body_weight"):
+    with pytest.raises(PhysiologyError, match=r"'Body weight \[kg\]' = -1 must be > 0"):
         load_species("mouse", body_weight_kg=-1.0)
     with pytest.raises(PhysiologyError):
         load_species("mouse", body_weight_kg=0.0)
@@ -240,7 +248,7 @@ def _mouse_text() -> str:
 
 def _set(text: str, organ: str | None, fld: str, new: str) -> str:
     """Replace the `value` (or the whole right-hand side) of one field in one section."""
-    section = "[body]" if organ is None else f"[organs.{organ}]"
+    section = "[body]" if organ is None else f"[{organ}]" if organ == "plausible" else f"[organs.{organ}]"
     start = text.index(section + "\n")
     end = text.find("\n[", start + 1)
     end = len(text) if end == -1 else end
@@ -287,7 +295,16 @@ BAD_CASES = {
         lambda t: _set(t, "brain", "depth", '{ value = 2, unit = "mm", source = "x", note = "y" }'),
         ["brain", "depth", "note"],
     ),
-    "negative_volume": (lambda t: _set(t, "liver", "volume", _q(-1.0, "mL")), ["liver", "volume", "-1"]),
+    "negative_volume": (lambda t: _set(t, "liver", "volume", _q(-1.0, "mL")),
+                        ["liver", "volume", "'Liver volume [L]' = -0.001", "> 0"]),
+    "nan_volume": (lambda t: _set(t, "liver", "volume", _q("nan", "mL")), ["liver", "volume", "nan", "finite"]),
+    "body_weight_implausible": (lambda t: _set(t, None, "body_weight", _q(0.5, "kg")),
+                                ["Body weight [kg]", "0.5", "plausible range [0.01, 0.1] kg"]),
+    "no_plausible_range": (lambda t: re.sub(r"\[plausible\]\nbody_weight = .*\n", "", t), ["[plausible]"]),
+    "plausible_range_reversed": (
+        lambda t: _set(t, "plausible", "body_weight", '{ min = 0.1, max = 0.01, unit = "kg", source = "x" }'),
+        ["[plausible]", "min", "max"],
+    ),
     "zero_flow": (lambda t: _set(t, "muscle", "blood_flow", _q(0.0)), ["muscle", "blood_flow"]),
     "non_positive_median": (lambda t: _set(t, "skin", "capillary_median", _q(0.0, "um")), ["skin", "capillary_median"]),
     "gsd_not_above_one": (lambda t: _set(t, "gut", "capillary_gsd", _q(1.0)), ["gut", "capillary_gsd", "> 1"]),
@@ -345,3 +362,69 @@ def test_extra_organ_is_allowed(tmp_path: Path) -> None:
     sp = species_from_file(p)
     assert sp.organ_names()[-1] == "pancreas"
     assert set(sp.portal_organs()) == {"gut", "spleen", "pancreas"}
+
+
+# ------------------------------------------------------------------------------------------
+# [parameters] overrides and subject.body_weight_kg: checked like a species file
+# ------------------------------------------------------------------------------------------
+def test_names_match_parameter_rows_and_overrides_apply() -> None:
+    sp = load_species("rat")
+    assert physiology_names(sp) == tuple(r[0] for r in sp.parameter_rows())
+    new = apply_physiology(sp, {"Cardiac output [L/h]": 5.0, "Liver capillary geometric SD [-]": 1.6,
+                                "Brain depth [mm]": 0.0})
+    assert new.cardiac_output_L_per_h == 5.0
+    assert new.organs["liver"].capillary.gsd == 1.6 and new.organs["liver"].capillary.median_um == \
+        sp.organs["liver"].capillary.median_um
+    assert new.organs["brain"].depth_mm == 0.0
+    assert apply_physiology(sp, {}) is sp
+
+
+def test_unknown_override_suggests() -> None:
+    with pytest.raises(ParameterError, match="did you mean 'Liver volume \\[L\\]'"):
+        apply_physiology(load_species("mouse"), {"Livr volume [L]": 1e-3})
+
+
+BAD_OVERRIDES = {
+    "nan_volume": ({"Liver volume [L]": math.nan}, "'Liver volume [L]' = nan must be a finite number > 0"),
+    "inf_cardiac_output": ({"Cardiac output [L/h]": math.inf},
+                           "'Cardiac output [L/h]' = inf must be a finite number > 0"),
+    "residual_blood_above_one": ({"Liver residual blood fraction [-]": 5.0},
+                                 "'Liver residual blood fraction [-]' = 5 must be in [0, 1]"),
+    "venous_fraction_one": ({"Venous blood fraction [-]": 1.0}, "'Venous blood fraction [-]' = 1 must be in (0, 1)"),
+    "venous_fraction_above_one": ({"Venous blood fraction [-]": 1.5},
+                                  "'Venous blood fraction [-]' = 1.5 must be in (0, 1)"),
+    "gsd_below_one": ({"Liver capillary geometric SD [-]": 0.5},
+                      "'Liver capillary geometric SD [-]' = 0.5 must be > 1"),
+    "blood_above_body_weight": ({"Blood volume [L]": 1000.0},
+                                "'Blood volume [L]' = 1000 must be below the body weight 0.025 kg"),
+    "heavy_mouse": ({"Body weight [kg]": 0.5},
+                    "'Body weight [kg]' = 0.5 is outside the plausible range [0.01, 0.1] kg for a mouse"),
+    "flows_do_not_sum": ({"Liver blood flow fraction [-]": 0.5}, "sum to"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_OVERRIDES))
+def test_bad_override_is_refused_naming_parameter_value_and_range(case: str) -> None:
+    overrides, needle = BAD_OVERRIDES[case]
+    with pytest.raises(ParameterError) as exc:
+        apply_physiology(load_species("mouse"), overrides)
+    assert needle in str(exc.value)
+    with pytest.raises(ScenarioError) as exc:  # the same through a scenario's [parameters]
+        make(params=overrides)
+    assert str(exc.value).startswith("parameters: species 'mouse': ") and needle in str(exc.value)
+
+
+def _raw_mouse(body_weight_kg: float) -> dict:
+    return {"subject": {"species": "mouse", "body_weight_kg": body_weight_kg},
+            "dose": [{"route": "iv", "cells": 1e6}], "run": {"end_h": 24.0}}
+
+
+def test_subject_body_weight_must_be_plausible_for_the_species() -> None:
+    assert scenario_from_dict(_raw_mouse(0.04)).subject.body_weight_kg == 0.04
+    with pytest.raises(ScenarioError) as exc:
+        scenario_from_dict(_raw_mouse(0.5))
+    assert str(exc.value) == ("subject: species 'mouse': 'Body weight [kg]' = 0.5 is outside the plausible "
+                              "range [0.01, 0.1] kg for a mouse (species file: [plausible] body_weight)")
+    with pytest.raises(PhysiologyError, match="plausible range"):
+        load_species("mouse", body_weight_kg=0.5)
+    assert load_species("human", body_weight_kg=120.0).body_weight_kg == 120.0

@@ -1,0 +1,253 @@
+"""Species physiology objects (:class:`Species`, :class:`Organ`, :class:`Capillary`) and the
+ONE validation of their values (:func:`check_species`), used after parsing, scaling and
+``[parameters]`` overrides alike.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+from dataclasses import dataclass, field, replace
+from typing import Iterator, Mapping
+
+from mscpk.errors import PhysiologyError, did_you_mean
+from mscpk.inputs.physiology.fields import (BODY_FIELDS, FLOW_SUM_TOLERANCE, LUNG_FLOW_TOLERANCE,
+                                            ORGAN_FIELDS, VOLUME_SUM_SLACK, Field)
+
+#: Allometric exponent of cardiac output on body weight (West GB, Brown JH, Enquist BJ 1997
+#: Science 276:122; Brown RP et al. 1997 Toxicol Ind Health 13:407 scale flows with BW^0.75).
+CARDIAC_OUTPUT_EXPONENT = 0.75
+
+
+@dataclass(frozen=True)
+class Capillary:
+    """Lognormal distribution of capillary segment diameters on the path through an organ.
+
+    Attributes:
+        median_um: median segment diameter [um].
+        gsd: geometric standard deviation [-], > 1.
+        segments: number of capillary segments in series on one path [-], >= 1.
+    """
+
+    median_um: float
+    gsd: float
+    segments: float
+
+    def fraction_below(self, diameter_um: float) -> float:
+        """Fraction of segments narrower than ``diameter_um`` [um] (lognormal CDF) [-]."""
+        if diameter_um <= 0:
+            return 0.0
+        z = math.log(diameter_um / self.median_um) / math.log(self.gsd)
+        return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+@dataclass(frozen=True)
+class Organ:
+    """One organ (tissue compartment) of a species.
+
+    Attributes:
+        name: snake_case organ name (e.g. ``"bone_marrow"``).
+        volume_L: tissue volume [L].
+        flow_fraction: arterial inflow as a fraction of cardiac output [-]; 1.0 for the lung;
+            for the liver the hepatic-arterial part only.
+        residual_blood_fraction: fraction of the organ volume that is blood [-].
+        drains_to: organ receiving this organ's venous outflow (``"liver"`` for portal organs),
+            or ``None`` when the outflow joins the systemic venous blood.
+        depth_mm: typical depth below the body surface [mm] (signal attenuation in imaging).
+        capillary: capillary segment diameter distribution.
+        sources: TOML field name (``"volume"``, ``"blood_flow"``, ...) -> source text.
+    """
+
+    name: str
+    volume_L: float
+    flow_fraction: float
+    residual_blood_fraction: float
+    drains_to: str | None
+    depth_mm: float
+    capillary: Capillary
+    sources: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}))
+
+    @property
+    def is_portal(self) -> bool:
+        """True when the venous outflow goes to another organ (e.g. gut -> liver)."""
+        return self.drains_to is not None
+
+    @property
+    def label(self) -> str:
+        """Human-readable name, e.g. ``"Bone marrow"``."""
+        return self.name.replace("_", " ").capitalize()
+
+
+@dataclass(frozen=True)
+class Species:
+    """Physiology of one species, in canonical units.
+
+    Attributes:
+        name: species name (e.g. ``"mouse"``).
+        description: free text (strain, sex, weight).
+        body_weight_kg: body weight [kg].
+        cardiac_output_L_per_h: cardiac output [L/h].
+        blood_volume_L: total blood volume [L].
+        venous_fraction: fraction of the blood volume in the venous pool [-].
+        cells_per_gram_tissue: nucleated host cells per g tissue [1/g].
+        organs: organ name -> :class:`Organ`, in file order (read-only mapping).
+        sources: body field name (``"body_weight"``, ``"cardiac_output"``, ...) -> source text.
+        plausible_body_weight_kg: (lowest, highest) plausible body weight of the species [kg].
+    """
+
+    name: str
+    description: str
+    body_weight_kg: float
+    cardiac_output_L_per_h: float
+    blood_volume_L: float
+    venous_fraction: float
+    cells_per_gram_tissue: float
+    organs: Mapping[str, Organ]
+    sources: Mapping[str, str]
+    plausible_body_weight_kg: tuple[float, float]
+
+    def organ_names(self) -> tuple[str, ...]:
+        """Organ names in file order."""
+        return tuple(self.organs)
+
+    def organ(self, name: str) -> Organ:
+        """The organ called ``name``; :class:`PhysiologyError` (with suggestions) if unknown."""
+        try:
+            return self.organs[name]
+        except KeyError:
+            raise PhysiologyError(
+                f"species '{self.name}': unknown organ '{name}'; "
+                f"{did_you_mean(name, self.organs)}organs are: {', '.join(self.organs)}"
+            ) from None
+
+    def flow_L_per_h(self, organ: str) -> float:
+        """Arterial inflow of ``organ`` [L/h] (flow fraction x cardiac output)."""
+        return self.organ(organ).flow_fraction * self.cardiac_output_L_per_h
+
+    def portal_organs(self, target: str = "liver") -> tuple[str, ...]:
+        """Names of the organs whose outflow drains into ``target``."""
+        return tuple(n for n, o in self.organs.items() if o.drains_to == target)
+
+    def field_items(self) -> Iterator[tuple[str, Organ | None, Field]]:
+        """``(parameter name, organ or None for a body field, field)`` for every number."""
+        for f in BODY_FIELDS:
+            yield f.name(), None, f
+        for o in self.organs.values():
+            for f in ORGAN_FIELDS:
+                yield f.name(o.label), o, f
+
+    def parameter_rows(self) -> list[tuple[str, float, str, str]]:
+        """All numeric parameters as ``(name, value, unit, source)`` rows for reports.
+
+        >>> from mscpk.inputs.physiology import load_species
+        >>> name, value, unit, source = load_species("rat").parameter_rows()[1]
+        >>> name, round(value, 2), unit
+        ('Cardiac output [L/h]', 4.44, 'L/h')
+        """
+        return [(name, f.get(o or self), f.display_unit, (o or self).sources.get(f.key, ""))
+                for name, o, f in self.field_items()]
+
+    def scaled(self, body_weight_kg: float) -> "Species":
+        """Allometrically scale to another body weight; returns a new, checked :class:`Species`.
+
+        Organ volumes and blood volume scale in proportion to body weight (BW^1); cardiac
+        output scales with BW^0.75 (West, Brown & Enquist 1997 Science 276:122; Brown et al.
+        1997 Toxicol Ind Health 13:407); organ depths scale with BW^(1/3) (geometric
+        similarity); all fractions and capillary geometry are unchanged.
+
+        Args:
+            body_weight_kg: target body weight [kg], within the species' plausible range.
+        """
+        if isinstance(body_weight_kg, bool) or not isinstance(body_weight_kg, (int, float)):
+            raise PhysiologyError(f"species '{self.name}': body weight {body_weight_kg!r} must be a number [kg]")
+        bw = float(body_weight_kg)
+        ratio = bw / self.body_weight_kg
+        note = f"; scaled from {self.body_weight_kg:g} kg to {bw:g} kg"
+        organs: dict[str, Organ] = {}
+        for name, o in self.organs.items():
+            src = dict(o.sources)
+            src["volume"] = src.get("volume", "") + note + " (volume proportional to BW)"
+            src["depth"] = src.get("depth", "") + note + " (depth proportional to BW^(1/3))"
+            organs[name] = replace(o, volume_L=o.volume_L * ratio, depth_mm=o.depth_mm * ratio ** (1.0 / 3.0),
+                                   sources=types.MappingProxyType(src))
+        sources = dict(self.sources)
+        sources["body_weight"] = f"user-specified body weight {bw:g} kg (reference: {self.body_weight_kg:g} kg)"
+        sources["cardiac_output"] = (
+            sources.get("cardiac_output", "") + note
+            + " (cardiac output proportional to BW^0.75; West GB et al. 1997 Science 276:122,"
+            " Brown RP et al. 1997 Toxicol Ind Health 13:407)"
+        )
+        sources["blood_volume"] = sources.get("blood_volume", "") + note + " (proportional to BW)"
+        return check_species(replace(
+            self,
+            body_weight_kg=bw,
+            cardiac_output_L_per_h=self.cardiac_output_L_per_h * ratio**CARDIAC_OUTPUT_EXPONENT,
+            blood_volume_L=self.blood_volume_L * ratio,
+            organs=types.MappingProxyType(organs),
+            sources=types.MappingProxyType(sources),
+        ))
+
+
+def check_species(sp: Species, error: type[Exception] = PhysiologyError) -> Species:
+    """Return ``sp`` when all its values are allowed; else raise ``error`` naming the first bad one.
+
+    Every number finite and inside its :class:`~mscpk.inputs.physiology.fields.Rule`; body
+    weight inside the species' plausible range; lung flow 1; portal drainage into a non-portal
+    organ; non-lung flow fractions summing to 1; blood volume below the body weight and organ
+    volumes plus blood volume not above it (density 1 kg/L). Messages name the parameter as
+    ``mscpk params`` lists it and, in parentheses, the species file field.
+    """
+    where = f"species '{sp.name}'"
+    for name, o, f in sp.field_items():
+        v = f.get(o or sp)
+        if not f.rule.allows(v):
+            finite = "" if math.isfinite(v) else "a finite number "
+            raise error(f"{where}: '{name}' = {v:g} must be {finite}{f.rule} ({_in_file(o, f.key)})")
+    low, high = sp.plausible_body_weight_kg
+    if not low <= sp.body_weight_kg <= high:
+        raise error(f"{where}: 'Body weight [kg]' = {sp.body_weight_kg:g} is outside the plausible range "
+                    f"[{low:g}, {high:g}] kg for a {sp.name} (species file: [plausible] body_weight)")
+    organs = sp.organs
+    lung = organs["lung"]
+    if abs(lung.flow_fraction - 1.0) > LUNG_FLOW_TOLERANCE:
+        raise error(f"{where}: 'Lung blood flow fraction [-]' = {lung.flow_fraction:g} must be 1.0, the lung "
+                    f"receives the whole cardiac output ({_in_file(lung, 'blood_flow')})")
+    for o in organs.values():
+        d = o.drains_to
+        if d is None:
+            continue
+        at = f"{where}, {_in_file(o, 'drains_to')}"
+        if o.name == "lung":
+            raise error(f"{at}: value '{d}' is not allowed; the lung drains to the systemic arteries")
+        if d not in organs:
+            raise error(f"{at}: value '{d}' is not an organ of this species; {did_you_mean(d, organs)}"
+                        f"organs are: {', '.join(organs)}")
+        if d in (o.name, "lung"):
+            raise error(f"{at}: value '{d}' is not allowed (an organ cannot drain into itself or the lung)")
+        if organs[d].drains_to is not None:
+            raise error(f"{at}: value '{d}' is itself a portal organ (drains to '{organs[d].drains_to}'); "
+                        "drains_to must name a non-portal organ such as 'liver'")
+    others = [o for o in organs.values() if o.name != "lung"]
+    flow_sum = sum(o.flow_fraction for o in others)
+    if abs(flow_sum - 1.0) > FLOW_SUM_TOLERANCE:
+        detail = ", ".join(f"{o.name}={o.flow_fraction:g}" for o in others)
+        raise error(f"{where}: the non-lung organ blood flow fractions (field 'blood_flow') sum to {flow_sum:.4f}; "
+                    f"they must sum to 1 within {FLOW_SUM_TOLERANCE:g} ({detail}); adjust organ 'rest' "
+                    "('Rest blood flow fraction [-]')")
+    bw, blood = sp.body_weight_kg, sp.blood_volume_L
+    if blood >= bw:
+        raise error(f"{where}: 'Blood volume [L]' = {blood:g} must be below the body weight {bw:g} kg "
+                    "(density 1 kg/L) ([body] blood_volume)")
+    vol_sum = sum(o.volume_L for o in organs.values())
+    if vol_sum + blood > bw * (1.0 + VOLUME_SUM_SLACK):
+        raise error(f"{where}: organ volumes (field 'volume', {vol_sum:.6g} L) plus blood volume ({blood:.6g} L) = "
+                    f"{vol_sum + blood:.6g} L exceed the body weight {bw:.6g} kg (density 1 kg/L); "
+                    "reduce organ 'rest' ('Rest volume [L]')")
+    return sp
+
+
+def _in_file(organ: Organ | None, key: str) -> str:
+    return f"[body] {key}" if organ is None else f"organ '{organ.name}', field '{key}'"
+
+
+__all__ = ["Capillary", "Organ", "Species", "check_species", "CARDIAC_OUTPUT_EXPONENT"]

@@ -31,7 +31,7 @@ from mscpk.inputs.resolve import scenario_parameters, scenario_species
 from mscpk.engine.network import Network, split_state
 from mscpk.inputs.parameters import Parameter, ParameterSet
 from mscpk.engine.result import CELL_QUANTITIES, site_quantity_weights
-from mscpk.inputs.scenario import Scenario
+from mscpk.inputs.scenario import Scenario, check_times
 from mscpk.engine import saturation as sat
 from mscpk.engine.solvers import LinearSolver, StiffSolver, administered, modal
 from mscpk.utils import single_threaded_blas
@@ -237,10 +237,7 @@ def simulate_batch(scenario: Scenario, samples: Mapping[str, Sequence[float]],
                              "share one event schedule); 'Primed immune hazard factor [-]' may vary")
     ap = ArrayParameters(base, arrays)
     n = ap.n
-    times = np.asarray(sorted(set(float(t) for t in (times_h if times_h is not None
-                                                      else scenario.output_times()))))
-    if times.size == 0 or times[0] < 0:
-        raise SolverError("simulate_batch: output times must be >= 0 and at least one")
+    times = np.asarray(check_times(times_h, "times_h") if times_h is not None else scenario.output_times())
     chunk = max(1, int(chunk))
     bounds = [(i, min(n, i + chunk)) for i in range(0, n, chunk)]
     workers = threads if threads is not None else min(2, os.cpu_count() or 1)

@@ -67,7 +67,7 @@ def _cached_weights(state_names: tuple[str, ...]) -> dict[tuple[str, str], np.nd
     return weights
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Result:
     """Trajectories of one simulated scenario.
 
@@ -93,6 +93,19 @@ class Result:
             arr.setflags(write=False)
         object.__setattr__(self, "capacities", MappingProxyType(dict(self.capacities)))
         object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+
+    def __eq__(self, other: object) -> bool:
+        """Same trajectories and metadata (arrays compared by value; the network is not part
+        of a result's value)."""
+        if not isinstance(other, Result):
+            return NotImplemented
+        arrays = ("times_h", "states", "administered")
+        plain = ("scenario_name", "state_names", "solver", "species")
+        return (all(np.array_equal(getattr(self, a), getattr(other, a)) for a in arrays)
+                and all(getattr(self, f) == getattr(other, f) for f in plain)
+                and dict(self.capacities) == dict(other.capacities) and dict(self.metadata) == dict(other.metadata))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking contents: not hashable
 
     # ---- derived views ---------------------------------------------------------------
     @property

@@ -17,7 +17,7 @@ from mscpk.engine.solvers import LinearSolver, StiffSolver, administered
 from mscpk.inputs.parameters import ParameterSet
 from mscpk.inputs.physiology import Species
 from mscpk.inputs.resolve import scenario_parameters, scenario_species
-from mscpk.inputs.scenario import Scenario
+from mscpk.inputs.scenario import Scenario, check_times
 from mscpk.utils import LRUCache
 
 #: Built networks keyed by scenario structure (doses without amounts) and parameter values.
@@ -73,8 +73,7 @@ def simulate(scenario: Scenario, *, times_h: Sequence[float] | None = None,
     species = scenario_species(scenario)
     params = scenario_parameters(scenario, params)
     net = network_for(scenario, params, species)
-    times = np.asarray(sorted(set(float(t) for t in (times_h if times_h is not None
-                                                      else scenario.output_times()))))
+    times = np.asarray(check_times(times_h, "times_h") if times_h is not None else scenario.output_times())
     mode = sat.check_mode(saturation if saturation is not None else scenario.run.saturation)
     peak = None
     if mode != "on":

@@ -80,6 +80,9 @@ def load_scenario(path: str | Path) -> Scenario:
     >>> sc.subject.species
     'mouse'
     """
+    if not isinstance(path, (str, Path)):
+        raise ScenarioError(f"load_scenario: give the path of a scenario TOML file, not {type(path).__name__} "
+                            f"({path!r}); a dict goes to scenario_from_dict")
     p = Path(path)
     if not p.is_file():
         raise ScenarioError(f"scenario file {str(p)!r} does not exist")

@@ -17,7 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from mscpk.inputs.detection import DetectionSettings, apply_detection_overrides, is_detection_parameter
+from mscpk.errors import ParameterError, did_you_mean
+from mscpk.inputs.detection import (DetectionSettings, apply_detection_overrides, detection_parameter_names,
+                                    is_detection_parameter)
 from mscpk.inputs.parameters import ParameterSet, load_parameter_set
 from mscpk.inputs.physiology import Species, apply_physiology, load_species, physiology_names
 from mscpk.inputs.scenario import Scenario
@@ -38,6 +40,10 @@ def split_overrides(overrides: Mapping[str, float], species: Species) -> Overrid
     parts: dict[str, dict[str, float]] = {"model": {}, "physiology": {}, "detection": {}}
     for k, v in (overrides or {}).items():
         owner = "physiology" if k in phys else "detection" if is_detection_parameter(k) else "model"
+        if owner == "model" and k not in load_parameter_set("default"):
+            known = [*load_parameter_set("default"), *phys, *detection_parameter_names()]
+            hint = did_you_mean(k, known, cutoff=0.6).removesuffix(" ") or "`mscpk params` lists the names"
+            raise ParameterError(f"unknown parameter {k!r}; {hint}")
         parts[owner][k] = v
     return Overrides(**parts)
 
@@ -70,8 +76,8 @@ def cell_scenario(scenario: Scenario) -> Scenario:
 def resolve(scenario: Scenario, base: ParameterSet | None = None) -> Inputs:
     """The :class:`Inputs` of ``scenario``; ``base``: the model parameter set (default set).
 
-    Raises :class:`~mscpk.errors.ParameterError` (a value out of range, an unknown name) or
-    :class:`~mscpk.errors.PhysiologyError` (physiology made inconsistent by an override).
+    Raises :class:`~mscpk.errors.ParameterError` for an unknown name (with a did-you-mean
+    over every owner's names) or a value its owner refuses.
     """
     plain = load_species(scenario.subject.species, scenario.subject.body_weight_kg)
     parts = split_overrides(scenario.parameters, plain)

@@ -6,17 +6,57 @@ The format is fixed by ``shared/INTERFACE.md``; loading and cross-checks are in
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from typing import Annotated, Iterable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
-from mscpk.errors import did_you_mean
-from mscpk.inputs.routes import route as route_info, route_names
+from mscpk.errors import ScenarioError, did_you_mean
+from mscpk.inputs.routes import route as route_info, route_aliases, route_names
 
 ORIGINS = ("autologous", "syngeneic", "allogeneic", "xenogeneic")
 SOURCES = ("bone_marrow", "adipose", "umbilical_cord", "cord_blood", "placenta")
 IMMUNE = ("immunocompetent", "immunodeficient")
 _CFG = ConfigDict(extra="forbid", frozen=True)
+
+#: A number as a scenario gives it: an int or a float, never a bool or a string, finite.
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+#: A parameter value: a number (``inf`` allowed: a half-life of inf means "never").
+ParameterValue = Annotated[float, Strict()]
+#: Longest run and latest output time [h] (5 years).
+MAX_TIME_H = 24 * 365 * 5.0
+#: Largest chemokine fold change over healthy tissue and relative receptor level accepted [-]
+#: (far above any published value: the review's strongest injury signals are ~10-100 fold).
+MAX_FOLD = 1e3
+
+
+def check_times(values: Iterable[object], key: str = "times_h") -> tuple[float, ...]:
+    """Output times [h], sorted and unique: one or more finite numbers in [0, MAX_TIME_H].
+
+    The one check of output times (scenario ``run.times_h``, ``simulate(times_h=...)``,
+    ``simulate_batch``, the CLI's ``--times``). Raises :class:`ScenarioError`.
+
+    >>> check_times([24, 1, 1])
+    (1.0, 24.0)
+    """
+    try:
+        return _times(values)
+    except ValueError as exc:
+        raise ScenarioError(f"{key}: {exc}") from None
+
+
+def _times(values: Iterable[object]) -> tuple[float, ...]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ValueError(f"{values!r} is not a list of times [h]")
+    out = []
+    for t in values:
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) \
+                or not 0 <= t <= MAX_TIME_H:
+            raise ValueError(f"time {t!r} is not allowed; give finite times in [0, {MAX_TIME_H:g}] h")
+        out.append(float(t))
+    if not out:
+        raise ValueError("must list at least one time")
+    return tuple(sorted(set(out)))
 
 
 class Injury(BaseModel):
@@ -24,22 +64,22 @@ class Injury(BaseModel):
 
     model_config = _CFG
     site: str
-    severity: float = Field(1.0, ge=0.0, le=10.0)
-    chemokines: dict[str, float] = Field(default_factory=dict)
+    severity: Number = Field(1.0, ge=0.0, le=10.0)
+    chemokines: dict[str, Number] = Field(default_factory=dict)
 
     @field_validator("chemokines")
     @classmethod
     def _positive(cls, v: dict[str, float]) -> dict[str, float]:
         for k, x in v.items():
-            if not (x > 0):
-                raise ValueError(f"chemokine {k!r} fold change must be > 0, got {x!r}")
+            if not 0 < x <= MAX_FOLD:
+                raise ValueError(f"chemokine {k!r} fold change must be in (0, {MAX_FOLD:g}], got {x!r}")
         return v
 
 
 class Subject(BaseModel):
     model_config = _CFG
     species: str
-    body_weight_kg: float | None = Field(None, gt=0.0, le=500.0)
+    body_weight_kg: Number | None = Field(None, gt=0.0, le=500.0)
     immune: Literal["immunocompetent", "immunodeficient"] = "immunocompetent"
     injury: tuple[Injury, ...] = ()
 
@@ -48,8 +88,8 @@ class Diameter(BaseModel):
     """Cell diameter in suspension [um]: normal distribution, mean and SD."""
 
     model_config = _CFG
-    mean: float = Field(18.0, gt=1.0, le=100.0)
-    sd: float = Field(3.0, ge=0.0, le=30.0)
+    mean: Number = Field(18.0, gt=1.0, le=100.0)
+    sd: Number = Field(3.0, ge=0.0, le=30.0)
 
 
 class Product(BaseModel):
@@ -58,9 +98,9 @@ class Product(BaseModel):
     origin: Literal["autologous", "syngeneic", "allogeneic", "xenogeneic"] = "allogeneic"
     source: Literal["bone_marrow", "adipose", "umbilical_cord", "cord_blood", "placenta"] = "bone_marrow"
     diameter_um: Diameter = Diameter()
-    viability: float = Field(0.95, gt=0.0, le=1.0)
-    passage: int = Field(4, ge=0, le=50)
-    receptors: dict[str, float] = Field(default_factory=dict)
+    viability: Number = Field(0.95, gt=0.0, le=1.0)
+    passage: Annotated[int, Strict()] = Field(4, ge=0, le=50)
+    receptors: dict[str, Number] = Field(default_factory=dict)
     preconditioning: tuple[str, ...] = ()
     label: str = "none"
 
@@ -68,27 +108,29 @@ class Product(BaseModel):
     @classmethod
     def _nonneg(cls, v: dict[str, float]) -> dict[str, float]:
         for k, x in v.items():
-            if not (x >= 0):
-                raise ValueError(f"receptor {k!r} level must be >= 0, got {x!r}")
+            if not 0 <= x <= MAX_FOLD:
+                raise ValueError(f"receptor {k!r} level must be in [0, {MAX_FOLD:g}], got {x!r}")
         return v
 
 
 class Dose(BaseModel):
     model_config = _CFG
     route: str  # a name of the route table (mscpk.inputs.routes)
-    cells: float | None = Field(None, gt=0.0, le=1e12)
-    cells_per_kg: float | None = Field(None, gt=0.0, le=1e11)
-    time_h: float = Field(0.0, ge=0.0)
-    infusion_min: float = Field(0.0, ge=0.0, le=7 * 24 * 60)
+    cells: Number | None = Field(None, gt=0.0, le=1e12)
+    cells_per_kg: Number | None = Field(None, gt=0.0, le=1e11)
+    time_h: Number = Field(0.0, ge=0.0, le=MAX_TIME_H)
+    infusion_min: Number = Field(0.0, ge=0.0, le=7 * 24 * 60)
     site: str | None = None
-    vasodilator: bool = False
+    vasodilator: Annotated[bool, Strict()] = False
 
     @field_validator("route")
     @classmethod
     def _route(cls, v: str) -> str:
         names = route_names()
         if v not in names:
-            raise ValueError(f"unknown route; {did_you_mean(v, names)}allowed: {', '.join(names)}")
+            meant = route_aliases().get(str(v).strip().lower())
+            hint = f"did you mean {meant!r}? " if meant else did_you_mean(v, names)
+            raise ValueError(f"unknown route; {hint}allowed: {', '.join(names)}")
         return v
 
     @model_validator(mode="after")
@@ -106,21 +148,14 @@ class Dose(BaseModel):
 
 class Run(BaseModel):
     model_config = _CFG
-    end_h: float = Field(672.0, gt=0.0, le=24 * 365 * 5)
-    times_h: tuple[float, ...] | None = None
+    end_h: Number = Field(672.0, gt=0.0, le=MAX_TIME_H)
+    times_h: tuple[object, ...] | None = None
     saturation: Literal["auto", "on", "off"] = "auto"
 
     @field_validator("times_h")
     @classmethod
-    def _times(cls, v: tuple[float, ...] | None) -> tuple[float, ...] | None:
-        if v is None:
-            return v
-        if len(v) == 0:
-            raise ValueError("must list at least one time")
-        for t in v:
-            if not (t >= 0):
-                raise ValueError(f"times must be >= 0, got {t!r}")
-        return tuple(sorted(set(float(t) for t in v)))
+    def _times(cls, v: tuple[object, ...] | None) -> tuple[float, ...] | None:
+        return None if v is None else _times(v)
 
 
 class Scenario(BaseModel):
@@ -131,7 +166,7 @@ class Scenario(BaseModel):
     subject: Subject
     product: Product = Product()
     dose: tuple[Dose, ...] = Field(min_length=1)
-    parameters: dict[str, float] = Field(default_factory=dict)
+    parameters: dict[str, ParameterValue] = Field(default_factory=dict)
     run: Run = Run()
 
     def output_times(self) -> "list[float]":

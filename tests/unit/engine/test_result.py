@@ -128,8 +128,6 @@ def test_to_dict_is_json_and_from_dict_restores_the_result(iv):
     assert back.to_frame().equals(iv.to_frame())
 
 
-@pytest.mark.xfail(strict=True, reason="Result is a dataclass with the generated __eq__, which compares "
-                   "numpy arrays inside a tuple: == raises 'truth value of an array is ambiguous'")
 def test_results_compare_equal_after_a_round_trip(iv):
     assert Result.from_dict(iv.to_dict()) == iv
 

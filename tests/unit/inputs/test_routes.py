@@ -97,9 +97,6 @@ def test_the_schema_refuses_an_unknown_route_with_a_did_you_mean():
         scenario(route="intratrachael")
 
 
-@pytest.mark.xfail(strict=True, reason="a scenario giving a known other spelling of a route "
-                   "('intravenous', listed in routes.toml) is told 'did you mean intrathecal?': the "
-                   "did-you-mean searches the route names only, not route_aliases()")
 def test_the_schema_suggests_the_route_of_a_known_spelling():
     with pytest.raises(ScenarioError, match=r"did you mean 'iv'\?"):
         scenario(route="intravenous")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import math
 from pathlib import Path
 from typing import Callable
 
@@ -33,16 +32,16 @@ def user_errors(func: Callable) -> Callable:
 
 
 def parse_times(text: str | None, option: str = "--times") -> list[float] | None:
-    """``"1,24,72"`` -> [1.0, 24.0, 72.0] [h]; None stays None; anything else is a user error."""
+    """``"1,24,72"`` -> [1.0, 24.0, 72.0] [h] (checked as every output time); None stays None."""
+    from mscpk.inputs.scenario import check_times
+
     if text is None:
         return None
     try:
         vals = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise ScenarioError(f"{option}: {text!r} is not a comma-separated list of hours") from None
-    if not vals or any(not math.isfinite(v) or v < 0 for v in vals):
-        raise ScenarioError(f"{option}: {text!r}: give one or more times >= 0 [h]")
-    return vals
+    return list(check_times(vals, option))
 
 
 def check_out(out: Path, suffixes: tuple[str, ...], what: str = "output") -> None:

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-__all__ = ["atomic_path", "write_text_atomic", "write_all_or_nothing", "write_table", "LRUCache", "single_threaded_blas",
+__all__ = ["atomic_path", "write_text_atomic", "write_all_or_nothing", "write_table", "save_table", "LRUCache", "single_threaded_blas",
            "new_file_mode"]
 
 _MAX_TRIES = 100
@@ -129,15 +129,19 @@ def write_all_or_nothing(items: list[tuple[Path, Callable[[Path], None]]]) -> li
     return [target for target, _ in items]
 
 
+def save_table(df, path: str | Path, suffix: str) -> None:
+    """Write a DataFrame to ``path`` as Parquet (``suffix`` ".parquet") or CSV (not atomic)."""
+    if suffix.lower() == ".parquet":
+        df.to_parquet(path, index=False)
+    else:
+        df.to_csv(path, index=False)
+
+
 def write_table(df, path: str | Path) -> Path:
     """Write a DataFrame as CSV or Parquet (by suffix), atomically."""
     path = Path(path)
-    suffix = path.suffix.lower()
     with atomic_path(path) as tmp:
-        if suffix == ".parquet":
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_csv(tmp, index=False)
+        save_table(df, tmp, path.suffix)
     return path
 
 

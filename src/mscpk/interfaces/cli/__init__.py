@@ -7,6 +7,7 @@ analysis layer inside each command, so that ``mscpk --help`` starts without pand
 
 from mscpk.interfaces.cli import analysis, commands, detection
 from mscpk.interfaces.cli.app import app, export_app
+from mscpk.interfaces.cli.common import handle_sigterm
 
 app.command("nca")(analysis.nca_command)
 app.command("fit")(analysis.fit_command)
@@ -18,6 +19,7 @@ app.command("knowledge")(detection.knowledge_command)
 
 def main() -> None:
     """Entry point of the ``mscpk`` console script."""
+    handle_sigterm()
     app()
 
 

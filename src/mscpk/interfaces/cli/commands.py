@@ -12,7 +12,7 @@ import typer
 
 from mscpk.errors import ScenarioError
 from mscpk.interfaces.cli.app import app, export_app
-from mscpk.interfaces.cli.common import check_out, parse_times, user_errors
+from mscpk.interfaces.cli.common import PLOT_SUFFIXES, check_out, parse_times, user_errors
 
 @app.command()
 @user_errors
@@ -32,26 +32,33 @@ def simulate(
     from mscpk.engine.saturation import check_mode
     from mscpk.engine.simulate import simulate as run
     from mscpk.inputs.load import load_scenario
-    from mscpk.utils import write_table
+    from mscpk.utils import save_table, write_all_or_nothing
 
     check_out(out, (".csv", ".parquet"))
     if plot is not None:
-        check_out(plot, (".png", ".pdf", ".svg"))
+        check_out(plot, PLOT_SUFFIXES, "plot")
     if saturation is not None:
         check_mode(saturation, "--saturation")
     times = parse_times(summary_times, "--summary-times") or list(DEFAULT_TIMES_H)
     sc = load_scenario(scenario)
+    late = [t for t in times if t > sc.run.end_h] if summary_times is not None else []
+    if late:
+        raise ScenarioError(f"--summary-times: {late[0]:g} h is after run.end_h = {sc.run.end_h:g} h; "
+                            "give times within the run")
     from rich.progress import Progress
 
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(f"simulating {sc.run.end_h:g} h", total=1.0)
         result = run(sc, saturation=saturation, progress=lambda f: bar.update(task, completed=f))
         bar.update(task, completed=1.0)
-    write_table(result.to_frame(), out)
-    if plot is not None:
-        from mscpk.interfaces.plots.result import plot_result
+    table = result.to_frame()
+    files = [(out, lambda tmp: save_table(table, tmp, out.suffix))]
+    if plot is not None:  # the table and the figure are written together or not at all
+        from mscpk.interfaces.plots.result import result_figure, save_figure
 
-        plot_result(result, plot)
+        fig = result_figure(result)
+        files.append((plot, lambda tmp: save_figure(fig, tmp, plot.suffix)))
+    write_all_or_nothing(files)
     # peaks and exposures need a dense grid even when run.times_h asks for a coarse table
     dense = result if sc.run.times_h is None else run(sc, times_h=sc.dense_times(), saturation=saturation)
     summ = summarize(dense, times)
@@ -91,11 +98,12 @@ def params(
 
     if format not in ("table", "csv"):
         raise ScenarioError(f"--format: {format!r} is not allowed; allowed: table, csv")
+    if out is not None:
+        check_out(out, (".csv",))
     df = parameters_in_force(load_scenario(scenario))
     if out is not None:
         from mscpk.utils import write_table
 
-        check_out(out, (".csv",))
         write_table(df, out)
         typer.echo(f"wrote {out}")
     elif format == "csv":

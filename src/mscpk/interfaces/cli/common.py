@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import signal
 from pathlib import Path
 from typing import Callable
 
@@ -16,6 +18,15 @@ def fail(message: str) -> typer.Exit:
     one_line = "; ".join(part.strip() for part in str(message).splitlines() if part.strip())
     typer.echo(f"error: {one_line}", err=True)
     return typer.Exit(2)
+
+
+def _terminate(signum, frame) -> None:  # noqa: ARG001 -- signal handler signature
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def handle_sigterm() -> None:
+    """Treat SIGTERM as Ctrl-C: the atomic writers then delete their temporary files."""
+    signal.signal(signal.SIGTERM, _terminate)
 
 
 def user_errors(func: Callable) -> Callable:
@@ -44,10 +55,22 @@ def parse_times(text: str | None, option: str = "--times") -> list[float] | None
     return list(check_times(vals, option))
 
 
+#: Figure formats every plotting command writes.
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+
+
 def check_out(out: Path, suffixes: tuple[str, ...], what: str = "output") -> None:
-    """Refuse an output path with the wrong suffix or in a folder that does not exist."""
+    """Refuse, before any work starts, an output path that cannot be written: a wrong file type,
+    a folder (existing as a folder, or missing, or not writable) - the one output-path check of
+    every command."""
+    out = Path(out)
     if out.suffix.lower() not in suffixes:
         raise ScenarioError(f"{what} {str(out)!r}: unsupported file type {out.suffix or '(none)'!r}; "
                             f"allowed: {', '.join(suffixes)}")
-    if not out.parent.exists() and str(out.parent) not in ("", "."):
-        raise ScenarioError(f"{what} {str(out)!r}: folder {str(out.parent)!r} does not exist")
+    if out.is_dir():
+        raise ScenarioError(f"{what} {str(out)!r}: is a folder; give a file name")
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise ScenarioError(f"{what} {str(out)!r}: folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise ScenarioError(f"{what} {str(out)!r}: not writable (permission denied)")

@@ -42,9 +42,26 @@ def _draw_body(ax, values: dict[str, float], norm, cmap, title: str) -> None:
     ax.set_title(title, fontsize=9)
 
 
-def plot_result(result: Result, path: str | Path, *, min_fraction: float = 1e-5,
-                body_times_h: tuple[float, ...] = (1.0, 24.0, 168.0)) -> Path:
-    """Write a figure: top left, live (solid) and dead (dashed) cells per site over time on
+def plot_result(result: Result, path: str | Path, **options) -> Path:
+    """Write :func:`result_figure` to ``path`` (format from the suffix), atomically."""
+    import matplotlib.pyplot as plt
+
+    fig = result_figure(result, **options)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        save_figure(fig, tmp, path.suffix)
+    plt.close(fig)
+    return path
+
+
+def save_figure(fig, path: str | Path, suffix: str) -> None:
+    """Save ``fig`` to ``path`` in the format named by ``suffix`` (".png", ".pdf", ".svg")."""
+    fig.savefig(path, dpi=110, format=suffix.lstrip(".") or "png")
+
+
+def result_figure(result: Result, *, min_fraction: float = 1e-5,
+                  body_times_h: tuple[float, ...] = (1.0, 24.0, 168.0)):
+    """The figure of a result: top left, live (solid) and dead (dashed) cells per site over time on
     log scales; top right, a heat map of where the live dose is (% of administered, log
     colour); bottom, body maps of live cells (% of dose) at ``body_times_h`` and at the end.
     Sites that never exceed ``min_fraction`` of the dose are left out of the curves."""
@@ -100,8 +117,4 @@ def plot_result(result: Result, path: str | Path, *, min_fraction: float = 1e-5,
         vals = {s: float(result.quantity(s, "live_cells")[i] / given * 100) if given > 0 else 0.0 for s in sites}
         _draw_body(fig.add_subplot(bottom[k]), vals, norm, cmap, f"live cells at {t[i]:g} h (% of dose)")
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png")
-    plt.close(fig)
-    return path
+    return fig

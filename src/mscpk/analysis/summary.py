@@ -25,7 +25,8 @@ def exposure(times_h: np.ndarray, values: np.ndarray) -> float:
 
 def summarize(result: Result, times_h: Sequence[float] = DEFAULT_TIMES_H):
     """DataFrame, one row per site: ``peak_live_cells``, ``t_peak_h``, ``exposure_cell_days``
-    (area under the live-cell curve / 24), and ``pct_dose_live_<t>h`` / ``pct_dose_dead_<t>h``
+    (area under the live-cell curve / 24), ``peak_occlusion`` (largest fraction of the site's
+    capillary bed occupied by arrested cells; NaN for sites without a bed), and ``pct_dose_live_<t>h`` / ``pct_dose_dead_<t>h``
     (percent of the cells administered by then) at each of ``times_h`` within the run
     (values at the nearest output time at or before ``t``).
 
@@ -46,7 +47,9 @@ def summarize(result: Result, times_h: Sequence[float] = DEFAULT_TIMES_H):
         dead = result.quantity(site, "dead_cells")
         k = int(np.argmax(live))
         row = {"site": site, "peak_live_cells": float(live[k]), "t_peak_h": float(t[k]),
-               "exposure_cell_days": exposure(t, live) / 24.0}
+               "exposure_cell_days": exposure(t, live) / 24.0,
+               "peak_occlusion": float(result.quantity(site, "occlusion_fraction").max())
+               if result.capacities.get(site) else np.nan}
         for x in chosen:
             i = int(np.searchsorted(t, x, side="right") - 1)
             given = result.administered[i]

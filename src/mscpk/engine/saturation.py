@@ -23,14 +23,16 @@ def check_mode(mode: object, key: str = "saturation") -> str:
     return str(mode)
 
 
+def peak_occlusion_by_bed(net: Network, states: np.ndarray) -> dict[str, float]:
+    """Largest fraction [-] of each capillary bed (by organ) occupied by arrested cells."""
+    idx = net.layout.index
+    return {bed: float((states[:, [idx(s) for s in cap.states]].sum(axis=1) / cap.capacity).max())
+            for bed, cap in net.capacities.items()}
+
+
 def peak_occlusion(net: Network, states: np.ndarray) -> float:
     """Largest fraction [-] of any capillary bed occupied by arrested cells."""
-    idx = net.layout.index
-    worst = 0.0
-    for cap in net.capacities.values():
-        occ = states[:, [idx(s) for s in cap.states]].sum(axis=1) / cap.capacity
-        worst = max(worst, float(occ.max()))
-    return worst
+    return max(peak_occlusion_by_bed(net, states).values(), default=0.0)
 
 
 def nonlinear(mode: str, linear_peak, onset):
@@ -43,4 +45,4 @@ def nonlinear(mode: str, linear_peak, onset):
     return np.asarray(linear_peak) > np.asarray(onset)
 
 
-__all__ = ["MODES", "ONSET", "check_mode", "peak_occlusion", "nonlinear"]
+__all__ = ["MODES", "ONSET", "check_mode", "peak_occlusion", "peak_occlusion_by_bed", "nonlinear"]

@@ -84,9 +84,11 @@ def simulate(scenario: Scenario, *, times_h: Sequence[float] | None = None,
         states = StiffSolver().solve(net, times, progress=progress)
         peak = sat.peak_occlusion(net, states)
         solver = "bdf"
+    by_bed = sat.peak_occlusion_by_bed(net, states)
+    worst = max(by_bed, key=by_bed.get) if by_bed else None
     return Result(scenario.name, times, net.names, states, administered(net, times),
                   {k: c.capacity for k, c in net.capacities.items()}, solver, species.name,
-                  {"peak_occlusion": peak}, network=net)
+                  {"peak_occlusion": peak, "peak_occlusion_site": worst}, network=net)
 
 
 __all__ = ["simulate", "network_for"]

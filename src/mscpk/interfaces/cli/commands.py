@@ -12,7 +12,7 @@ import typer
 
 from mscpk.errors import ScenarioError
 from mscpk.interfaces.cli.app import app, export_app
-from mscpk.interfaces.cli.common import PLOT_SUFFIXES, check_out, parse_times, user_errors
+from mscpk.interfaces.cli.common import PLOT_SUFFIXES, check_out, parse_times, print_table, user_errors
 
 @app.command()
 @user_errors
@@ -64,25 +64,36 @@ def simulate(
     summ = summarize(dense, times)
     # titles, headers and cells are escaped: "[h]" etc. must not be read as rich markup
     table = Table(title=escape(f"{sc.name}: {result.administered.max():.3g} cells, solver {result.solver}, "
-                               f"peak lung occlusion {result.metadata['peak_occlusion']:.2%}"))
-    cols = ["site", "peak_live_cells", "t_peak_h", "exposure_cell_days"] + [
+                               f"peak occlusion {summ.set_index('site')['peak_occlusion'].get('lung', 0.0):.2%} (lung), "
+                               f"{result.metadata['peak_occlusion']:.2%} (worst bed: "
+                               f"{result.metadata['peak_occlusion_site']})"))
+    cols = ["site", "peak_live_cells", "t_peak_h", "exposure_cell_days", "peak_occlusion"] + [
         c for c in summ.columns if c.startswith("pct_dose_live_")]
     heads = {"site": "site", "peak_live_cells": "peak live", "t_peak_h": "t peak [h]",
-             "exposure_cell_days": "cell-days"}
+             "exposure_cell_days": "cell-days", "peak_occlusion": "peak occlusion [%]"}
     for c in cols:
         table.add_column(escape(heads.get(c, c.replace("pct_dose_live_", "% live "))), justify="right")
     for _, row in summ.iterrows():
         if row["peak_live_cells"] < 1e-6 * result.administered.max():
             continue  # eliminated (never live) and sites the cells never reach
-        table.add_row(*[escape(row[c] if isinstance(row[c], str) else f"{row[c]:.3g}") for c in cols])
+        table.add_row(*[escape(_cell(c, row[c])) for c in cols])
     given = float(result.administered[-1])
     live_end = float(result.live_total()[-1])
     gone = float(result.quantity("eliminated", "dead_cells")[-1])
     table.caption = (f"at {result.times_h[-1]:g} h: {100 * live_end / given:.3g} % of the dose alive, "
                      f"{100 * (given - live_end - gone) / given:.3g} % dead material, "
                      f"{100 * gone / given:.3g} % degraded or excreted") if given > 0 else None
-    Console(width=max(120, Console().width)).print(table)
+    print_table(table)
     typer.echo(f"wrote {out}" + (f" and {plot}" if plot else ""))
+
+
+def _cell(column: str, value) -> str:
+    """One cell of the simulate summary table."""
+    if isinstance(value, str):
+        return value
+    if column == "peak_occlusion":
+        return "" if value != value else f"{100 * value:.3g}"
+    return f"{value:.3g}"
 
 
 @app.command()

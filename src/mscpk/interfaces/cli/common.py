@@ -74,3 +74,19 @@ def check_out(out: Path, suffixes: tuple[str, ...], what: str = "output") -> Non
         raise ScenarioError(f"{what} {str(out)!r}: folder {str(folder)!r} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
         raise ScenarioError(f"{what} {str(out)!r}: not writable (permission denied)")
+
+
+def print_table(table) -> None:
+    """Print a rich Table: boxed on a terminal; plain aligned text (no wrapping, no box
+    characters) when standard output is a pipe or a file, so that it stays readable."""
+    from rich import box
+    from rich.console import Console
+
+    console = Console()
+    if console.is_terminal:
+        Console(width=max(120, console.width)).print(table)
+        return
+    table.box = box.SIMPLE
+    for col in table.columns:
+        col.no_wrap = True
+    Console(width=10_000, no_color=True).print(table, crop=False)

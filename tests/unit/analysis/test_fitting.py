@@ -16,9 +16,10 @@ from typer.testing import CliRunner
 import mscpk
 from mscpk.interfaces.cli import app  # the real CLI, where `fit` is registered
 from mscpk.errors import FitError
-from mscpk.analysis.fitting import ForwardModel, LogLikelihood, Problem, fit, plot_fit
+from mscpk.analysis.fitting import ForwardModel, LogLikelihood, Problem, fit
 from mscpk.inputs.resolve import scenario_parameters
 from mscpk.inputs.studydata import study_from_frame
+from mscpk.interfaces.plots.fit import plot_fit
 
 ROOT = Path(__file__).resolve().parents[3]
 SCENARIO = ROOT / "examples" / "iv_mouse.toml"

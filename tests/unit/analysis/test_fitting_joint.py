@@ -18,9 +18,10 @@ import mscpk
 from mscpk.interfaces.cli import app  # the real CLI, where `fit` is registered
 from mscpk.analysis.detection import observe
 from mscpk.errors import FitError
-from mscpk.analysis.fitting import FIT_UNIT_OPTIONS, derive_scenario, fit, group_scenarios, plot_fit
+from mscpk.analysis.fitting import FIT_UNIT_OPTIONS, derive_scenario, fit, group_scenarios
 from mscpk.inputs.resolve import scenario_parameters
 from mscpk.inputs.studydata import read_study, study_from_frame
+from mscpk.interfaces.plots.fit import plot_fit
 
 ROOT = Path(__file__).resolve().parents[3]
 LUNG_DEATH = "Lung arrested cell death half-life [h]"

@@ -213,7 +213,8 @@ def fit_command(
     parameter vector; each datum goes through its assay's observation model.
     """
     from mscpk.inputs.load import load_scenario
-    from mscpk.analysis.fitting import FIT_UNIT_OPTIONS, fit, plot_fit
+    from mscpk.analysis.fitting import FIT_UNIT_OPTIONS, fit
+    from mscpk.interfaces.plots.fit import plot_fit
     from mscpk.inputs.studydata import read_study
 
     out = Path(out)

@@ -1,0 +1,173 @@
+"""Problem: study rows (in each assay's unit) matched to the predictions of their group's
+forward model; checks assays, units, censoring and sites, and reads summary (N, SD) rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from mscpk.analysis.fitting.data import as_frame, row_unit, rows_of
+from mscpk.analysis.fitting.forward import ForwardModel, JointModel
+from mscpk.errors import FitError, MscpkError, did_you_mean
+from mscpk.inputs.catalogue import ASSAY_UNITS, ASSAYS, check_assay
+from mscpk.inputs.studydata import StudyData
+
+
+def _column(fr: pd.DataFrame, name: str, fill: float) -> np.ndarray:
+    return fr[name].to_numpy(float) if name in fr.columns else np.full(len(fr), fill)
+
+
+class Problem:
+    """Data (in each assay's unit) with a forward model.
+
+    ``model``: a :class:`ForwardModel` (every row uses its scenario) or a :class:`JointModel`
+    (each row uses its group's model; ``groups`` gives each row's group name, default the
+    ``GROUP`` column).
+    """
+
+    def __init__(self, model: ForwardModel | JointModel, data: StudyData | pd.DataFrame,
+                 groups: Sequence[str] | None = None) -> None:
+        frame = as_frame(data)
+        if len(frame) == 0:
+            raise FitError("no observations to fit")
+        self.model = model
+        self.frame = fr = frame.reset_index(drop=True)
+        self.times = fr["TIME"].to_numpy(float)
+        self.sites = [str(s) for s in fr["SITE"]]
+        self.assays = ([str(a).strip().lower() if isinstance(a, str) else "" for a in fr["ASSAY"]]
+                       if "ASSAY" in fr.columns else [""] * len(fr))
+        self._assays_arr = np.asarray(self.assays, object)
+        bad = sorted(set(self.assays) - set(ASSAYS) - {""})
+        if bad:
+            a = bad[0]
+            raise FitError(f"{self._rows(self._assays_arr == a)}, column ASSAY: unknown assay "
+                           f"{a!r}; {did_you_mean(a, ASSAYS)}allowed: {', '.join(ASSAYS)} "
+                           "(or blank for live cells)")
+        self._set_groups(groups)
+        self._check_assays()
+        self.units = self._units()
+        self._set_values()
+        self._check_sites()
+
+    def _rows(self, mask) -> str:
+        return rows_of(self.frame, mask)
+
+    def _set_groups(self, groups: Sequence[str] | None) -> None:
+        fr, n = self.frame, len(self.frame)
+        if isinstance(self.model, JointModel):
+            names = (list(groups) if groups is not None else
+                     [str(g) for g in fr["GROUP"]] if "GROUP" in fr else ["all"] * n)
+            if len(names) != n:
+                raise FitError(f"{len(names)} group names for {n} rows")
+            self.models = self.model.models
+        else:
+            names = ["*"] * n
+            self.models = {"*": self.model}
+        self.row_groups = np.asarray(names, object)
+        self.group_rows: dict[str, np.ndarray] = {}
+        for g in dict.fromkeys(names):
+            if g not in self.models:
+                raise FitError(f"GROUP {g!r} ({self._rows(self.row_groups == g)}) has no scenario; "
+                               f"scenarios are given for: {', '.join(map(repr, self.models))}")
+            self.group_rows[g] = np.flatnonzero(self.row_groups == g)
+
+    def _check_assays(self) -> None:
+        """Every assay of a group can see its label (and product origin)."""
+        for g, idx in self.group_rows.items():
+            m = self.models[g]
+            where = "" if g == "*" else f"GROUP {g!r}, "
+            for a in sorted({self.assays[i] for i in idx} - {""}):
+                try:
+                    check_assay(a, m.label_name, m.scenario.product.origin)
+                except MscpkError as exc:
+                    mask = (self.row_groups == g) & (self._assays_arr == a)
+                    raise FitError(f"{where}{self._rows(mask)}: {exc}") from None
+
+    def _units(self) -> list[str]:
+        """Each row's unit; DVU must be the assay's unit (a row without DVU is in it)."""
+        fr, n = self.frame, len(self.frame)
+        dvu = fr["DVU"].tolist() if "DVU" in fr else ["cells"] * n
+        rep = fr["DVU_REPORTED"].tolist() if "DVU_REPORTED" in fr else [""] * n
+        expected = [ASSAY_UNITS[a] if a else "cells" for a in self.assays]
+        units = [e if u is None else u
+                 for e, u in zip(expected, (row_unit(d, r) for d, r in zip(dvu, rep)))]
+        units_arr = np.asarray(units, object)
+        expected_arr = np.asarray(expected, object)
+        wrong = units_arr != expected_arr
+        if wrong.any():
+            i = int(np.argmax(wrong))
+            mask = wrong & (units_arr == units_arr[i]) & (self._assays_arr == self._assays_arr[i])
+            a = self.assays[i]
+            what = f"ASSAY {a!r} reports {expected_arr[i]}" if a else \
+                "rows without ASSAY are live cells and need DVU cells"
+            raise FitError(f"{self._rows(mask)}, column DVU: DV in {units_arr[i]} but {what} "
+                           "(convert with mscpk.inputs.studydata.to_cells, or set ASSAY)")
+        return units
+
+    def _set_values(self) -> None:
+        """DV, censoring (CENS, LLOQ) and the summary columns N, SD (moment matching on the
+        log scale: ``sdlog = sqrt(log(1 + (SD/DV)^2))``)."""
+        fr, n = self.frame, len(self.frame)
+        cens = fr["CENS"].to_numpy(int) if "CENS" in fr.columns else np.zeros(n, int)
+        self.censored = cens == 1
+        self.dv = fr["DV"].to_numpy(float)
+        self.lloq = _column(fr, "LLOQ", np.nan)
+        bad_cens = self.censored & ~(self.lloq > 0)
+        if bad_cens.any():
+            raise FitError(f"{self._rows(bad_cens)}: censored without a positive LLOQ")
+        bad_dv = ~self.censored & ~(self.dv > 0)
+        if bad_dv.any():
+            raise FitError(f"{self._rows(bad_dv)}, column DV: observed DV <= 0 cannot enter a "
+                           "log-normal likelihood; report them as censored (CENS=1 with LLOQ)")
+        if (~self.censored).sum() == 0:
+            raise FitError("all observations are below the LLOQ; nothing to fit")
+        nn = _column(fr, "N", np.nan)
+        sd = _column(fr, "SD", np.nan)
+        self.n_animals = np.where(np.isfinite(nn) & (nn >= 1), nn, 1.0)
+        has_sd = np.isfinite(sd) & ~self.censored
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cv = np.where(has_sd, sd / np.where(self.dv > 0, self.dv, 1.0), 0.0)
+        self.sdlog = np.sqrt(np.log1p(cv * cv))
+        self.summary = (self.n_animals > 1) | has_sd
+
+    def _check_sites(self) -> None:
+        """Probe each group's model once: every row's site is observed by its assay."""
+        sites_arr = np.asarray(self.sites, object)
+        for g, idx in self.group_rows.items():
+            g_assays = sorted({self.assays[i] for i in idx})
+            try:
+                sig = self.models[g].signals(self.model.x0, [float(np.min(self.times[idx]))], g_assays)
+            except MscpkError as exc:
+                raise FitError(f"GROUP {g!r}: the model cannot be evaluated: {exc}") from None
+            for a in g_assays:
+                s_list = sig[a][0]
+                mask = (self.row_groups == g) & (self._assays_arr == a)
+                unknown = sorted(set(sites_arr[mask]) - set(s_list))
+                if unknown:
+                    who = f"ASSAY {a!r}" if a else "the model (live cells)"
+                    raise FitError(f"{self._rows(mask & np.isin(sites_arr, unknown))}, column SITE: "
+                                   f"site(s) {', '.join(unknown)} not observed by {who}; "
+                                   f"sites: {', '.join(s_list)}")
+
+    @property
+    def n_obs(self) -> int:
+        return len(self.frame)
+
+    @property
+    def n_blq(self) -> int:
+        return int(self.censored.sum())
+
+    @property
+    def n_summary(self) -> int:
+        return int(self.summary.sum())
+
+    def predict(self, theta_log: Sequence[float]) -> np.ndarray:
+        """Prediction of every row (its group's model) at the log-parameters ``theta_log``."""
+        out = np.empty(self.n_obs)
+        for g, idx in self.group_rows.items():
+            out[idx] = self.models[g].predict(theta_log, self.times[idx],
+                                              [self.sites[i] for i in idx],
+                                              [self.assays[i] for i in idx])
+        return out

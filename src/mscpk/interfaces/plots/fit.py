@@ -1,0 +1,117 @@
+"""Diagnostic figure of a fit (matplotlib, Agg): observed vs predicted, residuals vs time,
+fitted curves over the data per group, site and assay."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mscpk.analysis.fitting.forward import PRED_FLOOR, ForwardModel, JointModel
+from mscpk.analysis.fitting.result import FitResult
+from mscpk.errors import MscpkError
+from mscpk.utils import atomic_path
+
+_MAX_CURVE_PANELS = 24
+
+
+def _observed_vs_predicted(ax, pred: pd.DataFrame, unit: pd.Series, cens: np.ndarray) -> None:
+    for u in sorted(set(unit)):
+        um = (unit == u).to_numpy()
+        ax.loglog(pred["PRED"][~cens & um], pred["DV"][~cens & um], "o", ms=4,
+                  label=f"observed [{u}]")
+    if cens.any():
+        ax.loglog(pred["PRED"][cens], pred["LLOQ"][cens], "v", mfc="none", ms=5, label="BLQ (LLOQ)")
+    vals = pd.concat([pred["PRED"], pred["DV"].dropna()])
+    vals = vals[vals > 0]
+    if len(vals):
+        lim = [vals.min() / 2, vals.max() * 2]
+        ax.plot(lim, lim, "k--", lw=0.8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("observed")
+    ax.set_title("observed vs predicted")
+    ax.legend(fontsize=7)
+
+
+def _residuals(ax, pred: pd.DataFrame, cens: np.ndarray, sigma: float) -> None:
+    ax.plot(pred["TIME"][~cens], pred["LOGRES"][~cens], "o", ms=4)
+    ax.axhline(0, color="k", lw=0.8)
+    for s in (-2, 2):
+        ax.axhline(s * sigma, color="grey", ls=":", lw=0.8)
+    ax.set_xlabel("time [h]")
+    ax.set_ylabel("log(DV) - log(PRED)")
+    ax.set_title("residuals vs time")
+
+
+def _curve(ax, result: FitResult, group: str, site: str, assay: str, grid: np.ndarray,
+           sub: pd.DataFrame) -> None:
+    """The fitted curve of one (group, site, assay), when the result holds its model."""
+    model = result.model
+    fm = (model.models.get(group) if isinstance(model, JointModel)
+          else model if isinstance(model, ForwardModel) else None)
+    if fm is None or not result.theta_log:
+        return
+    try:
+        s_list, arr = fm.signals(result.theta_log, grid, [assay])[assay]
+        y = arr[:, s_list.index(site)]
+        ax.semilogy(grid, np.maximum(y, PRED_FLOOR), "-", lw=1.2, label="fit")
+    except (MscpkError, ValueError):
+        pass
+    pos = sub["DV"].dropna()
+    lowest = min([v for v in [pos.min() if len(pos) else None,
+                              sub["LLOQ"].min() if "LLOQ" in sub else None]
+                  if v is not None and v > 0] or [1.0])
+    ax.set_ylim(bottom=lowest / 10)
+
+
+def plot_fit(result: FitResult, path: str | Path) -> Path:
+    """Diagnostic figure: observed vs predicted, log residuals vs time, fitted curves over
+    the data per group, site and assay (curves need ``result.model``; BLQ rows drawn at the
+    LLOQ as open triangles; at most 24 curve panels)."""
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    pred = result.predictions
+    n = len(pred)
+    grp = pred["FITGROUP"] if "FITGROUP" in pred else pd.Series(["*"] * n, index=pred.index)
+    assay = (pred["ASSAY"].fillna("").astype(str) if "ASSAY" in pred
+             else pd.Series([""] * n, index=pred.index))
+    unit = pred["UNIT"] if "UNIT" in pred else pd.Series(["cells"] * n, index=pred.index)
+    keys = sorted(set(zip(grp, pred["SITE"], assay)))[:_MAX_CURVE_PANELS]
+    n_panels = 2 + len(keys)
+    ncol = min(3, n_panels)
+    nrow = math.ceil(n_panels / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.5 * ncol, 3.6 * nrow), squeeze=False)
+    axes = axes.ravel()
+    cens = pred["CENS"].to_numpy(int) == 1 if "CENS" in pred else np.zeros(n, bool)
+    _observed_vs_predicted(axes[0], pred, unit, cens)
+    _residuals(axes[1], pred, cens, result.sigma)
+    tmax = float(pred["TIME"].max())
+    grid = np.unique(np.concatenate([np.linspace(0, tmax * 1.05, 120), pred["TIME"]]))
+    for k, (g, site, a) in enumerate(keys):
+        ax = axes[2 + k]
+        sel = ((grp == g) & (pred["SITE"] == site) & (assay == a)).to_numpy()
+        sub = pred[sel]
+        sc = cens[sel]
+        ax.semilogy(sub["TIME"][~sc], sub["DV"][~sc], "o", ms=4, label="observed")
+        if sc.any():
+            ax.semilogy(sub["TIME"][sc], sub["LLOQ"][sc], "v", mfc="none", ms=5, label="BLQ")
+        _curve(ax, result, g, site, a, grid, sub)
+        title = f"{site}" + (f" [{a}]" if a else "")
+        if g not in ("*", "all") and len(set(grp)) > 1:
+            title = f"{g}: {title}"
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("time [h]")
+        ax.set_ylabel(str(sub["UNIT"].iloc[0]) if "UNIT" in sub and len(sub) else "cells")
+        ax.legend(fontsize=7)
+    for ax in axes[n_panels:]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png")
+    plt.close(fig)
+    return path

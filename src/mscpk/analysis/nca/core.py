@@ -1,0 +1,225 @@
+"""NCA of one concentration-time profile: BLQ rules, AUC/AUMC, lambda_z and the
+parameters derived from them (rules in docs/nca.md).
+
+>>> t, c = clean_blq([0, 1, 2, 4, 8], [0, 10, 0, 5, 0])
+>>> t.tolist(), c.tolist()
+([0.0, 1.0, 4.0, 8.0], [0.0, 10.0, 5.0, 0.0])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mscpk.analysis.nca.options import NCAOptions
+
+#: Codes of the terminal (lambda_z) fit and of the parameters extrapolated with it.
+LAMZ_CODES = ("LAMZ", "LAMZHL", "LAMZNPT", "R2", "R2ADJ", "LAMZLL", "LAMZUL", "LAMZSPN")
+EXTRAP_CODES = ("CLSTP", "AUCIFO", "AUCIFP", "AUCPEO", "AUCPEP", "AUMCIFO", "MRTEVIFO",
+                "MRTIVIFO")
+
+
+def clean_blq(time: Any, conc: Any, options: NCAOptions | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Apply the BLQ position rules of ``options`` to one profile (``conc`` with BLQ as 0,
+    ``time`` sorted ascending). Returns the kept times and their (possibly replaced)
+    concentrations."""
+    t = np.asarray(time, dtype=float)
+    idx, c = clean_indices(t, np.asarray(conc, dtype=float), options or NCAOptions())
+    return t[idx], c
+
+
+def clean_indices(time: np.ndarray, conc: np.ndarray, opts: NCAOptions
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """BLQ position rules. ``time`` sorted; ``conc`` >= 0 with BLQ as 0.
+    Returns (kept indices, cleaned concentrations at those indices)."""
+    conc = conc.astype(float).copy()
+    blq = conc == 0
+    pos = ~blq
+    keep = np.ones(len(conc), dtype=bool)
+    if not pos.any():
+        masks = {"first": blq.copy(), "middle": np.zeros_like(blq), "last": np.zeros_like(blq)}
+    else:
+        tfirst = time[pos][0]
+        tlast = time[pos][-1]
+        masks = {
+            "first": blq & (time <= tfirst),
+            "middle": blq & (time > tfirst) & (time < tlast),
+            "last": blq & (time >= tlast),
+        }
+    for position, rule in (("first", opts.blq_first), ("middle", opts.blq_middle),
+                           ("last", opts.blq_last)):
+        mask = masks[position]
+        if rule == "keep":
+            continue
+        if rule == "drop":
+            keep &= ~mask
+        elif rule == "keep_first":
+            idx = np.flatnonzero(mask)
+            keep[idx[1:]] = False
+        else:
+            conc[mask] = float(rule)
+    idx = np.flatnonzero(keep)
+    return idx, conc[idx]
+
+
+def start(t: np.ndarray, c: np.ndarray, opts: NCAOptions
+          ) -> tuple[np.ndarray, np.ndarray, bool, list[str]]:
+    """The profile with a 0 at time 0 added when ``assume_zero_at_time0`` and it starts
+    later; returns (t, c, whether added, ``["NO_TIME0"]`` if it still starts later)."""
+    added = bool(opts.assume_zero_at_time0 and len(t) and t[0] > 0)
+    if added:
+        t, c = np.r_[0.0, t], np.r_[0.0, c]
+    return t, c, added, (["NO_TIME0"] if len(t) and t[0] > 0 else [])
+
+
+def persistence(obs: pd.DataFrame) -> tuple[float, list[str]]:
+    """Last time with an observation above the LLOQ (NaN if none) and
+    ``["PERSIST_AT_LAST_SAMPLE"]`` when that is the last sampling time of ``obs``."""
+    meas = obs[(obs["CENS"] == 0) & (obs["DV"] > 0)]
+    value = float(meas["TIME"].max()) if len(meas) else math.nan
+    return value, (["PERSIST_AT_LAST_SAMPLE"] if value == float(obs["TIME"].max()) else [])
+
+
+def interval_areas(t: np.ndarray, c: np.ndarray, method: str
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """AUC and AUMC of each interval [t_i, t_{i+1}]."""
+    t1, t2, c1, c2 = t[:-1], t[1:], c[:-1], c[1:]
+    dt = t2 - t1
+    auc = dt * (c1 + c2) / 2.0
+    aumc = dt * (c1 * t1 + c2 * t2) / 2.0
+    if method == "linear":
+        use_log = np.zeros(len(dt), dtype=bool)
+    elif method == "lin up/log down":
+        use_log = (c1 > 0) & (c2 > 0) & (c2 < c1)
+    else:  # "log"
+        use_log = (c1 > 0) & (c2 > 0) & (c2 != c1)
+    if use_log.any():
+        a, b, d = c1[use_log], c2[use_log], dt[use_log]
+        ta, tb = t1[use_log], t2[use_log]
+        lr = np.log(a / b)
+        auc[use_log] = d * (a - b) / lr
+        aumc[use_log] = d * (a * ta - b * tb) / lr + d * d * (a - b) / (lr * lr)
+    return auc, aumc
+
+
+@dataclass
+class LambdaFit:
+    """A log-linear terminal fit (``reason`` says why there is none when ``lamz`` is NaN)."""
+
+    lamz: float = math.nan
+    intercept: float = math.nan
+    r2: float = math.nan
+    adj_r2: float = math.nan
+    n: int = 0
+    times: tuple[float, ...] = ()
+    reason: str = ""
+
+
+@dataclass
+class Profile:
+    """NCA of one profile, ready for the output table: parameter values, the lambda_z fit
+    and the flags of the profile, of the fit, of areas, of PERSIST and (sparse) of the AUC."""
+
+    ident: str
+    method: str
+    vals: dict[str, float]
+    n_obs: int
+    fit: LambdaFit | None
+    pflags: list[str]
+    xflags: list[str]
+    area_flags: list[str]
+    persist_flags: list[str]
+    se: float = math.nan
+    auc_flags: list[str] = field(default_factory=list)
+
+
+def fit_lambda_z(t: np.ndarray, c: np.ndarray, tmax: float, opts: NCAOptions) -> LambdaFit:
+    """PKNCA-style automatic terminal-slope selection (see docs/nca.md)."""
+    sel = (c > 0) & ((t >= tmax) if opts.allow_tmax_in_half_life else (t > tmax))
+    tt, yy = t[sel], np.log(c[sel])
+    m = len(tt)
+    if m < opts.min_hl_points:
+        where = "from Tmax on" if opts.allow_tmax_in_half_life else "after Tmax"
+        return LambdaFit(reason=f"{m} positive points {where} (need {opts.min_hl_points})")
+    fits = []
+    for n in range(opts.min_hl_points, m + 1):
+        x, y = tt[m - n:], yy[m - n:]
+        slope, intercept = np.polyfit(x, y, 1)
+        resid = y - (intercept + slope * x)
+        sst = float(np.sum((y - y.mean()) ** 2))
+        r2 = 1.0 - float(np.sum(resid ** 2)) / sst if sst > 0 else math.nan
+        adj = 1.0 - (1.0 - r2) * (n - 1) / (n - 2) if not math.isnan(r2) else math.nan
+        fits.append(LambdaFit(lamz=-float(slope), intercept=float(intercept), r2=r2,
+                              adj_r2=adj, n=n, times=tuple(float(v) for v in x)))
+    adjs = [f.adj_r2 for f in fits if not math.isnan(f.adj_r2)]
+    if not adjs:
+        return LambdaFit(reason="no fit with a defined R^2 (constant terminal values)")
+    best = max(adjs)
+    ok = [f for f in fits if f.lamz > 0 and not math.isnan(f.adj_r2)
+          and f.adj_r2 >= best - opts.adj_r2_factor]
+    if not ok:
+        return LambdaFit(reason="no terminal fit with a decreasing slope")
+    return max(ok, key=lambda f: f.n)
+
+
+def profile_parameters(t: np.ndarray, c: np.ndarray, opts: NCAOptions, *, method: str
+                       ) -> tuple[dict[str, float], LambdaFit | None, list[str], list[str]]:
+    """NCA of one cleaned profile (t sorted, c >= 0). Returns (values, lambda fit, profile
+    flags, lambda/extrapolation flags)."""
+    v: dict[str, float] = {}
+    pflags: list[str] = []
+    xflags: list[str] = []
+    if len(t) == 0 or not np.any(c > 0):
+        pflags.append("ALL_BLQ")
+        v.update(CMAX=0.0 if len(t) else math.nan, TMAX=math.nan, CLST=math.nan,
+                 TLST=math.nan, AUCLST=0.0 if len(t) else math.nan,
+                 AUCALL=0.0 if len(t) else math.nan,
+                 AUMCLST=0.0 if len(t) else math.nan)
+        for code in LAMZ_CODES + EXTRAP_CODES + ("MRTEVLST", "MRTIVLST"):
+            v[code] = math.nan
+        xflags.append("NO_LAMZ:all values BLQ")
+        return v, None, pflags, xflags
+    cmax = float(c.max())
+    imax = np.flatnonzero(c == cmax)
+    tmax = float(t[imax[0] if opts.first_tmax else imax[-1]])
+    ipos = np.flatnonzero(c > 0)
+    ilast = int(ipos[-1])
+    tlast, clast = float(t[ilast]), float(c[ilast])
+    auc_i, aumc_i = interval_areas(t[: ilast + 1], c[: ilast + 1], method)
+    auclast = float(auc_i.sum())
+    aumclast = float(aumc_i.sum())
+    v.update(CMAX=cmax, TMAX=tmax, CLST=clast, TLST=tlast, AUCLST=auclast, AUMCLST=aumclast,
+             AUCALL=float(interval_areas(t, c, method)[0].sum()))
+    v["MRTEVLST"] = aumclast / auclast if auclast > 0 else math.nan
+    v["MRTIVLST"] = v["MRTEVLST"]
+
+    fit = fit_lambda_z(t, c, tmax, opts)
+    if math.isnan(fit.lamz):
+        xflags.append(f"NO_LAMZ:{fit.reason}")
+        for code in LAMZ_CODES + EXTRAP_CODES:
+            v[code] = math.nan
+        return v, None, pflags, xflags
+    lz = fit.lamz
+    hl = math.log(2.0) / lz
+    span = (max(fit.times) - min(fit.times)) / hl
+    clstp = math.exp(fit.intercept - lz * tlast)
+    aucifo = auclast + clast / lz
+    aucifp = auclast + clstp / lz
+    aumcifo = aumclast + clast * tlast / lz + clast / lz ** 2
+    v.update(LAMZ=lz, LAMZHL=hl, LAMZNPT=float(fit.n), R2=fit.r2, R2ADJ=fit.adj_r2,
+             LAMZLL=min(fit.times), LAMZUL=max(fit.times), LAMZSPN=span, CLSTP=clstp,
+             AUCIFO=aucifo, AUCIFP=aucifp,
+             AUCPEO=100.0 * (aucifo - auclast) / aucifo if aucifo > 0 else math.nan,
+             AUCPEP=100.0 * (aucifp - auclast) / aucifp if aucifp > 0 else math.nan,
+             AUMCIFO=aumcifo, MRTEVIFO=aumcifo / aucifo if aucifo > 0 else math.nan)
+    v["MRTIVIFO"] = v["MRTEVIFO"]
+    if fit.adj_r2 < opts.r2adj_min:
+        xflags.append("LOW_R2ADJ")
+    if span < opts.span_ratio_min:
+        xflags.append("SHORT_SPAN")
+    return v, fit, pflags, xflags

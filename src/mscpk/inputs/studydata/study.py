@@ -1,0 +1,77 @@
+"""The :class:`StudyData` type and the final shape of its normalised frame
+(format: docs/studydata.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from mscpk.inputs.studydata.units import NORMALISED_TO, factor
+
+#: At most this many problem lines in one DataError message (then "... and N more").
+MAX_PROBLEM_LINES = 20
+#: Columns of ``StudyData.excluded``.
+EXCLUDED_COLUMNS = ("ROW", "COLUMN", "VALUE", "REASON")
+
+
+def capped(lines: list[str], more: str = "") -> list[str]:
+    """``lines`` cut to :data:`MAX_PROBLEM_LINES`, then ``"... and N more<more>"``."""
+    extra = len(lines) - MAX_PROBLEM_LINES
+    return lines[:MAX_PROBLEM_LINES] + ([f"... and {extra} more{more}"] if extra > 0 else [])
+
+
+@dataclass(frozen=True, eq=False)
+class StudyData:
+    """Validated study data.
+
+    ``frame``: the normalised observations (see docs/studydata.md).
+    ``excluded``: rows left out for a documented reason, columns ``ROW, COLUMN, VALUE,
+    REASON`` (ROW as in the file: header = row 1).
+    ``is_summary``: the file holds summary (literature) data: means with ``N`` (and ``SD``).
+    ``source``: where the data came from (file path or a label).
+    """
+
+    frame: pd.DataFrame
+    excluded: pd.DataFrame
+    is_summary: bool
+    source: str = ""
+
+    @property
+    def units(self) -> list[str]:
+        """The distinct ``DVU`` values present."""
+        return sorted(self.frame["DVU"].unique().tolist())
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def finish(rows: list[dict[str, Any]], excluded: list[dict[str, Any]], extras: list[str], *,
+           normalise: bool, is_summary: bool, source: str) -> StudyData:
+    """The :class:`StudyData` of validated rows: units normalised within a dimension
+    (``cells/mg`` -> ``cells/g``, ``cells/uL`` -> ``cells/mL``) when ``normalise``, columns
+    in their fixed order and types."""
+    frame = pd.DataFrame(rows)
+    if normalise:
+        for src, dst in NORMALISED_TO.items():
+            mask = frame["DVU"] == src
+            if mask.any():
+                f = factor(src, dst)
+                for col in ("DV", "LLOQ", "SD"):
+                    if col in frame:
+                        frame.loc[mask, col] = frame.loc[mask, col] * f
+                frame.loc[mask, "DVU"] = dst
+
+    order = ["ROW", "GROUP", "ID", "TIME", "SITE", "DV", "DVU", "CENS", "LLOQ"]
+    order += [c for c in ("ASSAY", "ROUTE", "DOSE", "N", "SD") if c in frame]
+    order += ["DVU_REPORTED"] + [c for c in extras if c in frame]
+    frame = frame[order].reset_index(drop=True)
+    frame["ROW"] = frame["ROW"].astype(int)
+    frame["CENS"] = frame["CENS"].astype(int)
+    for col in ("TIME", "DV", "LLOQ", "DOSE", "N", "SD"):
+        if col in frame:
+            frame[col] = frame[col].astype(float)
+    excl = pd.DataFrame(excluded, columns=list(EXCLUDED_COLUMNS))
+    excl["ROW"] = excl["ROW"].astype(int)
+    return StudyData(frame=frame, excluded=excl, is_summary=is_summary, source=source)

@@ -7,7 +7,9 @@ The data live in ``mscpk/data/detection/``:
 * ``methods.toml``: the eight assays (``qpcr, flow, ihc, bli, fluorescence, mri, spect, pet``)
   with the review's Table 2 row, the default detection limit (Table 2) and the published
   alternatives, the measurement CV and the sampling / counting settings;
-* ``products.csv``: the review's Table 1 (marketed MSC products), one row per product.
+* ``products.csv``: the review's Table 1 (marketed MSC products), one row per product;
+* ``constants.toml``: species-independent numbers of the observation models and the study
+  design (tissue density, depot depths, sampling grid, ...), see :func:`detection_constants`.
 
 Every number in the TOML files is a ``{ value, unit, source }`` table.
 
@@ -46,6 +48,9 @@ XENOGENEIC_ASSAYS: tuple[str, ...] = ("qpcr", "flow", "ihc")
 KNOWLEDGE_TABLES: tuple[str, ...] = ("products", "methods", "labels")
 
 _LABEL_KINDS = ("radionuclide", "particle", "dye", "reporter", "none")
+#: Fields every direct label states: its kinetics in the label network.
+_DIRECT_FIELDS = ("efflux_half_life_h", "dead_release_half_life_h", "unbound_half_life_h", "unbound_fate",
+                  "host_half_life_h", "labelled_fraction", "per_cell_cv")
 
 
 def _data_dir():
@@ -82,11 +87,11 @@ class LabelInfo:
     efflux_half_life_h: float = math.inf
     dead_release_half_life_h: float = math.inf
     debris_to_local_macrophages: bool = False
-    unbound_half_life_h: float = 1.0
+    unbound_half_life_h: float = math.inf
     unbound_fate: Mapping[str, float] = field(default_factory=dict)
     host_half_life_h: float = math.inf
     labelled_fraction: float = 1.0
-    per_cell_cv: float = 0.5
+    per_cell_cv: float = 0.0
     specific_activity_Bq_per_cell: float | None = None
     photons_per_cell_per_s: float | None = None
     mu_eff_per_mm: float | None = None
@@ -144,7 +149,9 @@ class MethodInfo:
     ``detection_limit_cells`` [cells in the whole site]; ``cv`` [-] log-normal CV;
     ``sample`` maps setting name -> value (units in ``methods.toml``);
     ``per_cell_threshold`` [-] fraction of the mean initial label per cell below which a
-    cell is no longer label-positive (flow, ihc); ``alternatives``: published limits.
+    cell is no longer label-positive (flow, ihc); ``standard_label``: the label a study
+    design proposes for the assay when the product's cannot serve it; ``alternatives``:
+    published limits.
     """
 
     assay: str
@@ -156,6 +163,7 @@ class MethodInfo:
     cv: float
     sample: Mapping[str, float]
     per_cell_threshold: float | None
+    standard_label: str
     alternatives: tuple[Mapping[str, Any], ...]
     review: Mapping[str, Any]
     sources: Mapping[str, str]
@@ -171,6 +179,29 @@ def _labels_raw() -> dict:
 def _methods_raw() -> dict:
     with _data_dir().joinpath("methods.toml").open("rb") as fh:
         return tomllib.load(fh)
+
+
+@functools.lru_cache(maxsize=1)
+def detection_constants() -> Mapping[str, Any]:
+    """Species-independent numbers of the observation models and the study design
+    (``constants.toml``; units and sources there): name -> a number, a tuple of numbers or a
+    mapping of names.
+
+    >>> detection_constants()["tissue_density_g_per_mL"]
+    1.0
+    """
+    with _data_dir().joinpath("constants.toml").open("rb") as fh:
+        raw = tomllib.load(fh)
+    out: dict[str, Any] = {}
+    for key, entry in raw.items():
+        value = entry["value"]
+        if isinstance(value, list):
+            out[key] = tuple(_num(v, f"constants.toml {key}") for v in value)
+        elif isinstance(value, Mapping):
+            out[key] = MappingProxyType(dict(value))
+        else:
+            out[key] = _num(value, f"constants.toml {key}")
+    return MappingProxyType(out)
 
 
 def label_names() -> tuple[str, ...]:
@@ -190,6 +221,9 @@ def label_info(name: str) -> LabelInfo:
     kind = d.get("kind")
     if kind not in _LABEL_KINDS:
         raise DetectionError(f"{where}: kind {kind!r}; allowed: {', '.join(_LABEL_KINDS)}")
+    missing = [f for f in _DIRECT_FIELDS if f not in d] if d.get("direct", False) else []
+    if missing:
+        raise DetectionError(f"{where}: a direct label needs {', '.join(missing)}")
     sources: dict[str, str] = {}
     kw: dict[str, Any] = {}
     for key, value in d.items():
@@ -232,11 +266,14 @@ def method_info(assay: str) -> MethodInfo:
     if thr is not None:
         sources["per_cell_threshold"] = thr.get("source", "")
     review = {k[len("review_"):]: v for k, v in d.items() if k.startswith("review_")}
+    if d.get("standard_label") not in _labels_raw():
+        raise DetectionError(f"{where}: standard_label {d.get('standard_label')!r} is not a label of labels.toml")
     return MethodInfo(assay=assay, name=d["name"], unit=d["unit"], sees=d["sees"],
                       sampling=d["sampling"],
                       detection_limit_cells=_num(d["detection_limit"], f"{where} detection_limit"),
                       cv=_num(d["cv"], f"{where} cv"), sample=MappingProxyType(sample),
                       per_cell_threshold=None if thr is None else _num(thr, f"{where} per_cell_threshold"),
+                      standard_label=d["standard_label"],
                       alternatives=tuple(MappingProxyType(dict(a)) for a in d.get("detection_limit_alternatives", [])),
                       review=MappingProxyType(review), sources=MappingProxyType(sources))
 
@@ -334,4 +371,5 @@ def knowledge_table(name: str):
 
 
 __all__ = ["ASSAYS", "ASSAY_UNITS", "XENOGENEIC_ASSAYS", "KNOWLEDGE_TABLES", "LabelInfo", "MethodInfo",
-           "label_names", "label_info", "method_info", "supported_assays", "check_assay", "knowledge_table"]
+           "label_names", "label_info", "method_info", "supported_assays", "check_assay", "knowledge_table",
+           "detection_constants"]

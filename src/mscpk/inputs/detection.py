@@ -17,7 +17,7 @@ names; :func:`apply_detection_overrides` picks out the detection names (ignoring
 and returns the :class:`DetectionSettings` in force, which the observation models use
 (``observe``, ``detection_windows``, ``design_study``, ``simulate_study``,
 ``label_kinetics``). Engine calls get the scenario without detection names
-(:func:`cell_scenario`).
+(:func:`mscpk.inputs.resolve.cell_scenario`).
 
 Example
 -------
@@ -138,15 +138,6 @@ def is_detection_parameter(name: str) -> bool:
     return name in _catalogue()
 
 
-def split_detection_overrides(overrides: Mapping[str, float] | None) -> tuple[dict, dict]:
-    """``(detection overrides, other overrides)`` of a scenario's ``[parameters]``."""
-    cat = _catalogue()
-    det, other = {}, {}
-    for k, v in dict(overrides or {}).items():
-        (det if k in cat else other)[k] = v
-    return det, other
-
-
 def _check(name: str, value: Any, rule: str) -> float:
     if isinstance(value, bool):
         raise DetectionParameterError(f"parameter {name!r}: {value!r} is not a number")
@@ -223,19 +214,6 @@ def apply_detection_overrides(overrides: Mapping[str, float] | None) -> Detectio
                              MappingProxyType({k: MappingProxyType(v) for k, v in methods.items()}))
 
 
-def settings_of(scenario) -> DetectionSettings:
-    """The detection settings of a scenario (from its ``[parameters]``)."""
-    return apply_detection_overrides(getattr(scenario, "parameters", None))
-
-
-def cell_scenario(scenario):
-    """The scenario without detection names in ``[parameters]`` (for the cell engine)."""
-    params = getattr(scenario, "parameters", None)
-    if not params or not any(k in _catalogue() for k in params):
-        return scenario
-    return scenario.model_copy(update={"parameters": split_detection_overrides(params)[1]})
-
-
 def detection_parameter_rows(overrides: Mapping[str, float] | None = None,
                              labels: Any = None) -> list[tuple[str, float, str, str]]:
     """``(name, value, unit, source)`` of every detection parameter (as ``mscpk params``).
@@ -274,5 +252,4 @@ def detection_parameter_rows(overrides: Mapping[str, float] | None = None,
 
 __all__ = ["DetectionSettings", "DetectionParameterError", "apply_detection_overrides",
            "detection_parameter_rows", "detection_parameter_names", "is_detection_parameter",
-           "split_detection_overrides", "settings_of", "cell_scenario", "LABEL_FIELDS", "METHOD_FIELDS",
-           "METHOD_DISPLAY", "label_display"]
+           "LABEL_FIELDS", "METHOD_FIELDS", "METHOD_DISPLAY", "label_display"]

@@ -16,7 +16,7 @@ import pytest
 import mscpk
 from mscpk.analysis.detection import (design_study, detection_windows, label_kinetics, observe,
                              simulate_study)
-from mscpk.analysis.detection.observation import format_intervals, intervals
+from mscpk.analysis.detection import format_intervals, intervals
 from mscpk.inputs.detection import DetectionParameterError, apply_detection_overrides, detection_parameter_names, detection_parameter_rows, is_detection_parameter
 from mscpk.inputs.resolve import cell_scenario
 from mscpk.errors import DataError, DetectionError, ParameterError, ScenarioError

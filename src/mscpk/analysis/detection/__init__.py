@@ -15,28 +15,27 @@ method has a detection limit and samples only part of an organ.
 * :func:`detection_parameter_rows` / :func:`apply_detection_overrides` - label and method
   parameters by name (``"qPCR detection limit [cells]"``), overridable from a scenario.
 
-Example
--------
->>> from mscpk.analysis.detection import observe, knowledge_table
+Specification: docs/detection.md.
+
 >>> sorted(knowledge_table("methods")["assay"])[:3]
 ['bli', 'flow', 'fluorescence']
->>> df = observe("examples/iv_mouse.toml", "spect", label="51Cr", times_h=[1, 24])  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from mscpk.analysis.detection.labels import (LabelKinetics, build_label_network, label_kinetics, label_per_cell,
-                     label_positive_fraction)
-from mscpk.analysis.detection.observation import detection_windows, observe
-from mscpk.inputs.detection import (DetectionSettings, apply_detection_overrides, detection_parameter_names,
-                         detection_parameter_rows, is_detection_parameter)
+                                            label_positive_fraction)
+from mscpk.analysis.detection.observation import expected_signals, observe
 from mscpk.analysis.detection.study import GUIDANCE_ITEMS, animals_per_time, design_study, simulate_study
+from mscpk.analysis.detection.windows import detection_windows, format_intervals, intervals
 from mscpk.inputs.catalogue import (ASSAY_UNITS, ASSAYS, KNOWLEDGE_TABLES, LabelInfo, MethodInfo, knowledge_table,
-                     label_info, label_names, method_info, supported_assays)
+                                    label_info, label_names, method_info, supported_assays)
+from mscpk.inputs.detection import (DetectionSettings, apply_detection_overrides, detection_parameter_names,
+                                    detection_parameter_rows, is_detection_parameter)
 
-__all__ = ["observe", "detection_windows", "design_study", "simulate_study", "knowledge_table",
-           "label_kinetics", "LabelKinetics", "build_label_network", "label_per_cell",
-           "label_positive_fraction", "animals_per_time", "GUIDANCE_ITEMS", "ASSAYS", "ASSAY_UNITS",
-           "KNOWLEDGE_TABLES", "LabelInfo", "MethodInfo", "label_info", "label_names", "method_info",
+__all__ = ["observe", "expected_signals", "detection_windows", "intervals", "format_intervals", "design_study",
+           "simulate_study", "knowledge_table", "label_kinetics", "LabelKinetics", "build_label_network",
+           "label_per_cell", "label_positive_fraction", "animals_per_time", "GUIDANCE_ITEMS", "ASSAYS",
+           "ASSAY_UNITS", "KNOWLEDGE_TABLES", "LabelInfo", "MethodInfo", "label_info", "label_names", "method_info",
            "supported_assays", "DetectionSettings", "apply_detection_overrides", "detection_parameter_rows",
            "detection_parameter_names", "is_detection_parameter"]

@@ -1,51 +1,14 @@
-"""Label kinetics: where the label of a labelled cell product is, computed with the cells.
+"""Label kinetics: where the label of a labelled cell product is, solved with the cells.
 
-The cell network of a scenario (:func:`mscpk.engine.model.build.build_network`) is augmented with
-label states and solved by the same solver as the cells (exact matrix exponential for the
-linear network, the stiff BDF solver when the scenario's capillary beds saturate), so label
-kinetics cost about as much as the cell simulation itself.
+The network that produced a :class:`~mscpk.engine.result.Result` is augmented with label
+states (label in live cells, in dead material, held by macrophages, unbound in plasma,
+excreted) and solved by the same solver; radioactive decay multiplies each dose group's
+label afterwards, and division dilutes the label per cell only. The states and processes
+are specified in docs/detection.md ("Label kinetics").
 
-Label is counted in *label units*: one unit is the mean label of one cell at labelling, so a
-dose of N cells carries N units. The augmented network has, for every dose group (doses
-labelled at the same time):
-
-* a twin ``{site}__label_{kind}`` of every live-cell state (``venous``, ``arrested``,
-  ``engrafted``, ``free``, ...): label inside live cells moves with the cells (each cell
-  transition ``a -> b`` at rate k is copied as ``label_a -> label_b`` at rate k, including
-  saturable ones);
-* a twin ``{site}__label_dead`` of every dead-material state: label in dead cells follows the
-  debris (carried to blood, taken up by liver and spleen);
-* ``{site}__label_macrophage``: label held by host cells. Debris degraded in liver and spleen
-  leaves its label in the macrophages there; debris degraded elsewhere frees its label
-  (radionuclides) or leaves it in local macrophages (``debris_to_local_macrophages``: SPIO,
-  membrane dyes); freed label also lands here (``unbound_fate``: liver, spleen, bone marrow
-  for 89Zr, glucose-avid tissue for FDG, ...);
-* ``blood__label_unbound``: freed label in plasma (from efflux of live cells, release from
-  dead cells, degradation of debris), cleared with ``unbound_half_life_h`` to host tissue or
-  urine;
-* ``eliminated__label_urine`` (excreted) and ``eliminated__label_cleared`` (carried out of
-  the body inside live cells, e.g. mucociliary clearance).
-
-Label-specific processes: efflux from live cells (``efflux_half_life_h``; C12: 111In-oxine
-keeps 43-52 % at 24 h, 89Zr-oxine 71-90 %), release from dead cells
-(``dead_release_half_life_h``; C12: 2.3 h), clearance of unbound label, turnover of host-held
-label. Radioactive decay is *not* in the network: it multiplies the whole label vector of a
-dose group by ``exp(-ln2 (t - t_label) / T_half)``, so the network's solution is the
-decay-corrected label and the decayed activity is exact for any number of doses.
-
-Division: the engine has no proliferation (its live cells are the ground truth). A division
-time dilutes the label *per cell* (halves at each division) without changing the total label
-in the cell population; see :func:`label_per_cell` and :func:`label_positive_fraction`.
-
-Indirect labels (reporter genes) need no network: they are expressed by live cells only.
-
-Example
--------
->>> import mscpk
->>> from mscpk.analysis.detection import label_kinetics
->>> sc = mscpk.load_scenario("examples/iv_mouse.toml")              # doctest: +SKIP
->>> lk = label_kinetics(sc, label="111In-oxine", times_h=[1, 24])  # doctest: +SKIP
->>> lk.by_site()["liver"]                                          # doctest: +SKIP
+>>> lk = label_kinetics("examples/iv_mouse.toml", label="51Cr", times_h=[1, 24])
+>>> bool(lk.by_site()["liver"][1] > lk.by_site()["liver"][0])
+True
 """
 
 from __future__ import annotations
@@ -58,25 +21,30 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from mscpk.errors import DetectionError
+from mscpk.engine.model.fate import PHAGOCYTIC
 from mscpk.engine.network import LIVE_KINDS, Input, Network, StateLayout, Transition, split_state
-from mscpk.inputs.detection import settings_of
-from mscpk.inputs.resolve import cell_scenario
+from mscpk.engine.result import Result
+from mscpk.engine.simulate import network_for, simulate
+from mscpk.engine.solvers import LinearSolver, StiffSolver
+from mscpk.errors import DetectionError
 from mscpk.inputs.catalogue import LabelInfo, label_info
+from mscpk.inputs.load import load_scenario
+from mscpk.inputs.resolve import Inputs
+from mscpk.inputs.resolve import resolve as resolve_inputs
+from mscpk.inputs.scenario import Scenario
 
-PHAGOCYTIC = ("liver", "spleen")
 #: Parts of the label, by where it sits.
 LABEL_PARTS = ("live", "dead", "host", "unbound")
+#: Largest difference [fraction of the dose] between a Result's cells and those of the
+#: network rebuilt for it (a Result without its network) before they are said to differ.
+_REBUILD_TOLERANCE = 1e-4
 
 
 # --------------------------------------------------------------------------------------------
 # resolving inputs
 # --------------------------------------------------------------------------------------------
-def as_scenario(obj: Any):
+def as_scenario(obj: Any) -> Scenario:
     """A :class:`~mscpk.inputs.scenario.Scenario` from a Scenario or a TOML path."""
-    from mscpk.inputs.scenario import Scenario
-    from mscpk.inputs.load import load_scenario
-
     if isinstance(obj, Scenario):
         return obj
     if isinstance(obj, (str, Path)):
@@ -85,35 +53,31 @@ def as_scenario(obj: Any):
 
 
 def resolve(source: Any, scenario: Any = None, times_h: Sequence[float] | None = None,
-            params=None):
-    """``(scenario, result)`` from a scenario / path (simulated here) or a Result + scenario."""
-    from mscpk.engine.result import Result
-    from mscpk.engine.simulate import simulate
-
+            params=None) -> tuple[Inputs, Result]:
+    """``(inputs, result)``: the scenario's :class:`~mscpk.inputs.resolve.Inputs` (model
+    parameters from ``params``, default set unless given) and its Result - ``source`` itself
+    when it is a Result (then ``scenario=`` is needed), else simulated here."""
     if isinstance(source, Result):
         if scenario is None:
             raise DetectionError("a Result needs scenario=... (the scenario it was simulated from): "
                                  "the label, product origin and species come from the scenario")
         if times_h is not None:
             raise DetectionError("times_h cannot be chosen for a given Result; pass the scenario instead")
-        return as_scenario(scenario), source
-    sc = as_scenario(source)
+        return resolve_inputs(as_scenario(scenario), params), source
+    inputs = resolve_inputs(as_scenario(source), params)
     if times_h is not None:
         times = [float(t) for t in times_h]
         if not times or any(not math.isfinite(t) or t < 0 for t in times):
             raise DetectionError(f"times_h: {list(times_h)!r}: give one or more finite times >= 0 [h]")
-    # the engine sees the scenario without detection parameters (see .parameters)
-    return sc, simulate(cell_scenario(sc), times_h=times_h, params=params)
+    # the engine sees the scenario without detection parameters
+    return inputs, simulate(inputs.cell_scenario, times_h=times_h, params=params)
 
 
-def resolve_label(scenario, label: str | None, label_options: Mapping[str, Any] | None = None) -> LabelInfo:
+def resolve_label(inputs: Inputs, label: str | None, label_options: Mapping[str, Any] | None = None) -> LabelInfo:
     """The :class:`LabelInfo` in force: ``label`` or the product's, with the scenario's
-    detection parameters (``[parameters]``, see :mod:`.parameters`), then ``label_options``."""
-    name = scenario.product.label if label is None else label
-    info = settings_of(scenario).label(name)
-    if label_options:
-        info = info.updated(**dict(label_options))
-    return info
+    detection parameters (``inputs.detection``), then ``label_options``."""
+    info = inputs.detection.label(inputs.scenario.product.label if label is None else label)
+    return info.updated(**dict(label_options)) if label_options else info
 
 
 # --------------------------------------------------------------------------------------------
@@ -134,7 +98,7 @@ def _group_of(t: float, groups: tuple[float, ...]) -> int:
 
 def build_label_network(net: Network, info: LabelInfo, organs: Sequence[str],
                         groups: tuple[float, ...] | None = None) -> Network:
-    """The cell network augmented with label states (see the module docstring)."""
+    """The cell network augmented with label states (docs/detection.md, "Label kinetics")."""
     if not info.direct:
         raise DetectionError(f"label {info.name!r} is not a direct label; it has no label kinetics "
                              "(reporter signals come from live cells only)")
@@ -326,75 +290,65 @@ class LabelKinetics:
         return out
 
 
+def solve_labels(inputs: Inputs, result: Result, info: LabelInfo) -> LabelKinetics:
+    """Label kinetics of ``info`` for ``result``: its own network (rebuilt from ``inputs``
+    only for a Result without one, e.g. read back from a dict) augmented with label states
+    and solved with the result's solver."""
+    net = result.network
+    if net is None:
+        net = network_for(inputs.cell_scenario, inputs.params, inputs.species)
+        if tuple(net.names) != tuple(result.state_names):
+            raise DetectionError("the result does not belong to this scenario (its states differ)")
+    groups = label_groups(net, info)
+    aug = build_label_network(net, info, inputs.species.organ_names(), groups)
+    solver = StiffSolver() if result.solver == "bdf" else LinearSolver()
+    times = np.asarray(result.times_h, dtype=float)
+    states = solver.solve(aug, times)
+    n = len(net.names)
+    if result.network is None and len(times):
+        scale = max(float(np.max(result.administered)), 1.0)
+        err = float(np.max(np.abs(states[:, :n] - result.states))) / scale
+        if err > _REBUILD_TOLERANCE:
+            raise DetectionError(f"the result does not match the scenario (cell states differ by {err:.2g} of "
+                                 "the dose): was it simulated with other parameters? pass params=...")
+    names, lab = aug.names[n:], states[:, n:]
+    if len(groups) == 1:
+        gstates, base_names = lab[None, :, :].copy(), tuple(names)
+    else:
+        index: dict[str, int] = {}
+        for name in names:
+            site, kind = split_state(name)
+            index.setdefault(f"{site}__{_strip_group(kind)}", len(index))
+        gstates = np.zeros((len(groups), len(times), len(index)))
+        for k, name in enumerate(names):
+            site, kind = split_state(name)
+            g = int(kind.rpartition("_g")[2]) - 1
+            gstates[g, :, index[f"{site}__{_strip_group(kind)}"]] += lab[:, k]
+        base_names = tuple(index)
+    return LabelKinetics(info, times, base_names, groups, gstates, np.asarray(result.administered, float),
+                         tuple(result.sites))
+
+
 def label_kinetics(source: Any, *, scenario: Any = None, label: str | None = None,
                    times_h: Sequence[float] | None = None, params=None,
                    label_options: Mapping[str, Any] | None = None, result=None) -> LabelKinetics:
     """Solve the label kinetics of a direct label alongside the scenario's cells.
 
     ``source``: a scenario (object or TOML path), or a :class:`~mscpk.engine.result.Result` together
-    with ``scenario=``. ``label``: overrides the product's label. ``label_options``: override
-    fields of the label (e.g. ``{"efflux_half_life_h": 30.0}``). Raises
-    :class:`DetectionError` for an indirect label (reporters have no label kinetics).
+    with ``scenario=`` (or pass the scenario as ``source`` and its Result as ``result=``).
+    ``label``: overrides the product's label. ``label_options``: override fields of the label
+    (e.g. ``{"efflux_half_life_h": 30.0}``). ``params``: the model parameter set (default
+    set). Raises :class:`DetectionError` for an indirect label (reporters have no label
+    kinetics).
 
-    Example
-    -------
-    >>> lk = label_kinetics("examples/iv_mouse.toml", label="51Cr", times_h=[1, 24])  # doctest: +SKIP
-    >>> float(lk.by_site()["liver"][1] / lk.administered[1])                           # doctest: +SKIP
+    >>> lk = label_kinetics("examples/iv_mouse.toml", label="111In-oxine", times_h=[0, 24])
+    >>> [round(float(x), 6) for x in lk.total() / lk.administered]
+    [1.0, 1.0]
     """
-    if result is None:
-        sc, res = resolve(source, scenario, times_h, params)
-    else:
-        sc, res = as_scenario(source), result
-    info = resolve_label(sc, label, label_options)
-    return _solve(sc, res, info, params)
-
-
-def _solve(sc, res, info: LabelInfo, params=None) -> LabelKinetics:
-    from mscpk.engine.model.build import build_network
-    from mscpk.inputs.resolve import scenario_parameters, scenario_species
-    from mscpk.engine.solvers import LinearSolver, StiffSolver
-
-    sc = cell_scenario(sc)
-    species = scenario_species(sc)
-    p = scenario_parameters(sc, params)
-    net = build_network(sc, p, species)
-    if tuple(net.names) != tuple(res.state_names):
-        raise DetectionError("the result does not belong to this scenario (its states differ)")
-    groups = label_groups(net, info)
-    aug = build_label_network(net, info, species.organ_names(), groups)
-    solver = StiffSolver() if res.solver == "bdf" else LinearSolver()
-    times = np.asarray(res.times_h, dtype=float)
-    states = solver.solve(aug, times)
-    n = len(net.names)
-    scale = max(float(np.max(res.administered)), 1.0)
-    err = float(np.max(np.abs(states[:, :n] - res.states))) / scale if len(times) else 0.0
-    if err > 1e-4:
-        raise DetectionError(f"the result does not match the scenario (cell states differ by {err:.2g} of "
-                             "the dose): was it simulated with other parameters? pass params=...")
-    names = aug.names[n:]
-    lab = states[:, n:]
-    gstates = np.zeros((len(groups), len(times), len(names)))
-    if len(groups) == 1:
-        gstates[0] = lab
-        base_names = tuple(names)
-    else:
-        base: list[str] = []
-        index: dict[str, int] = {}
-        for k, name in enumerate(names):
-            site, kind = split_state(name)
-            g = int(kind.rpartition("_g")[2]) - 1
-            bname = f"{site}__{_strip_group(kind)}"
-            if bname not in index:
-                index[bname] = len(base)
-                base.append(bname)
-        gstates = np.zeros((len(groups), len(times), len(base)))
-        for k, name in enumerate(names):
-            site, kind = split_state(name)
-            g = int(kind.rpartition("_g")[2]) - 1
-            gstates[g, :, index[f"{site}__{_strip_group(kind)}"]] += lab[:, k]
-        base_names = tuple(base)
-    return LabelKinetics(info, times, base_names, groups, gstates, np.asarray(res.administered, float),
-                         tuple(res.sites))
+    if result is not None:
+        source, scenario = result, source
+    inputs, res = resolve(source, scenario, times_h, params)
+    return solve_labels(inputs, res, resolve_label(inputs, label, label_options))
 
 
 # --------------------------------------------------------------------------------------------
@@ -455,5 +409,5 @@ def label_positive_fraction(times_h: Sequence[float] | float, label: str | Label
     return info.labelled_fraction * ndtr(z)
 
 
-__all__ = ["LabelKinetics", "label_kinetics", "build_label_network", "label_per_cell",
+__all__ = ["LabelKinetics", "label_kinetics", "solve_labels", "build_label_network", "label_per_cell",
            "label_positive_fraction", "label_groups", "LABEL_PARTS", "resolve", "resolve_label", "as_scenario"]

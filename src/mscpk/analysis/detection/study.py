@@ -1,86 +1,52 @@
 """Study design for cell biodistribution, and virtual study datasets.
 
-:func:`design_study` proposes, for each guidance item that NMPA (2017, 2020) asks sponsors
-to characterise - dynamic distribution, migration, homing, persistence, death (SCIENCE.md
-1, 4) - which assays can show it for this scenario, at which sampling times and with how
-many animals per time point. Everything is judged on the noise-free model (the engine's
-live/dead cells and the label kinetics) against each method's detection limit:
+:func:`design_study` proposes, for each guidance item of the NMPA cell-therapy guidance
+(dynamic distribution, migration, homing, persistence, death), the assays that can show it,
+sampling times and animals per time point; :func:`simulate_study` draws a virtual dataset in
+the Study data format. Rules and formulas: docs/detection.md ("Study design").
 
-* an assay is evaluated with the product's label when the label supports it, else (by
-  default) with a standard label for that assay (``relabel`` = true): luciferase for bli and
-  for qpcr (transgene) of a non-xenogeneic product, GFP for flow and ihc, DiR for
-  fluorescence, SPIO for mri, 111In-oxine for spect, 89Zr-oxine for pet;
-* *dynamic distribution*: detectable in at least two tissue sites;
-* *migration*: a site whose signal peaks later than the earliest-peaking site (the caveat
-  says when the live cells themselves never go there, i.e. the label moved, not the cells);
-* *homing*: detectable at an injured site of the scenario (none -> cannot be shown);
-* *persistence*: detectable for how long; only live-specific methods (flow, reporter genes,
-  species-specific IHC) show it without bias; qPCR counts dead cells until degraded and direct
-  labels outlive the cells (caveats);
-* *death*: needs a total-cell method (qPCR) together with a live-specific one; pairs are
-  proposed as ``qpcr+bli`` etc.
-
-Sampling times come from a standard grid (0.25, 1, 4, 8, 24, 48, 72 h, 1, 2, 3, 4 weeks, ...)
-inside the detection window of the listed sites, plus the first grid time after the window
-(to confirm the loss of signal); at least three times. Animals per time point for a
-relative precision ``precision`` (half-width of the confidence interval of the mean, as a
-fraction of the mean) at ``confidence``::
-
-    n = max(3, ceil((z * CV / precision)^2)),  CV = sqrt(cv_method^2 + between_animal_cv^2)
-
-with z the two-sided normal quantile; at least 3 animals per time point (SCIENCE.md 4).
-Destructive methods (qpcr, flow, ihc) need ``n`` animals per time; in vivo imaging can follow
-the same ``n`` animals (``animals_total``).
-
-:func:`simulate_study` draws a virtual dataset in the Study data format (``ID, TIME, DV,
-SITE, GROUP, DOSE, DVU, LLOQ, CENS, ASSAY``; BLQ rows have ``CENS = 1``, empty ``DV`` and
-the limit in ``LLOQ``) so that NCA and fitting can be tried on it.
+>>> animals_per_time(0.35, 0.3)
+6
 """
 
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import Any, Sequence
 
 import numpy as np
 
+from mscpk.analysis.detection.context import EX_VIVO, make_context
+from mscpk.analysis.detection.labels import as_scenario
+from mscpk.analysis.detection.noise import counting_factor, lognormal_factor, rng_from_seed
+from mscpk.analysis.detection.observation import readout
+from mscpk.analysis.detection.windows import window
+from mscpk.engine.result import Result
 from mscpk.errors import DetectionError
-from mscpk.analysis.detection.labels import resolve_label
-from mscpk.analysis.detection.observation import (EX_VIVO, _Context, _rng, counting_factor, lognormal_factor, make_context,
-                          readout, window)
-from mscpk.inputs.catalogue import ASSAY_UNITS, ASSAYS, label_info, method_info, supported_assays
+from mscpk.inputs.catalogue import ASSAY_UNITS, ASSAYS, detection_constants, label_info, method_info, supported_assays
 
 GUIDANCE_ITEMS: tuple[str, ...] = ("dynamic distribution", "migration", "homing", "persistence", "death")
-#: Label proposed for an assay the product's label cannot support.
-DEFAULT_LABEL_FOR_ASSAY = {"qpcr": "luciferase", "flow": "GFP", "ihc": "GFP", "bli": "luciferase",
-                           "fluorescence": "DiR", "mri": "SPIO", "spect": "111In-oxine",
-                           "pet": "89Zr-oxine"}
-#: Standard sampling grid [h].
-SAMPLING_GRID_H = (0.25, 1.0, 4.0, 8.0, 24.0, 48.0, 72.0, 168.0, 336.0, 504.0, 672.0, 1008.0,
-                   1344.0, 2016.0, 2688.0, 4032.0, 5376.0, 8760.0)
+#: Standard sampling grid [h after the first dose] (``constants.toml``).
+SAMPLING_GRID_H: tuple[float, ...] = detection_constants()["sampling_grid_h"]
 #: Detected cells in the analysed sample at the lower limit of quantification of a virtual
-#: ex vivo study (qpcr, flow, ihc): 3, the Poisson limit for detecting a target in 95 % of
-#: samples (MIQE, Bustin SA et al. 2009 Clin Chem 55:611: 3 copies per PCR is the lowest
-#: theoretically possible LOD). A site's LLOQ is max(detection limit, this / sampled fraction):
-#: with a DNA aliquot of a large organ one detected cell scales to hundreds or thousands of
-#: cells, far above the 100-cell Table 2 limit, so lower values cannot be quantified.
-LLOQ_MIN_SAMPLE_CELLS = 3.0
+#: ex vivo study (qpcr, flow, ihc; ``constants.toml``, MIQE): a site's LLOQ is
+#: max(detection limit, this / sampled fraction).
+LLOQ_MIN_SAMPLE_CELLS: float = detection_constants()["lloq_min_sample_cells"]
 _STUDY_UNITS = {"cells": "cells", "percent_injected_activity": "%ID", "photons_per_s": "photons/s"}
 
 
-def animals_per_time(cv: float, precision: float, confidence: float = 0.95, minimum: int = 3) -> int:
+def animals_per_time(cv: float, precision: float, confidence: float = 0.95, minimum: int | None = None) -> int:
     """Animals per time point so that the CI half-width of the mean is ``precision`` x mean.
 
     ``n = max(minimum, ceil((z * cv / precision)^2))``, z the two-sided normal quantile of
-    ``confidence``.
+    ``confidence``; ``minimum`` default: ``min_animals_per_time`` of ``constants.toml`` (3).
 
     >>> animals_per_time(0.35, 0.3)
     6
     >>> animals_per_time(0.10, 0.3)
     3
     """
-    from statistics import NormalDist
-
     if not (precision > 0):
         raise DetectionError(f"precision: {precision!r} must be > 0 (relative CI half-width, e.g. 0.3)")
     if not (0 < confidence < 1):
@@ -88,6 +54,8 @@ def animals_per_time(cv: float, precision: float, confidence: float = 0.95, mini
     if not (cv >= 0):
         raise DetectionError(f"cv: {cv!r} must be >= 0")
     z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
+    if minimum is None:
+        minimum = detection_constants()["min_animals_per_time"]
     return max(int(minimum), int(math.ceil((z * cv / precision) ** 2 - 1e-9)))
 
 
@@ -107,23 +75,27 @@ def _live_specific(assay: str, label: str) -> bool:
 
 
 def _sampling_times(first: float, last: float, end: float, until_end: bool, t0: float) -> list[float]:
-    """Standard grid times (relative to the first dose) within the window, plus one after."""
+    """Standard grid times (relative to the first dose) within the window, plus one after;
+    geometric midpoints added up to ``min_sampling_times`` (``constants.toml``)."""
+    c = detection_constants()
+    res, early = c["time_resolution_h"], c["first_added_time_h"]
+    digits = int(round(-math.log10(res)))  # proposed times are rounded to ``res``
     grid = [g for g in SAMPLING_GRID_H if g <= end - t0 + 1e-9]
     lo, hi = first - t0, last - t0
     inside = [g for g in grid if lo - 1e-9 <= g <= hi + 1e-9]
     after = [g for g in grid if g > hi + 1e-9]
     times = inside + ([after[0]] if after and not until_end else [])
     if not inside:
-        mid = math.sqrt(max(lo, 1e-3) * max(hi, 1e-3))
-        times = sorted({round(lo, 3), round(mid, 3), round(hi, 3)} | set(times))
-    while len(times) < 3:
+        mid = math.sqrt(max(lo, res) * max(hi, res))
+        times = sorted({round(lo, digits), round(mid, digits), round(hi, digits)} | set(times))
+    while len(times) < c["min_sampling_times"]:
         # add geometric midpoints of the widest gap (or points before the first)
-        ext = sorted(set(times) | {max(lo, 0.05)})
+        ext = sorted(set(times) | {max(lo, early)})
         if len(ext) < 2:
-            ext = [max(lo, 0.05), max(hi, 0.1)]
-        gaps = [(ext[k + 1] / max(ext[k], 1e-3), k) for k in range(len(ext) - 1)]
+            ext = [max(lo, early), max(hi, 2 * early)]
+        gaps = [(ext[k + 1] / max(ext[k], res), k) for k in range(len(ext) - 1)]
         _, k = max(gaps)
-        new = round(math.sqrt(max(ext[k], 1e-3) * ext[k + 1]), 3)
+        new = round(math.sqrt(max(ext[k], res) * ext[k + 1]), digits)
         if new in ext:
             break
         times = sorted(set(ext) | {new})
@@ -161,9 +133,11 @@ def design_study(source, *, scenario=None, label: str | None = None, precision: 
 
     Example
     -------
-    >>> from mscpk.analysis.detection import design_study
-    >>> plan = design_study("examples/iv_mouse.toml", label="luciferase")  # doctest: +SKIP
-    >>> plan[plan.can_show][["item", "assay", "animals_per_time"]]         # doctest: +SKIP
+    >>> plan = design_study("examples/iv_mouse.toml", label="luciferase", assays=["qpcr", "bli"],
+    ...                     items=["persistence"])
+    >>> plan[["assay", "can_show", "animals_per_time"]].to_dict("records")
+    [{'assay': 'qpcr', 'can_show': True, 'animals_per_time': 6},
+     {'assay': 'bli', 'can_show': True, 'animals_per_time': 4}]
     """
     import pandas as pd
 
@@ -175,6 +149,8 @@ def design_study(source, *, scenario=None, label: str | None = None, precision: 
     animals_per_time(0.1, precision, confidence)  # validates precision / confidence
     base = make_context(source, scenario=scenario, label=label, times_h=times_h, params=params)
     sc, res = base.scenario, base.result
+    c = detection_constants()
+    n_sites = int(c["max_sites_listed"])
     origin = sc.product.origin
     t0 = min(d.time_h for d in sc.dose)
     end = float(np.max(res.times_h))
@@ -187,13 +163,13 @@ def design_study(source, *, scenario=None, label: str | None = None, precision: 
         if own:
             lab = base.label.name
         elif consider_other_labels:
-            lab = DEFAULT_LABEL_FOR_ASSAY[a]
+            lab = method_info(a).standard_label
             if a == "qpcr" and origin == "xenogeneic":
                 lab = base.label.name
         else:
             evaluated[a] = {"possible": False, "label": base.label.name}
             continue
-        ctx = base if lab == base.label.name else _Context(sc, res, resolve_label(sc, lab), base.species, params)
+        ctx = base if lab == base.label.name else base.with_label(lab)
         ro = readout(ctx, a, division_time_h=division_time_h)
         win = {}
         for j, s in enumerate(ro.sites):
@@ -216,7 +192,7 @@ def design_study(source, *, scenario=None, label: str | None = None, precision: 
     adm = float(np.max(res.administered)) or 1.0
     live_peak = {s: (float(res.times_h[int(np.argmax(res.quantity(s, "live_cells")))]),
                      float(np.max(res.quantity(s, "live_cells")))) for s in sites}
-    true_live_sites = {s for s, (_, v) in live_peak.items() if v >= 0.01 * adm}
+    true_live_sites = {s for s, (_, v) in live_peak.items() if v >= c["live_site_min_fraction"] * adm}
     injured = [i.site for i in sc.subject.injury if i.site in sites]
 
     rows: list[dict[str, Any]] = []
@@ -256,7 +232,7 @@ def design_study(source, *, scenario=None, label: str | None = None, precision: 
             tissue = [s for s in win if s != "blood"]
             caveat = not_live_caveat(a, ev)
             if item == "dynamic distribution":
-                use = sorted(tissue, key=lambda s: -win[s]["peak"])[:6]
+                use = sorted(tissue, key=lambda s: -win[s]["peak"])[:n_sites]
                 can = len(use) >= 2
                 rows.append(row(item, a, ev, can, caveat if can else "detectable in fewer than two tissue sites", use))
             elif item == "migration":
@@ -293,10 +269,10 @@ def design_study(source, *, scenario=None, label: str | None = None, precision: 
                 if ev["live_specific"]:
                     ok = bool(tissue)
                     rows.append(row(item, a, ev, ok, "combine with qPCR (live + dead cells) to see death" if ok
-                                    else "not detectable in any tissue", tissue[:6]))
+                                    else "not detectable in any tissue", tissue[:n_sites]))
                 elif a == "qpcr":
                     rows.append(row(item, a, ev, bool(tissue), "combine with a live-specific method (flow, BLI, "
-                                    "reporter) to see death", tissue[:6]))
+                                    "reporter) to see death", tissue[:n_sites]))
                 else:
                     rows.append(row(item, a, ev, False, "cannot tell live from dead cells", []))
         if item == "death" and "qpcr" in evaluated and evaluated["qpcr"]["possible"]:
@@ -315,7 +291,7 @@ def design_study(source, *, scenario=None, label: str | None = None, precision: 
                 cav = "needs both labels on the product" if len(labels) > 1 else ""
                 rows.append(row(item, f"qpcr+{a}", pair, bool(both),
                                 ("qPCR minus live signal = dead cells not yet degraded" + (f"; {cav}" if cav else ""))
-                                if both else "no tissue site detectable by both", both[:6]))
+                                if both else "no tissue site detectable by both", both[:n_sites]))
     cols = ["item", "assay", "label", "relabel", "can_show", "caveat", "sites", "sampling_times_h",
             "animals_per_time", "animals_total", "sampling", "cv", "first_h", "last_h"]
     df = pd.DataFrame(rows, columns=cols)
@@ -362,8 +338,11 @@ def simulate_study(source, *, assay: str = "qpcr", scenario=None, label: str | N
 
     Example
     -------
-    >>> from mscpk.analysis.detection import simulate_study
-    >>> data = simulate_study("examples/iv_mouse.toml", assay="qpcr", label="luciferase")  # doctest: +SKIP
+    >>> data = simulate_study("examples/iv_mouse.toml", assay="qpcr", label="luciferase", times_h=[1, 24],
+    ...                       sites=["lung"], seed=1)
+    >>> data[["ID", "TIME", "SITE", "CENS"]].values.tolist()
+    [['A1', 1.0, 'lung', 0], ['A2', 1.0, 'lung', 0], ['A3', 1.0, 'lung', 0],
+     ['A4', 24.0, 'lung', 0], ['A5', 24.0, 'lung', 0], ['A6', 24.0, 'lung', 0]]
     """
     import pandas as pd
 
@@ -376,12 +355,9 @@ def simulate_study(source, *, assay: str = "qpcr", scenario=None, label: str | N
         raise DetectionError(f"animals_per_time: {animals_per_time!r} must be an integer >= 1")
     if not (between_animal_cv >= 0):
         raise DetectionError(f"between_animal_cv: {between_animal_cv!r} must be >= 0")
-    rng = _rng(seed)
+    rng = rng_from_seed(seed)
     if rng is None:
         raise DetectionError("seed: a virtual study is random; give an int seed or a numpy Generator")
-    from mscpk.analysis.detection.labels import as_scenario
-    from mscpk.engine.result import Result
-
     sc = as_scenario(scenario if isinstance(source, Result) else source)
     t0 = min(d.time_h for d in sc.dose)
     end = sc.run.end_h
@@ -393,12 +369,12 @@ def simulate_study(source, *, assay: str = "qpcr", scenario=None, label: str | N
             raise DetectionError(f"times_h: {list(times_h)!r}: give one or more finite times >= 0 [h]")
     abs_times = [t0 + x for x in rel]
     if isinstance(source, Result):
-        ctx = make_context(source, scenario=scenario, label=label, params=params)
+        ctx = make_context(source, scenario=sc, label=label, params=params)
         tidx = [int(np.argmin(np.abs(ctx.times - x))) for x in abs_times]
         if any(abs(ctx.times[i] - x) > 1e-9 for i, x in zip(tidx, abs_times)):
             raise DetectionError("the given Result lacks some sampling times; pass the scenario instead")
     else:
-        ctx = make_context(source, label=label, times_h=abs_times, params=params)
+        ctx = make_context(sc, label=label, times_h=abs_times, params=params)
         tidx = [int(np.argmin(np.abs(ctx.times - x))) for x in abs_times]
     ro = readout(ctx, assay, decay_correct=decay_correct, detection_limit=detection_limit,
                  division_time_h=division_time_h)
@@ -448,5 +424,5 @@ def simulate_study(source, *, assay: str = "qpcr", scenario=None, label: str | N
     return df
 
 
-__all__ = ["GUIDANCE_ITEMS", "DEFAULT_LABEL_FOR_ASSAY", "SAMPLING_GRID_H", "LLOQ_MIN_SAMPLE_CELLS", "animals_per_time",
+__all__ = ["GUIDANCE_ITEMS", "SAMPLING_GRID_H", "LLOQ_MIN_SAMPLE_CELLS", "animals_per_time",
            "design_study", "simulate_study"]

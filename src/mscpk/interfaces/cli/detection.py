@@ -90,11 +90,11 @@ def observe_command(
 ) -> None:
     """Simulated readout of ASSAY for SCENARIO (time_h, site, assay, value, unit, detectable)."""
     from mscpk.analysis.detection import observe
-    from mscpk.interfaces.plots.detection import _check_path, plot_observation
+    from mscpk.interfaces.plots.detection import FIGURE_SUFFIXES, plot_observation
 
     _check_csv(out)
     if plot is not None:
-        _check_path(plot)
+        check_out(plot, FIGURE_SUFFIXES, "plot")
     df = observe(scenario, assay, label=label, times_h=_parse_times(times),
                  decay_correct=not no_decay_correction, seed=None if no_noise else seed,
                  detection_limit=detection_limit, detection_limit_ratio=detection_limit_ratio,
@@ -129,11 +129,11 @@ def detection_window_command(
     "Luciferase optical background per site [photons/s]") apply.
     """
     from mscpk.analysis.detection import detection_windows
-    from mscpk.interfaces.plots.detection import _check_path, plot_detection_windows
+    from mscpk.interfaces.plots.detection import FIGURE_SUFFIXES, plot_detection_windows
 
     _check_csv(out)
     if plot is not None:
-        _check_path(plot)
+        check_out(plot, FIGURE_SUFFIXES, "plot")
     assays = [a.strip() for a in assay.split(",") if a.strip()] if assay else None
     df = detection_windows(scenario, assays=assays, label=label, times_h=_parse_times(times),
                            detection_limits=_parse_limits(detection_limit),

@@ -4,38 +4,26 @@
 * :func:`plot_observation`: observed signal (with its detection limit) against the engine's
   true live-cell (and dead-cell) curve, one panel per site.
 
-Both write the figure atomically (a temporary file in the same folder, then ``os.replace``);
-the file type follows the suffix (``.png``, ``.pdf``, ``.svg``).
+Both write the figure atomically (:func:`mscpk.utils.atomic_path`); the file type follows
+the suffix, one of :data:`FIGURE_SUFFIXES` (the command line checks the path first).
 """
 
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
-from mscpk.errors import DetectionError
+from mscpk.utils import atomic_path
 
+#: Figure file types (by suffix).
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 _MIN_T = 0.01  # [h] left edge of the log time axis
 
 
-def _check_path(path: str | os.PathLike) -> Path:
-    p = Path(path)
-    if p.suffix.lower() not in FIGURE_SUFFIXES:
-        raise DetectionError(f"plot {str(p)!r}: unsupported file type {p.suffix or '(none)'!r}; "
-                             f"allowed: {', '.join(FIGURE_SUFFIXES)}")
-    if not p.parent.exists() and str(p.parent) not in ("", "."):
-        raise DetectionError(f"plot {str(p)!r}: folder {str(p.parent)!r} does not exist")
-    return p
-
-
 def _save(fig, path: Path) -> None:
     import matplotlib.pyplot as plt
-
-    from mscpk.utils import atomic_path
 
     path = Path(path)
     try:
@@ -67,7 +55,7 @@ def plot_detection_windows(windows, path, title: str = "Detection windows") -> P
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    p = _check_path(path)
+    p = Path(path)
     w = windows[np.isfinite(windows["first_h"].astype(float))]
     assays = list(dict.fromkeys(windows["assay"]))
     colours = {a: plt.cm.tab10(i % 10) for i, a in enumerate(assays)}
@@ -108,7 +96,7 @@ def plot_observation(obs, path, max_sites: int = 6) -> Path:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    p = _check_path(path)
+    p = Path(path)
     df = obs[obs["site"] != "whole_body"]
     peak = df.groupby("site", sort=False)["expected"].max().sort_values(ascending=False)
     sites = [s for s in peak.index[:max_sites] if peak[s] > 0] or list(peak.index[:1])

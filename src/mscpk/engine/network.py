@@ -10,8 +10,7 @@ so the network conserves cells exactly: administered = live + dead + eliminated.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import Iterable, Mapping
+from typing import Mapping
 
 import numpy as np
 
@@ -20,7 +19,6 @@ LIVE_KINDS = frozenset({"venous", "arterial", "vascular", "arrested", "engrafted
                         "free", "aggregated", "attached"})
 #: State kinds of circulating (blood) cells.
 CIRCULATING_KINDS = frozenset({"venous", "arterial", "vascular"})
-DEAD_KINDS = frozenset({"dead", "degraded"})
 
 
 def state_id(site: str, kind: str) -> str:
@@ -120,20 +118,28 @@ class Network:
     inputs: tuple[Input, ...]
     capacities: Mapping[str, Capacity] = field(default_factory=dict)
     schedule: tuple[tuple[float, float, str], ...] = ()
+    #: Rate matrices by mode, filled on first use; shared by the copies that
+    #: ``dataclasses.replace`` makes with other doses (the rates do not depend on them).
+    matrix_cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def names(self) -> tuple[str, ...]:
         return self.layout.names
 
     def matrix(self, mode: str = "base") -> np.ndarray:
-        """Rate matrix A [1/h] with dx/dt = A x (linear part; saturation ignored)."""
-        n = len(self.layout)
-        a = np.zeros((n, n))
-        idx = self.layout.index
-        for tr in self.modes[mode]:
-            i, j = idx(tr.source), idx(tr.target)
-            a[i, i] -= tr.rate
-            a[j, i] += tr.rate
+        """Rate matrix A [1/h] with dx/dt = A x (linear part; saturation ignored), read-only."""
+        a = self.matrix_cache.get(mode)
+        if a is None:
+            idx = self.layout.index
+            trs = self.modes[mode]
+            src = np.array([idx(t.source) for t in trs], dtype=np.intp)
+            dst = np.array([idx(t.target) for t in trs], dtype=np.intp)
+            rate = np.array([t.rate for t in trs], dtype=float)
+            a = np.zeros((len(self.layout), len(self.layout)))
+            np.add.at(a, (src, src), -rate)  # in transition order, as a loop would add them
+            np.add.at(a, (dst, src), rate)
+            a.setflags(write=False)
+            self.matrix_cache[mode] = a
         return a
 
     def batch_size(self) -> int | None:
@@ -184,7 +190,3 @@ class Network:
             if t0 <= t < t1:
                 return mode
         return "base"
-
-    def with_modes(self, modes: Mapping[str, Iterable[Transition]]) -> "Network":
-        return Network(self.layout, MappingProxyType({k: tuple(v) for k, v in modes.items()}),
-                       self.inputs, self.capacities, self.schedule)

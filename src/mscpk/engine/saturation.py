@@ -26,7 +26,7 @@ def check_mode(mode: object, key: str = "saturation") -> str:
 def peak_occlusion_by_bed(net: Network, states: np.ndarray) -> dict[str, float]:
     """Largest fraction [-] of each capillary bed (by organ) occupied by arrested cells."""
     idx = net.layout.index
-    return {bed: float((states[:, [idx(s) for s in cap.states]].sum(axis=1) / cap.capacity).max())
+    return {bed: float(states[:, [idx(s) for s in cap.states]].sum(axis=1).max() / cap.capacity)
             for bed, cap in net.capacities.items()}
 
 

@@ -75,20 +75,18 @@ def simulate(scenario: Scenario, *, times_h: Sequence[float] | None = None,
     net = network_for(scenario, params, species)
     times = np.asarray(check_times(times_h, "times_h") if times_h is not None else scenario.output_times())
     mode = sat.check_mode(saturation if saturation is not None else scenario.run.saturation)
-    peak = None
+    by_bed, solver = None, "expm"
     if mode != "on":
         states = LinearSolver().solve(net, times)
-        peak = sat.peak_occlusion(net, states)
-    solver = "expm"
-    if sat.nonlinear(mode, peak, params[sat.ONSET]):
+        by_bed = sat.peak_occlusion_by_bed(net, states)
+    if sat.nonlinear(mode, max(by_bed.values(), default=0.0) if by_bed else None, params[sat.ONSET]):
         states = StiffSolver().solve(net, times, progress=progress)
-        peak = sat.peak_occlusion(net, states)
-        solver = "bdf"
-    by_bed = sat.peak_occlusion_by_bed(net, states)
+        by_bed, solver = sat.peak_occlusion_by_bed(net, states), "bdf"
     worst = max(by_bed, key=by_bed.get) if by_bed else None
     return Result(scenario.name, times, net.names, states, administered(net, times),
                   {k: c.capacity for k, c in net.capacities.items()}, solver, species.name,
-                  {"peak_occlusion": peak, "peak_occlusion_site": worst}, network=net)
+                  {"peak_occlusion": by_bed[worst] if worst else 0.0, "peak_occlusion_site": worst},
+                  network=net)
 
 
 __all__ = ["simulate", "network_for"]

@@ -6,9 +6,9 @@ The format is fixed by ``shared/INTERFACE.md``; loading and cross-checks are in
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Iterable, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
 from mscpk.errors import ScenarioError, did_you_mean
@@ -30,14 +30,14 @@ MAX_TIME_H = 24 * 365 * 5.0
 MAX_FOLD = 1e3
 
 
-def check_times(values: Iterable[object], key: str = "times_h") -> tuple[float, ...]:
+def check_times(values: Iterable[object], key: str = "times_h") -> np.ndarray:
     """Output times [h], sorted and unique: one or more finite numbers in [0, MAX_TIME_H].
 
     The one check of output times (scenario ``run.times_h``, ``simulate(times_h=...)``,
     ``simulate_batch``, the CLI's ``--times``). Raises :class:`ScenarioError`.
 
-    >>> check_times([24, 1, 1])
-    (1.0, 24.0)
+    >>> check_times([24, 1, 1]).tolist()
+    [1.0, 24.0]
     """
     try:
         return _times(values)
@@ -45,18 +45,26 @@ def check_times(values: Iterable[object], key: str = "times_h") -> tuple[float, 
         raise ScenarioError(f"{key}: {exc}") from None
 
 
-def _times(values: Iterable[object]) -> tuple[float, ...]:
+def _times(values: Iterable[object]) -> np.ndarray:
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise ValueError(f"{values!r} is not a list of times [h]")
-    out = []
-    for t in values:
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) \
-                or not 0 <= t <= MAX_TIME_H:
-            raise ValueError(f"time {t!r} is not allowed; give finite times in [0, {MAX_TIME_H:g}] h")
-        out.append(float(t))
-    if not out:
+    values = values if isinstance(values, np.ndarray) else list(values)
+    try:
+        arr = np.asarray(values)
+    except ValueError:  # ragged input
+        arr = np.asarray([None])
+    if arr.ndim != 1 or arr.dtype.kind not in "iuf" or any(type(v) in (bool, np.bool_) for v in values):
+        bad = next((v for v in values if type(v) in (bool, np.bool_) or not isinstance(v, (int, float, np.number))),
+                   values)
+    else:
+        arr = arr.astype(float, copy=False)
+        wrong = np.flatnonzero(~(np.isfinite(arr) & (arr >= 0) & (arr <= MAX_TIME_H)))
+        bad = None if wrong.size == 0 else values[int(wrong[0])]
+    if bad is not None:
+        raise ValueError(f"time {bad!r} is not allowed; give finite times in [0, {MAX_TIME_H:g}] h")
+    if arr.size == 0:
         raise ValueError("must list at least one time")
-    return tuple(sorted(set(out)))
+    return np.unique(arr)
 
 
 class Injury(BaseModel):
@@ -155,7 +163,7 @@ class Run(BaseModel):
     @field_validator("times_h")
     @classmethod
     def _times(cls, v: tuple[object, ...] | None) -> tuple[float, ...] | None:
-        return None if v is None else _times(v)
+        return None if v is None else tuple(_times(v).tolist())
 
 
 class Scenario(BaseModel):

@@ -52,7 +52,7 @@ def parse_times(text: str | None, option: str = "--times") -> list[float] | None
         vals = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise ScenarioError(f"{option}: {text!r} is not a comma-separated list of hours") from None
-    return list(check_times(vals, option))
+    return check_times(vals, option).tolist()
 
 
 #: Figure formats every plotting command writes.

@@ -120,7 +120,6 @@ class OutputRows:
     cells: slice
     total: int
     beds: slice
-    bed_names: tuple[str, ...]
 
     @classmethod
     def of(cls, net: Network) -> "OutputRows":
@@ -135,8 +134,7 @@ class OutputRows:
             for s in cap.states:
                 w[net.layout.index(s)] = 1.0
             rows.append(w)
-        return cls(np.array(rows), slice(0, n_cells), n_cells, slice(n_cells + 1, len(rows)),
-                   tuple(net.capacities))
+        return cls(np.array(rows), slice(0, n_cells), n_cells, slice(n_cells + 1, len(rows)))
 
 
 def _bed_capacities(net: Network, n_sub: int) -> np.ndarray:

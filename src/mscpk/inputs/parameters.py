@@ -8,7 +8,6 @@ a new set.
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,7 +15,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Iterator, Mapping
 
-from mscpk.errors import ParameterError
+from mscpk.errors import ParameterError, did_you_mean
 
 #: name -> packaged TOML file holding that parameter set
 REGISTERED_SETS: Mapping[str, str] = MappingProxyType({"default": "default.toml"})
@@ -87,21 +86,11 @@ class ParameterSet(Mapping[str, float]):
             new[name] = Parameter(name, rec.check(value), rec.unit, source, rec.minimum, rec.maximum)
         return ParameterSet(new, self.set_name)
 
-    def with_records(self, extra: Mapping[str, Parameter]) -> "ParameterSet":
-        """A new set that also holds ``extra`` records (e.g. the species' physiology)."""
-        new = dict(self._records)
-        new.update(extra)
-        return ParameterSet(new, self.set_name)
 
 
 def _unknown_message(name: str, known: Mapping[str, object]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else "; `mscpk params` lists the names"
-    return f"unknown parameter {name!r}{hint}"
-
-
-def available_parameter_sets() -> tuple[str, ...]:
-    return tuple(REGISTERED_SETS)
+    hint = did_you_mean(name, known, cutoff=0.6).removesuffix(" ") or "`mscpk params` lists the names"
+    return f"unknown parameter {name!r}; {hint}"
 
 
 @lru_cache(maxsize=None)

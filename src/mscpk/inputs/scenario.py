@@ -14,9 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, mode
 from mscpk.errors import ScenarioError, did_you_mean
 from mscpk.inputs.routes import route as route_info, route_aliases, route_names
 
-ORIGINS = ("autologous", "syngeneic", "allogeneic", "xenogeneic")
-SOURCES = ("bone_marrow", "adipose", "umbilical_cord", "cord_blood", "placenta")
-IMMUNE = ("immunocompetent", "immunodeficient")
 _CFG = ConfigDict(extra="forbid", frozen=True)
 
 #: A number as a scenario gives it: an int or a float, never a bool or a string, finite.

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from mscpk.utils import atomic_path
 from mscpk.engine.result import Result
 
 
@@ -40,18 +39,6 @@ def _draw_body(ax, values: dict[str, float], norm, cmap, title: str) -> None:
     ax.set_aspect("equal")
     ax.axis("off")
     ax.set_title(title, fontsize=9)
-
-
-def plot_result(result: Result, path: str | Path, **options) -> Path:
-    """Write :func:`result_figure` to ``path`` (format from the suffix), atomically."""
-    import matplotlib.pyplot as plt
-
-    fig = result_figure(result, **options)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        save_figure(fig, tmp, path.suffix)
-    plt.close(fig)
-    return path
 
 
 def save_figure(fig, path: str | Path, suffix: str) -> None:

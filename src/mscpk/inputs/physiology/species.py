@@ -1,6 +1,11 @@
-"""Species physiology objects (:class:`Species`, :class:`Organ`, :class:`Capillary`) and the
+"""Species physiology: the ONE table of fields (TOML key, attribute, parameter name, unit,
+allowed range), the objects (:class:`Species`, :class:`Organ`, :class:`Capillary`) and the
 ONE validation of their values (:func:`check_species`), used after parsing, scaling and
 ``[parameters]`` overrides alike.
+
+The species file parser, :meth:`Species.parameter_rows` (the names ``mscpk params`` lists)
+and the ``[parameters]`` overrides are all derived from :data:`BODY_FIELDS` and
+:data:`ORGAN_FIELDS`. The file format is described in docs/physiology.md.
 """
 
 from __future__ import annotations
@@ -11,8 +16,112 @@ from dataclasses import dataclass, field, replace
 from typing import Iterator, Mapping
 
 from mscpk.errors import PhysiologyError, did_you_mean
-from mscpk.inputs.physiology.fields import (BODY_FIELDS, FLOW_SUM_TOLERANCE, LUNG_FLOW_TOLERANCE,
-                                            ORGAN_FIELDS, VOLUME_SUM_SLACK, Field)
+
+#: Organs every species file must define (snake_case; more may be added).
+REQUIRED_ORGANS: tuple[str, ...] = (
+    "lung", "heart", "brain", "liver", "spleen", "gut", "kidney", "muscle", "skin", "adipose",
+    "bone_marrow", "rest",
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Allowed interval of a value: from ``low`` to ``high``, each end open or closed.
+
+    >>> str(Rule(0.0, 1.0, low_open=False, high_open=False)), Rule(0.0, 1.0, low_open=False).allows(1.0)
+    ('in [0, 1]', False)
+    """
+
+    low: float = 0.0
+    high: float = math.inf
+    low_open: bool = True
+    high_open: bool = True
+
+    def allows(self, value: float) -> bool:
+        """True when ``value`` is finite and inside the interval."""
+        if not math.isfinite(value):
+            return False
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def __str__(self) -> str:
+        if math.isinf(self.high):
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        return (f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}"
+                f"{')' if self.high_open else ']'}")
+
+
+POSITIVE = Rule()
+NON_NEGATIVE = Rule(low_open=False)
+FRACTION = Rule(0.0, 1.0, low_open=False, high_open=False)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One numeric physiology field.
+
+    Attributes:
+        key: field name in the species TOML file (``"capillary_gsd"``).
+        attr: attribute of :class:`Species` or :class:`Organ` (``"capillary"``).
+        sub: attribute of :class:`Capillary` when ``attr == "capillary"``, else ``None``.
+        label: parameter name without unit; organ fields are prefixed with the organ label
+            (``"Liver capillary geometric SD [-]"``).
+        unit: canonical :mod:`pint` unit (``"dimensionless"`` is shown as ``-``).
+        rule: allowed values.
+    """
+
+    key: str
+    attr: str
+    sub: str | None
+    label: str
+    unit: str
+    rule: Rule
+
+    @property
+    def display_unit(self) -> str:
+        """Unit as shown in parameter names (``-`` for dimensionless)."""
+        return "-" if self.unit == "dimensionless" else self.unit
+
+    def name(self, organ_label: str | None = None) -> str:
+        """Parameter name as ``mscpk params`` lists it, e.g. ``"Liver volume [L]"``."""
+        label = self.label if organ_label is None else f"{organ_label} {self.label}"
+        return f"{label} [{self.display_unit}]"
+
+    def get(self, obj: object) -> float:
+        """The value of this field on a :class:`Species` or :class:`Organ`."""
+        value = getattr(obj, self.attr)
+        return float(getattr(value, self.sub) if self.sub else value)
+
+
+BODY_FIELDS: tuple[Field, ...] = (
+    Field("body_weight", "body_weight_kg", None, "Body weight", "kg", POSITIVE),
+    Field("cardiac_output", "cardiac_output_L_per_h", None, "Cardiac output", "L/h", POSITIVE),
+    Field("blood_volume", "blood_volume_L", None, "Blood volume", "L", POSITIVE),
+    Field("venous_fraction", "venous_fraction", None, "Venous blood fraction", "dimensionless",
+          Rule(0.0, 1.0)),
+    Field("cells_per_gram_tissue", "cells_per_gram_tissue", None, "Cells per gram tissue", "1/g",
+          POSITIVE),
+)
+ORGAN_FIELDS: tuple[Field, ...] = (
+    Field("volume", "volume_L", None, "volume", "L", POSITIVE),
+    Field("blood_flow", "flow_fraction", None, "blood flow fraction", "dimensionless",
+          Rule(0.0, 1.0, high_open=False)),
+    Field("residual_blood", "residual_blood_fraction", None, "residual blood fraction",
+          "dimensionless", FRACTION),
+    Field("depth", "depth_mm", None, "depth", "mm", NON_NEGATIVE),
+    Field("capillary_median", "capillary", "median_um", "capillary median diameter", "um", POSITIVE),
+    Field("capillary_gsd", "capillary", "gsd", "capillary geometric SD", "dimensionless", Rule(1.0)),
+    Field("capillary_segments", "capillary", "segments", "capillary segments in series",
+          "dimensionless", Rule(1.0, low_open=False)),
+)
+
+#: Non-lung organ flow fractions must sum to 1 within this [-] (rounding of tabulated data).
+FLOW_SUM_TOLERANCE = 0.01
+#: The lung flow fraction must be 1 within this [-] (it receives the whole cardiac output).
+LUNG_FLOW_TOLERANCE = 1e-6
+#: Relative slack [-] of "organ volumes + blood volume <= body weight" (float rounding).
+VOLUME_SUM_SLACK = 1e-6
 
 #: Allometric exponent of cardiac output on body weight (West GB, Brown JH, Enquist BJ 1997
 #: Science 276:122; Brown RP et al. 1997 Toxicol Ind Health 13:407 scale flows with BW^0.75).
@@ -68,11 +177,6 @@ class Organ:
     sources: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}))
 
     @property
-    def is_portal(self) -> bool:
-        """True when the venous outflow goes to another organ (e.g. gut -> liver)."""
-        return self.drains_to is not None
-
-    @property
     def label(self) -> str:
         """Human-readable name, e.g. ``"Bone marrow"``."""
         return self.name.replace("_", " ").capitalize()
@@ -119,10 +223,6 @@ class Species:
                 f"species '{self.name}': unknown organ '{name}'; "
                 f"{did_you_mean(name, self.organs)}organs are: {', '.join(self.organs)}"
             ) from None
-
-    def flow_L_per_h(self, organ: str) -> float:
-        """Arterial inflow of ``organ`` [L/h] (flow fraction x cardiac output)."""
-        return self.organ(organ).flow_fraction * self.cardiac_output_L_per_h
 
     def portal_organs(self, target: str = "liver") -> tuple[str, ...]:
         """Names of the organs whose outflow drains into ``target``."""
@@ -191,7 +291,7 @@ class Species:
 def check_species(sp: Species, error: type[Exception] = PhysiologyError) -> Species:
     """Return ``sp`` when all its values are allowed; else raise ``error`` naming the first bad one.
 
-    Every number finite and inside its :class:`~mscpk.inputs.physiology.fields.Rule`; body
+    Every number finite and inside its :class:`Rule`; body
     weight inside the species' plausible range; lung flow 1; portal drainage into a non-portal
     organ; non-lung flow fractions summing to 1; blood volume below the body weight and organ
     volumes plus blood volume not above it (density 1 kg/L). Messages name the parameter as
@@ -248,6 +348,3 @@ def check_species(sp: Species, error: type[Exception] = PhysiologyError) -> Spec
 
 def _in_file(organ: Organ | None, key: str) -> str:
     return f"[body] {key}" if organ is None else f"organ '{organ.name}', field '{key}'"
-
-
-__all__ = ["Capillary", "Organ", "Species", "check_species", "CARDIAC_OUTPUT_EXPONENT"]

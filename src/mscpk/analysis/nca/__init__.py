@@ -6,10 +6,8 @@ with CDISC ``PPTESTCD`` codes and PKNCA conventions; specified in docs/nca.md.
 ('linear', 'lin up/log down', 'log')
 """
 
-from mscpk.analysis.nca.core import clean_blq
-from mscpk.analysis.nca.driver import nca
-from mscpk.analysis.nca.options import AUC_METHODS, NCAOptions
-from mscpk.analysis.nca.sparse import bailer_auc
+from mscpk.analysis.nca.core import AUC_METHODS, NCAOptions, clean_blq
+from mscpk.analysis.nca.driver import bailer_auc, nca
 from mscpk.analysis.nca.table import OUTPUT_COLUMNS, PPTEST_NAMES
 
 __all__ = ["NCAOptions", "nca", "clean_blq", "bailer_auc", "OUTPUT_COLUMNS", "PPTEST_NAMES",

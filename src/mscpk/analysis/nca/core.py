@@ -1,6 +1,9 @@
-"""NCA of one concentration-time profile: BLQ rules, AUC/AUMC, lambda_z and the
-parameters derived from them (rules in docs/nca.md).
+"""NCA rule settings (:class:`NCAOptions`; numeric defaults from data/nca.toml) and the NCA
+of one concentration-time profile: BLQ rules, AUC/AUMC, lambda_z and the parameters derived
+from them (rules in docs/nca.md).
 
+>>> NCAOptions(auc_method="Linear", blq_last="0.5").blq_last
+0.5
 >>> t, c = clean_blq([0, 1, 2, 4, 8], [0, 10, 0, 5, 0])
 >>> t.tolist(), c.tolist()
 ([0.0, 1.0, 4.0, 8.0], [0.0, 10.0, 5.0, 0.0])
@@ -8,14 +11,80 @@ parameters derived from them (rules in docs/nca.md).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mscpk.analysis.nca.options import NCAOptions
+AUC_METHODS = ("linear", "lin up/log down", "log")
+_AUC_ALIASES = {
+    "linear": "linear", "lin": "linear", "linuplogdown": "lin up/log down",
+    "linearuplogdown": "lin up/log down", "log": "log", "logarithmic": "log",
+}
+_DEFAULTS = {k: v["value"] for k, v in tomllib.loads(
+    resources.files("mscpk.data").joinpath("nca.toml").read_text("utf-8"))["options"].items()}
+
+
+def _blq_rule(name: str, value: Any, allowed: tuple[str, ...]) -> str | float:
+    if isinstance(value, str):
+        v = value.strip().lower().replace("-", "_").replace(" ", "_")
+        if v in allowed:
+            return v
+        with contextlib.suppress(ValueError):  # not a number: refused below
+            value = float(v)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and math.isfinite(value) and value >= 0:
+        return float(value)
+    raise ValueError(f"{name} must be one of {', '.join(allowed)} or a number >= 0, "
+                     f"not {value!r}")
+
+
+@dataclass(frozen=True)
+class NCAOptions:
+    """All NCA rule settings (see docs/nca.md). Invalid settings raise ValueError."""
+
+    auc_method: str = "lin up/log down"
+    min_hl_points: int = _DEFAULTS["min_hl_points"]
+    allow_tmax_in_half_life: bool = False
+    adj_r2_factor: float = _DEFAULTS["adj_r2_factor"]
+    first_tmax: bool = True
+    blq_first: str | float = "keep"
+    blq_middle: str | float = "drop"
+    blq_last: str | float = "keep_first"
+    assume_zero_at_time0: bool = False
+    ci_level: float = _DEFAULTS["ci_level"]
+    r2adj_min: float = _DEFAULTS["r2adj_min"]
+    span_ratio_min: float = _DEFAULTS["span_ratio_min"]
+    max_extrap_pct: float = _DEFAULTS["max_extrap_pct"]
+    iv_routes: tuple[str, ...] = ("iv", "intravenous")
+
+    def __post_init__(self) -> None:
+        key = "".join(ch for ch in str(self.auc_method).lower() if ch.isalnum())
+        if key not in _AUC_ALIASES:
+            raise ValueError(f"auc_method must be one of {', '.join(AUC_METHODS)}, "
+                             f"not {self.auc_method!r}")
+        object.__setattr__(self, "auc_method", _AUC_ALIASES[key])
+        if not isinstance(self.min_hl_points, (int, np.integer)) or self.min_hl_points < 3:
+            raise ValueError(f"min_hl_points must be a whole number >= 3, not "
+                             f"{self.min_hl_points!r}")
+        if not (math.isfinite(self.adj_r2_factor) and self.adj_r2_factor >= 0):
+            raise ValueError(f"adj_r2_factor must be >= 0, not {self.adj_r2_factor!r}")
+        for position, allowed in (("first", ("keep", "drop")), ("middle", ("keep", "drop")),
+                                  ("last", ("keep", "drop", "keep_first"))):
+            name = f"blq_{position}"
+            object.__setattr__(self, name, _blq_rule(name, getattr(self, name), allowed))
+        if not (0 < self.ci_level < 1):
+            raise ValueError(f"ci_level must be between 0 and 1, not {self.ci_level!r}")
+        for name in ("r2adj_min", "span_ratio_min", "max_extrap_pct"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number")
+        object.__setattr__(self, "iv_routes", tuple(r.lower() for r in self.iv_routes))
+
 
 #: Codes of the terminal (lambda_z) fit and of the parameters extrapolated with it.
 LAMZ_CODES = ("LAMZ", "LAMZHL", "LAMZNPT", "R2", "R2ADJ", "LAMZLL", "LAMZUL", "LAMZSPN")
@@ -39,29 +108,18 @@ def clean_indices(time: np.ndarray, conc: np.ndarray, opts: NCAOptions
     Returns (kept indices, cleaned concentrations at those indices)."""
     conc = conc.astype(float).copy()
     blq = conc == 0
-    pos = ~blq
+    measured = time[~blq]
+    # with no measurable value every BLQ counts as "first"
+    tfirst, tlast = (measured[0], measured[-1]) if len(measured) else (np.inf, np.inf)
     keep = np.ones(len(conc), dtype=bool)
-    if not pos.any():
-        masks = {"first": blq.copy(), "middle": np.zeros_like(blq), "last": np.zeros_like(blq)}
-    else:
-        tfirst = time[pos][0]
-        tlast = time[pos][-1]
-        masks = {
-            "first": blq & (time <= tfirst),
-            "middle": blq & (time > tfirst) & (time < tlast),
-            "last": blq & (time >= tlast),
-        }
-    for position, rule in (("first", opts.blq_first), ("middle", opts.blq_middle),
-                           ("last", opts.blq_last)):
-        mask = masks[position]
-        if rule == "keep":
-            continue
+    for mask, rule in ((blq & (time <= tfirst), opts.blq_first),
+                       (blq & (time > tfirst) & (time < tlast), opts.blq_middle),
+                       (blq & (time >= tlast), opts.blq_last)):
         if rule == "drop":
             keep &= ~mask
         elif rule == "keep_first":
-            idx = np.flatnonzero(mask)
-            keep[idx[1:]] = False
-        else:
+            keep[np.flatnonzero(mask)[1:]] = False
+        elif rule != "keep":
             conc[mask] = float(rule)
     idx = np.flatnonzero(keep)
     return idx, conc[idx]
@@ -176,12 +234,10 @@ def profile_parameters(t: np.ndarray, c: np.ndarray, opts: NCAOptions, *, method
     xflags: list[str] = []
     if len(t) == 0 or not np.any(c > 0):
         pflags.append("ALL_BLQ")
-        v.update(CMAX=0.0 if len(t) else math.nan, TMAX=math.nan, CLST=math.nan,
-                 TLST=math.nan, AUCLST=0.0 if len(t) else math.nan,
-                 AUCALL=0.0 if len(t) else math.nan,
-                 AUMCLST=0.0 if len(t) else math.nan)
-        for code in LAMZ_CODES + EXTRAP_CODES + ("MRTEVLST", "MRTIVLST"):
-            v[code] = math.nan
+        zero = 0.0 if len(t) else math.nan
+        v.update(CMAX=zero, TMAX=math.nan, CLST=math.nan, TLST=math.nan, AUCLST=zero,
+                 AUCALL=zero, AUMCLST=zero)
+        v.update(dict.fromkeys(LAMZ_CODES + EXTRAP_CODES + ("MRTEVLST", "MRTIVLST"), math.nan))
         xflags.append("NO_LAMZ:all values BLQ")
         return v, None, pflags, xflags
     cmax = float(c.max())
@@ -201,8 +257,7 @@ def profile_parameters(t: np.ndarray, c: np.ndarray, opts: NCAOptions, *, method
     fit = fit_lambda_z(t, c, tmax, opts)
     if math.isnan(fit.lamz):
         xflags.append(f"NO_LAMZ:{fit.reason}")
-        for code in LAMZ_CODES + EXTRAP_CODES:
-            v[code] = math.nan
+        v.update(dict.fromkeys(LAMZ_CODES + EXTRAP_CODES, math.nan))
         return v, None, pflags, xflags
     lz = fit.lamz
     hl = math.log(2.0) / lz

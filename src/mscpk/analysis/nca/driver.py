@@ -1,5 +1,11 @@
 """The NCA driver: checks the data, then analyses each GROUP x SITE (x ASSAY) serially (per
-animal) or sparsely (Bailer) and assembles the output table (rules in docs/nca.md)."""
+animal) or sparsely (destructive sampling: the mean profile and Bailer's AUC standard error) and
+assembles the output table (rules in docs/nca.md).
+
+>>> auc, se = bailer_auc([0, 1, 2], [0, 10, 4], [0, 2, 1], [3, 3, 3])
+>>> auc, round(se, 4)
+(12.0, 1.1902)
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mscpk.analysis.nca.core import Profile, clean_indices, persistence, profile_parameters, start
-from mscpk.analysis.nca.options import NCAOptions
-from mscpk.analysis.nca.sparse import sparse_profile
+from mscpk.analysis.nca.core import (NCAOptions, Profile, clean_indices, persistence,
+                                     profile_parameters, start)
 from mscpk.analysis.nca.table import parameter_rows, ratio_rows, to_frame
 from mscpk.errors import DataError
 from mscpk.inputs.studydata import StudyData, study_from_frame
@@ -57,6 +62,59 @@ def _check(study: StudyData, keys: list[str], force: bool | None) -> None:
     if problems:
         raise DataError("cannot run NCA on " + (study.source or "the data") + ":\n  "
                         + "\n  ".join(capped(problems)))
+
+
+def bailer_auc(time: np.ndarray, mean: np.ndarray, sd: np.ndarray, n: np.ndarray
+               ) -> tuple[float, float]:
+    """Bailer's AUC (linear trapezoid on means) and its standard error over all the given
+    points (sorted by time)."""
+    t = np.asarray(time, dtype=float)
+    k = len(t)
+    if k < 2:
+        return 0.0, 0.0 if k == 1 else math.nan
+    padded = np.r_[t[0], t, t[-1]]  # trapezoid weight of point i: (t[i+1] - t[i-1]) / 2
+    w = (padded[2:] - padded[:-2]) / 2.0
+    auc = float(np.sum(w * mean))
+    var = float(np.sum(w ** 2 * np.asarray(sd, float) ** 2 / np.asarray(n, float)))
+    return auc, math.sqrt(var) if math.isfinite(var) else math.nan
+
+
+def sparse_profile(sub: pd.DataFrame, *, is_summary: bool, pooled_serial: bool,
+                   opts: NCAOptions) -> Profile:
+    """NCA of the mean profile of one GROUP x SITE (x ASSAY); ``pooled_serial``: some
+    animals have several samples (flagged ``SERIAL_POOLED``)."""
+    obs = sub.assign(_V=np.where(sub["CENS"] == 1, 0.0, sub["DV"].fillna(0.0)))
+    g = obs.groupby("TIME", sort=True)
+    # summary data: the SD and N given per mean; individual data: those of the animals
+    sd = (g["SD"].first() if "SD" in obs else math.nan) if is_summary else g["_V"].std(ddof=1)
+    n = g["N"].sum() if is_summary and "N" in obs else g.size()
+    tab = pd.DataFrame({"mean": g["_V"].mean(), "sd": sd, "n": n})
+    t_all = tab.index.to_numpy(dtype=float)
+    idx, c = clean_indices(t_all, tab["mean"].to_numpy(dtype=float), opts)
+    sd = tab["sd"].to_numpy(dtype=float)[idx]
+    n_t = tab["n"].to_numpy(dtype=float)[idx]
+    t, c, added, aflags = start(t_all[idx], c, opts)
+    if added:
+        sd, n_t = np.r_[0.0, sd], np.r_[1.0, n_t]
+    vals, fit, pflags, xflags = profile_parameters(t, c, opts, method="linear")
+    auc_flags: list[str] = []
+    if len(t) and np.any(c > 0):
+        upto = t <= vals["TLST"]
+        auc_b, se = bailer_auc(t[upto], c[upto], sd[upto], n_t[upto])
+        assert math.isclose(auc_b, vals["AUCLST"], rel_tol=1e-9, abs_tol=1e-12)
+        bad = [f"{x:g}" for x, s, nn in zip(t[upto], sd[upto], n_t[upto])
+               if not math.isfinite(s) or nn < 1]
+        if bad:
+            why = "SD missing" if is_summary else "a single animal"
+            auc_flags.append(f"SE_NOT_ESTIMABLE:{why} at TIME {','.join(bad)}")
+            se = math.nan
+    else:
+        se = 0.0 if len(t) else math.nan
+    if pooled_serial and not is_summary:
+        auc_flags.append("SERIAL_POOLED")
+    vals["PERSIST"], persist_flags = persistence(sub)
+    return Profile("", "sparse", vals, int(tab["n"].sum()), fit, pflags, xflags, aflags,
+                   persist_flags, se=se, auc_flags=auc_flags)
 
 
 def _serial_profile(ident: Any, prof: pd.DataFrame, opts: NCAOptions) -> Profile:

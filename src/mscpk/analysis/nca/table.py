@@ -12,8 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from mscpk.analysis.nca.core import EXTRAP_CODES, LAMZ_CODES, Profile
-from mscpk.analysis.nca.options import NCAOptions
+from mscpk.analysis.nca.core import EXTRAP_CODES, LAMZ_CODES, NCAOptions, Profile
 from mscpk.inputs.studydata import unit_ratio, ureg
 
 #: Output columns, in order (the first five are fixed by the interface).
@@ -137,12 +136,8 @@ def ratio_rows(site_summary: dict[tuple, dict[str, dict[str, Any]]]) -> list[dic
             for site, s in sites.items():
                 if site == "blood":
                     continue
-                flags = []
-                if b["AUCLST"] > 0:
-                    val = s["AUCLST"] / b["AUCLST"]
-                else:
-                    val = math.nan
-                    flags.append("ZERO_DENOMINATOR")
+                val = s["AUCLST"] / b["AUCLST"] if b["AUCLST"] > 0 else math.nan
+                flags = [] if b["AUCLST"] > 0 else ["ZERO_DENOMINATOR"]
                 if s["TLST"] != b["TLST"] and not (math.isnan(s["TLST"]) and
                                                    math.isnan(b["TLST"])):
                     flags.append("TLST_DIFFERS")
@@ -174,8 +169,5 @@ def ratio_rows(site_summary: dict[tuple, dict[str, dict[str, Any]]]) -> list[dic
 def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """The output table with columns :data:`OUTPUT_COLUMNS` and their types."""
     out = pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS))
-    out["PPORRES"] = out["PPORRES"].astype(float)
-    out["N"] = out["N"].astype("Int64")
-    for col in ("SE", "CI_LOW", "CI_HIGH"):
-        out[col] = out[col].astype(float)
-    return out
+    return out.astype({"PPORRES": float, "N": "Int64", "SE": float, "CI_LOW": float,
+                       "CI_HIGH": float})

@@ -1,17 +1,110 @@
-"""Column checks of study data: the header, every row's values, censoring and duplicates
-(the rules are in docs/studydata.md)."""
+"""Column checks of study data: single cell values, the header, every row's values,
+censoring and duplicates, with all problems collected into one error (the rules are in
+docs/studydata.md).
+
+>>> number("1e3"), number("NA"), number("<10") is NOT_A_NUMBER
+(1000.0, None, True)
+"""
 
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime, time as dtime
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from mscpk.errors import DataError
-from mscpk.inputs.studydata.parse import (NOT_A_NUMBER, Problems, blank, number, show, site_name,
-                                          text)
-from mscpk.inputs.studydata.study import MAX_PROBLEM_LINES, StudyData, finish
+from mscpk.inputs.studydata.study import MAX_PROBLEM_LINES, StudyData, capped, finish
 from mscpk.inputs.studydata.units import ALLOWED_UNITS, UnitOptions, normalise_unit
+
+#: Missing-value spellings (compared upper case, blanks stripped).
+MISSING_TOKENS = frozenset({"", "NA", "N/A", "NAN", ".", "NULL"})
+_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+#: Returned by :func:`number` for a value that is present but not a number.
+NOT_A_NUMBER = object()
+
+
+def is_missing(value: Any) -> bool:
+    """Is ``value`` an empty cell or one of the :data:`MISSING_TOKENS`?"""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, (float, np.floating)) and math.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip().upper() in MISSING_TOKENS
+
+
+def text(value: Any) -> str:
+    """A cell as text ('' for missing). Integral floats from spreadsheets lose the '.0'."""
+    if is_missing(value):
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return repr(value) if isinstance(value, float) else str(value)
+    return str(value).strip()
+
+
+def number(value: Any) -> float | None | object:
+    """float, None (missing) or :data:`NOT_A_NUMBER`."""
+    if is_missing(value):
+        return None
+    if isinstance(value, (bool, np.bool_)) or isinstance(value, (datetime, date, dtime)):
+        return NOT_A_NUMBER
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    s = str(value).strip()
+    if _NUMBER_RE.match(s):
+        return float(s)
+    return NOT_A_NUMBER
+
+
+def show(value: Any) -> str:
+    """``value`` quoted for a message."""
+    return repr(value) if isinstance(value, str) else repr(text(value))
+
+
+def site_name(name: str) -> str:
+    """Lower-case snake_case site name (``"Bone marrow"`` -> ``"bone_marrow"``)."""
+    return re.sub(r"[\s\-]+", "_", name.strip().lower())
+
+
+def blank(values: Sequence[Any]) -> bool:
+    """Is every value of a record missing?"""
+    return all(text(v) == "" for v in values)
+
+
+class Problems:
+    """Problems found in study data, raised together as one :class:`DataError`."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.items: list[tuple[float, str, str]] = []  # (row for sorting, column, text)
+
+    def add(self, row: int | None, column: str | None, message: str) -> None:
+        prefix = ", ".join(([] if row is None else [f"row {row}"])
+                           + ([] if column is None else [f"column {column}"]))
+        line = f"{prefix}: {message}" if prefix else message
+        self.items.append((-1 if row is None else row, column or "", line))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        items = sorted(self.items, key=lambda it: (it[0], it[1]))
+        n = len(items)
+        lines = capped([it[2] for it in items], " problem(s)")
+        head = f"invalid study data in {self.source}: {n} problem{'s' if n != 1 else ''}"
+        raise DataError(head + "\n  " + "\n  ".join(lines))
+
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("ID", "TIME", "DV", "SITE")
 OPTIONAL_COLUMNS: tuple[str, ...] = (
@@ -62,7 +155,7 @@ def _row(rownum: int, cells: dict[str, Any], lay: _Layout, opts: UnitOptions,
     """The normalised row, or None (problems recorded, or the row excluded)."""
     seen = lay.seen
     has_group = "GROUP" in seen
-    ok = True
+    n_problems = len(problems)  # the row is usable only when it adds no problem
     out: dict[str, Any] = {"ROW": rownum}
 
     # identifiers
@@ -70,14 +163,12 @@ def _row(rownum: int, cells: dict[str, Any], lay: _Layout, opts: UnitOptions,
         t = text(cells.get(col))
         if t == "":
             problems.add(rownum, col, f"{col} is missing")
-            ok = False
         out[col] = site_name(t) if col == "SITE" else t
     if has_group:
         t = text(cells.get("GROUP"))
         if t == "":
             problems.add(rownum, "GROUP", "GROUP is missing (the file has a GROUP "
                          "column, so every row needs one)")
-            ok = False
         out["GROUP"] = t
     else:
         out["GROUP"] = "all"
@@ -91,33 +182,25 @@ def _row(rownum: int, cells: dict[str, Any], lay: _Layout, opts: UnitOptions,
     t = number(raw_t)
     if t is None:
         problems.add(rownum, "TIME", "TIME is missing")
-        ok = False
     elif t is NOT_A_NUMBER:
         problems.add(rownum, "TIME", f"TIME {show(raw_t)} is not a number (hours)")
-        ok = False
     elif not math.isfinite(t):  # type: ignore[arg-type]
         problems.add(rownum, "TIME", f"TIME {show(raw_t)} is not finite")
-        ok = False
     elif t < 0:  # type: ignore[operator]
         problems.add(rownum, "TIME", f"negative TIME {text(raw_t)} (hours after the "
                      "first dose must be >= 0)")
-        ok = False
     out["TIME"] = t if isinstance(t, float) else math.nan
 
     # DVU
     if "DVU" in seen:
         tu = text(cells.get("DVU"))
+        unit = normalise_unit(tu, opts.aliases) if tu else None
         if tu == "":
             problems.add(rownum, "DVU", "DVU (unit) is missing; allowed: "
                          + ", ".join(ALLOWED_UNITS))
-            ok = False
-            unit = None
-        else:
-            unit = normalise_unit(tu, opts.aliases)
-            if unit is None:
-                problems.add(rownum, "DVU", f"unknown unit {tu!r}; allowed: "
-                             + ", ".join(ALLOWED_UNITS))
-                ok = False
+        elif unit is None:
+            problems.add(rownum, "DVU", f"unknown unit {tu!r}; allowed: "
+                         + ", ".join(ALLOWED_UNITS))
         out["DVU_REPORTED"] = tu
     else:
         unit = opts.default_unit
@@ -125,21 +208,17 @@ def _row(rownum: int, cells: dict[str, Any], lay: _Layout, opts: UnitOptions,
 
     # numeric optional columns
     def opt_number(col: str, *, positive: bool = False, nonneg: bool = False) -> float:
-        nonlocal ok
         raw = cells.get(col)
         v = number(raw)
         if v is None:
             return math.nan
         if v is NOT_A_NUMBER or not math.isfinite(v):  # type: ignore[arg-type]
             problems.add(rownum, col, f"{col} {show(raw)} is not a number")
-            ok = False
             return math.nan
         if positive and v <= 0:  # type: ignore[operator]
             problems.add(rownum, col, f"{col} {text(raw)} must be > 0")
-            ok = False
         elif nonneg and v < 0:  # type: ignore[operator]
             problems.add(rownum, col, f"{col} {text(raw)} must be >= 0")
-            ok = False
         return float(v)  # type: ignore[arg-type]
 
     lloq = opt_number("LLOQ", nonneg=True) if "LLOQ" in seen else math.nan
@@ -151,13 +230,10 @@ def _row(rownum: int, cells: dict[str, Any], lay: _Layout, opts: UnitOptions,
     if "CENS" in seen:
         raw_c = cells.get("CENS")
         c = number(raw_c)
-        if c is None:
-            cens = 0
-        elif c is NOT_A_NUMBER or c not in (0.0, 1.0):
+        if c is NOT_A_NUMBER or (c is not None and c not in (0.0, 1.0)):
             problems.add(rownum, "CENS", f"CENS {show(raw_c)} must be 0 or 1 "
                          "(1 = below LLOQ)")
-            ok = False
-        else:
+        elif c is not None:
             cens = int(c)  # type: ignore[arg-type]
 
     # N / SD
@@ -167,14 +243,11 @@ def _row(rownum: int, cells: dict[str, Any], lay: _Layout, opts: UnitOptions,
         if n is None:
             problems.add(rownum, "N", "N is missing (summary data need the number of "
                          "animals behind each mean)")
-            ok = False
-            n = math.nan
         elif n is NOT_A_NUMBER or not math.isfinite(n) or n < 1 \
                 or not float(n).is_integer():  # type: ignore[arg-type,operator]
             problems.add(rownum, "N", f"N {show(raw_n)} must be a whole number >= 1")
-            ok = False
-            n = math.nan
-        out["N"] = float(n)  # type: ignore[arg-type]
+        else:
+            out["N"] = float(n)  # type: ignore[arg-type]
     if "SD" in seen:
         out["SD"] = opt_number("SD", nonneg=True)
 
@@ -184,16 +257,11 @@ def _row(rownum: int, cells: dict[str, Any], lay: _Layout, opts: UnitOptions,
     if dv is NOT_A_NUMBER:
         problems.add(rownum, "DV", f"DV {show(raw_dv)} is text, not a number (for "
                      "values below the limit use CENS=1 and LLOQ)")
-        ok = False
-        dv = math.nan
     elif dv is not None and not math.isfinite(dv):  # type: ignore[arg-type]
         problems.add(rownum, "DV", f"DV {show(raw_dv)} is not finite")
-        ok = False
-        dv = math.nan
     elif dv is not None and dv < 0:  # type: ignore[operator]
         problems.add(rownum, "DV", f"negative DV {text(raw_dv)} (amounts of cells, "
                      "DNA or label cannot be negative)")
-        ok = False
 
     # extra columns, carried along as text
     for name in lay.extras:
@@ -205,7 +273,7 @@ def _row(rownum: int, cells: dict[str, Any], lay: _Layout, opts: UnitOptions,
                out.get("ASSAY", ""))
         keys.setdefault(key, []).append(rownum)
 
-    if not ok:
+    if len(problems) > n_problems:
         return None
 
     # censoring and exclusion

@@ -117,7 +117,7 @@ def to_cells(
         if val is not None and not (math.isfinite(float(val)) and float(val) > 0):
             raise DataError(f"{name} must be a positive number, got {val!r}")
 
-    frame = study.frame.copy()
+    frame = study.frame
     missing: dict[str, list[int]] = {}
 
     def need(what: str, row: int) -> None:
@@ -128,8 +128,7 @@ def to_cells(
     new_dv = frame["DV"].to_numpy(dtype=float).copy()
     new_lloq = frame["LLOQ"].to_numpy(dtype=float).copy()
 
-    for i, rec in enumerate(frame.itertuples(index=False)):
-        r = rec._asdict()
+    for i, r in enumerate(frame.to_dict("records")):
         unit, row = r["DVU"], int(r["ROW"])
         g, ident, site = r["GROUP"], r["ID"], r["SITE"]
         if unit == "cells":
@@ -229,13 +228,8 @@ def to_cells(
         raise DataError(f"cannot convert {study.source or 'study data'} to cells:\n  "
                         + "\n  ".join(capped(lines)))
 
-    frame["DV_ORIG"] = frame["DV"]
-    frame["LLOQ_ORIG"] = frame["LLOQ"]
-    frame["DVU_ORIG"] = frame["DVU"]
-    frame["DV"] = new_dv
-    frame["LLOQ"] = new_lloq
+    frame = frame.assign(DV_ORIG=frame["DV"], LLOQ_ORIG=frame["LLOQ"], DVU_ORIG=frame["DVU"],
+                         DV=new_dv, LLOQ=new_lloq, DVU="cells", CONVERSION=notes)
     if "SD" in frame:
         frame["SD"] = frame["SD"].to_numpy(dtype=float) * factors
-    frame["DVU"] = "cells"
-    frame["CONVERSION"] = notes
     return replace(study, frame=frame)

@@ -20,8 +20,7 @@ from typing import Any
 import pandas as pd
 
 from mscpk.errors import DataError
-from mscpk.inputs.studydata.columns import build
-from mscpk.inputs.studydata.parse import blank
+from mscpk.inputs.studydata.columns import blank, build
 from mscpk.inputs.studydata.study import StudyData
 from mscpk.inputs.studydata.units import UnitOptions, coerce_unit_options
 
@@ -42,8 +41,7 @@ def _read_text_records(path: Path) -> list[tuple[int, list[Any]]]:
         except UnicodeDecodeError:
             raise DataError(f"study data file {path} is not UTF-8 text") from None
     first_line = next((ln for ln in content.splitlines() if ln.strip()), "")
-    counts = {d: first_line.count(d) for d in (",", ";", "\t")}
-    delimiter = max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
+    delimiter = max((",", ";", "\t"), key=first_line.count)  # most frequent; ties: first listed
     reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
     try:
         return [(i + 1, list(rec)) for i, rec in enumerate(reader)]
@@ -61,12 +59,7 @@ def _read_excel_records(path: Path, sheet: str | int | None) -> list[tuple[int, 
     except Exception as exc:  # openpyxl raises assorted exceptions for bad files
         raise DataError(f"cannot read {path} as an .xlsx workbook: {exc}") from None
     try:
-        if sheet is None:
-            ws = wb.worksheets[0]
-        elif isinstance(sheet, int):
-            ws = wb.worksheets[sheet]
-        else:
-            ws = wb[sheet]
+        ws = wb[sheet] if isinstance(sheet, str) else wb.worksheets[sheet or 0]
     except (KeyError, IndexError):
         raise DataError(
             f"{path} has no sheet {sheet!r}; sheets: {', '.join(wb.sheetnames)}"

@@ -53,25 +53,19 @@ def finish(rows: list[dict[str, Any]], excluded: list[dict[str, Any]], extras: l
     (``cells/mg`` -> ``cells/g``, ``cells/uL`` -> ``cells/mL``) when ``normalise``, columns
     in their fixed order and types."""
     frame = pd.DataFrame(rows)
-    if normalise:
-        for src, dst in NORMALISED_TO.items():
-            mask = frame["DVU"] == src
-            if mask.any():
-                f = factor(src, dst)
-                for col in ("DV", "LLOQ", "SD"):
-                    if col in frame:
-                        frame.loc[mask, col] = frame.loc[mask, col] * f
-                frame.loc[mask, "DVU"] = dst
+    scaled = [col for col in ("DV", "LLOQ", "SD") if col in frame]
+    for src, dst in NORMALISED_TO.items() if normalise else ():
+        mask = frame["DVU"] == src
+        if mask.any():
+            frame.loc[mask, scaled] = frame.loc[mask, scaled] * factor(src, dst)
+            frame.loc[mask, "DVU"] = dst
 
     order = ["ROW", "GROUP", "ID", "TIME", "SITE", "DV", "DVU", "CENS", "LLOQ"]
     order += [c for c in ("ASSAY", "ROUTE", "DOSE", "N", "SD") if c in frame]
     order += ["DVU_REPORTED"] + [c for c in extras if c in frame]
-    frame = frame[order].reset_index(drop=True)
-    frame["ROW"] = frame["ROW"].astype(int)
-    frame["CENS"] = frame["CENS"].astype(int)
-    for col in ("TIME", "DV", "LLOQ", "DOSE", "N", "SD"):
-        if col in frame:
-            frame[col] = frame[col].astype(float)
+    frame = frame[order].reset_index(drop=True).astype(
+        {"ROW": int, "CENS": int} | {c: float for c in ("TIME", "DV", "LLOQ", "DOSE", "N", "SD")
+                                     if c in frame})
     excl = pd.DataFrame(excluded, columns=list(EXCLUDED_COLUMNS))
     excl["ROW"] = excl["ROW"].astype(int)
     return StudyData(frame=frame, excluded=excl, is_summary=is_summary, source=source)

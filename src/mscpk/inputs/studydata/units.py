@@ -84,11 +84,8 @@ def normalise_unit(text: str, extra_aliases: Mapping[str, str] | None = None) ->
     """Canonical spelling of a ``DVU`` unit, or None when it is not one of
     :data:`ALLOWED_UNITS` (or ``extra_aliases``, which map a spelling to an allowed unit)."""
     key = _unit_key(text)
-    if extra_aliases:
-        for spelling, canon in extra_aliases.items():
-            if _unit_key(spelling) == key:
-                return canon
-    return _UNIT_ALIASES.get(key)
+    return next((canon for spelling, canon in (extra_aliases or {}).items()
+                 if _unit_key(spelling) == key), _UNIT_ALIASES.get(key))
 
 
 def factor(unit_from: str, unit_to: str) -> float:

@@ -67,7 +67,6 @@ def _summary(result: pd.DataFrame, console: Console) -> None:
     cols += (["SE"] if any_sparse else []) + ["t1/2 h", "flags"]
     for col in cols:
         table.add_column(escape(col), overflow="fold")
-    shown = 0
     groups = list(params.groupby(["GROUP", "SITE", "ID", "ASSAY"], sort=False))
     for (group, site, ident, assay), sub in groups[:_SUMMARY_ROWS]:
         p = {r.PPTESTCD: r for r in sub.itertuples(index=False)}
@@ -79,10 +78,9 @@ def _summary(result: pd.DataFrame, console: Console) -> None:
         cells += [_fmt(p["AUCLST"].SE)] if any_sparse else []
         cells += [_fmt(p["LAMZHL"].PPORRES), " ".join(flags)]
         table.add_row(*[escape(str(c)) for c in cells])
-        shown += 1
     console.print(table)
-    if len(groups) > shown:
-        console.print(f"... and {len(groups) - shown} more profiles (see the output file)",
+    if len(groups) > _SUMMARY_ROWS:
+        console.print(f"... and {len(groups) - _SUMMARY_ROWS} more profiles (see the output file)",
                       markup=False)
 
 
@@ -152,15 +150,12 @@ def nca_command(
             raise fail(f"output {out} is the input data file; choose another name")
 
     study = read_study(data, sheet=sheet)
-    result = nca(study, sparse={"yes": True, "no": False, "auto": "auto"}[sparse_choice],
-                 options=options)
+    result = nca(study, sparse=sparse_choice, options=options)  # "yes", "no" or "auto"
 
     excluded_path = excluded_path_for(out)
-    items = [(out, _csv_writer(result))]
-    if len(study.excluded):
-        items.insert(0, (excluded_path, _csv_writer(study.excluded)))
+    items = [(excluded_path, _csv_writer(study.excluded))] if len(study.excluded) else []
     try:
-        write_all_or_nothing(items)
+        write_all_or_nothing(items + [(out, _csv_writer(result))])
     except OSError as exc:
         raise fail(f"cannot write {out}: {exc.strerror or exc}") from None
 

@@ -4,17 +4,13 @@ Pieces (each usable alone): forward model -> problem -> likelihood terms -> opti
 profile CIs -> :class:`FitResult`; :func:`fit` chains them. Specification: docs/fitting.md.
 """
 
-from mscpk.analysis.fitting.animals import QUADRATURE_NODES
-from mscpk.analysis.fitting.data import FIT_UNIT_OPTIONS
 from mscpk.analysis.fitting.forward import SEARCH_FACTOR, ForwardModel, JointModel
 from mscpk.analysis.fitting.groups import derive_scenario, group_scenarios
-from mscpk.analysis.fitting.layout import OMEGA_BOUNDS, SIGMA_BOUNDS, Layout
-from mscpk.analysis.fitting.likelihood import CENTRES, LogLikelihood
-from mscpk.analysis.fitting.optimise import optimise
-from mscpk.analysis.fitting.problem import Problem
-from mscpk.analysis.fitting.profile import PROFILE_THRESHOLD, profile_ci
-from mscpk.analysis.fitting.result import FitResult
-from mscpk.analysis.fitting.run import fit
+from mscpk.analysis.fitting.likelihood import (CENTRES, OMEGA_BOUNDS, QUADRATURE_NODES, SIGMA_BOUNDS,
+                                               Layout, LogLikelihood)
+from mscpk.analysis.fitting.optimise import PROFILE_THRESHOLD, optimise, profile_ci
+from mscpk.analysis.fitting.problem import FIT_UNIT_OPTIONS, Problem
+from mscpk.analysis.fitting.run import FitResult, fit
 
 __all__ = [
     "SEARCH_FACTOR", "PROFILE_THRESHOLD", "CENTRES", "SIGMA_BOUNDS", "OMEGA_BOUNDS",

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mscpk.analysis.fitting.data import as_frame, rows_of
+from mscpk.analysis.fitting.problem import as_frame, rows_of
 from mscpk.errors import FitError, ScenarioError, did_you_mean
 from mscpk.inputs.load import load_scenario, scenario_from_dict
 from mscpk.inputs.routes import route as route_info, route_aliases, route_names
@@ -100,7 +100,7 @@ def group_scenarios(base: Any, frame: pd.DataFrame, *, prefix: str = ""
         if len(combos) > 1 and not single:
             listed = "; ".join(
                 f"ROUTE {r or '(blank)'} DOSE {'(blank)' if d is None else f'{d:g}'} in "
-                f"{rows_of(frame, np.isin(np.arange(n), idx))}"
+                f"{rows_of(frame.iloc[idx])}"
                 for (r, d), idx in combos.items())
             raise FitError(f"{prefix}GROUP {g!r} has several DOSE/ROUTE values ({listed}); give "
                            "each design its own GROUP")
@@ -110,7 +110,7 @@ def group_scenarios(base: Any, frame: pd.DataFrame, *, prefix: str = ""
                 gname = f"{prefix}{label or g}" if g == "all" else f"{prefix}{g} ({label})"
             else:
                 gname = f"{prefix}{g}" if not (prefix and g == "all") else prefix.rstrip("/ ")
-            where = f"{prefix}GROUP {g!r} ({rows_of(frame, np.isin(np.arange(n), idx))})"
+            where = f"{prefix}GROUP {g!r} ({rows_of(frame.iloc[idx])})"
             out[gname] = derive_scenario(base, route=r, dose=d, where=where)
             for i in idx:
                 names[i] = gname
@@ -136,7 +136,7 @@ def _by_group(mapping: Mapping[Any, Any], data: Any) -> tuple[pd.DataFrame, dict
     missing = [g for g in present if g not in mapping]
     if missing:
         g = missing[0]
-        raise FitError(f"GROUP {g!r} ({rows_of(frame, (groups == g).to_numpy())}) has no scenario; "
+        raise FitError(f"GROUP {g!r} ({rows_of(frame[(groups == g).to_numpy()])}) has no scenario; "
                        f"scenarios are given for: {', '.join(map(repr, mapping))}")
     unused = [g for g in mapping if g not in present]
     if unused:

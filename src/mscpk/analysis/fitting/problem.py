@@ -1,18 +1,74 @@
 """Problem: study rows (in each assay's unit) matched to the predictions of their group's
-forward model; checks assays, units, censoring and sites, and reads summary (N, SD) rows."""
+forward model; checks assays, units, censoring and sites, and reads summary (N, SD) rows.
+Also the study data as the fit reads them: accepted units, each row's unit, row numbers in
+messages."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mscpk.analysis.fitting.data import as_frame, row_unit, rows_of
 from mscpk.analysis.fitting.forward import ForwardModel, JointModel
 from mscpk.errors import FitError, MscpkError, did_you_mean
 from mscpk.inputs.catalogue import ASSAY_UNITS, ASSAYS, check_assay
-from mscpk.inputs.studydata import StudyData
+from mscpk.inputs.studydata import StudyData, UnitOptions, study_from_frame
+
+#: spellings of the optical unit (photons per second) accepted in DVU for bli/fluorescence
+_OPTICAL_SPELLINGS = ("photons/s", "photons_per_s", "photons per s", "p/s", "ph/s", "photons/sec")
+#: spellings of percent injected activity accepted for spect/pet (besides %ID)
+_PIA_SPELLINGS = ("percent_injected_activity", "%IA", "percent injected activity")
+#: read_study options for fitting: accept the optical unit (stored in DVU as ``cells`` with
+#: the spelling kept in ``DVU_REPORTED``, which the fit checks against the assay) and
+#: ``percent_injected_activity`` (= %ID).
+FIT_UNIT_OPTIONS = UnitOptions(aliases={**{s: "cells" for s in _OPTICAL_SPELLINGS},
+                                        **{s: "%ID" for s in _PIA_SPELLINGS}})
+_OPTICAL_KEYS = {s.replace(" ", "").lower() for s in _OPTICAL_SPELLINGS}
+
+#: sigma key / assay label of rows without ASSAY
+NO_ASSAY = "live_cells"
+
+
+def as_frame(data: StudyData | pd.DataFrame) -> pd.DataFrame:
+    """The normalised study frame of ``data`` (a raw DataFrame is read with
+    :data:`FIT_UNIT_OPTIONS`)."""
+    if isinstance(data, StudyData):
+        return data.frame
+    if isinstance(data, pd.DataFrame):
+        if "ROW" in data.columns:  # already normalised (StudyData.frame or a combination)
+            return data
+        return study_from_frame(data, unit_options=FIT_UNIT_OPTIONS).frame
+    raise FitError(f"data must be StudyData or a pandas DataFrame, not {type(data).__name__}")
+
+
+def row_unit(dvu: Any, reported: Any) -> str | None:
+    """Unit of DV for fitting (None: not stated, i.e. the assay's unit)."""
+    rep = reported if isinstance(reported, str) else ""
+    key = rep.replace(" ", "").lower()
+    if key in _OPTICAL_KEYS:
+        return "photons_per_s"
+    dvu = dvu if isinstance(dvu, str) else "cells"
+    if dvu == "%ID":
+        return "percent_injected_activity"
+    if dvu == "cells" and rep.strip() == "":
+        return None
+    return dvu
+
+
+def rows_of(sub: pd.DataFrame, limit: int = 6) -> str:
+    """``"rows 2, 3, 5"``: the file row numbers of the rows ``sub`` (``dataset:row`` across
+    datasets; at most ``limit`` shown) for an error message."""
+    if "ROW" not in sub:
+        rows: list[Any] = [int(i) + 2 for i in sub.index]
+    elif "DATASET" in sub and sub["DATASET"].nunique() > 1:
+        rows = [f"{d}:{r}" for d, r in zip(sub["DATASET"], sub["ROW"])]
+    else:
+        rows = [int(r) for r in sub["ROW"]]
+    shown = ", ".join(str(r) for r in rows[:limit])
+    more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
+    return f"row{'s' if len(rows) > 1 else ''} {shown}{more}"
 
 
 def _column(fr: pd.DataFrame, name: str, fill: float) -> np.ndarray:
@@ -42,7 +98,7 @@ class Problem:
         bad = sorted(set(self.assays) - set(ASSAYS) - {""})
         if bad:
             a = bad[0]
-            raise FitError(f"{self._rows(self._assays_arr == a)}, column ASSAY: unknown assay "
+            raise FitError(f"{rows_of(self.frame[self._assays_arr == a])}, column ASSAY: unknown assay "
                            f"{a!r}; {did_you_mean(a, ASSAYS)}allowed: {', '.join(ASSAYS)} "
                            "(or blank for live cells)")
         self._set_groups(groups)
@@ -50,9 +106,6 @@ class Problem:
         self.units = self._units()
         self._set_values()
         self._check_sites()
-
-    def _rows(self, mask) -> str:
-        return rows_of(self.frame, mask)
 
     def _set_groups(self, groups: Sequence[str] | None) -> None:
         fr, n = self.frame, len(self.frame)
@@ -69,7 +122,7 @@ class Problem:
         self.group_rows: dict[str, np.ndarray] = {}
         for g in dict.fromkeys(names):
             if g not in self.models:
-                raise FitError(f"GROUP {g!r} ({self._rows(self.row_groups == g)}) has no scenario; "
+                raise FitError(f"GROUP {g!r} ({rows_of(self.frame[self.row_groups == g])}) has no scenario; "
                                f"scenarios are given for: {', '.join(map(repr, self.models))}")
             self.group_rows[g] = np.flatnonzero(self.row_groups == g)
 
@@ -83,7 +136,7 @@ class Problem:
                     check_assay(a, m.label_name, m.scenario.product.origin)
                 except MscpkError as exc:
                     mask = (self.row_groups == g) & (self._assays_arr == a)
-                    raise FitError(f"{where}{self._rows(mask)}: {exc}") from None
+                    raise FitError(f"{where}{rows_of(self.frame[mask])}: {exc}") from None
 
     def _units(self) -> list[str]:
         """Each row's unit; DVU must be the assay's unit (a row without DVU is in it)."""
@@ -102,7 +155,7 @@ class Problem:
             a = self.assays[i]
             what = f"ASSAY {a!r} reports {expected_arr[i]}" if a else \
                 "rows without ASSAY are live cells and need DVU cells"
-            raise FitError(f"{self._rows(mask)}, column DVU: DV in {units_arr[i]} but {what} "
+            raise FitError(f"{rows_of(self.frame[mask])}, column DVU: DV in {units_arr[i]} but {what} "
                            "(convert with mscpk.inputs.studydata.to_cells, or set ASSAY)")
         return units
 
@@ -116,10 +169,10 @@ class Problem:
         self.lloq = _column(fr, "LLOQ", np.nan)
         bad_cens = self.censored & ~(self.lloq > 0)
         if bad_cens.any():
-            raise FitError(f"{self._rows(bad_cens)}: censored without a positive LLOQ")
+            raise FitError(f"{rows_of(self.frame[bad_cens])}: censored without a positive LLOQ")
         bad_dv = ~self.censored & ~(self.dv > 0)
         if bad_dv.any():
-            raise FitError(f"{self._rows(bad_dv)}, column DV: observed DV <= 0 cannot enter a "
+            raise FitError(f"{rows_of(self.frame[bad_dv])}, column DV: observed DV <= 0 cannot enter a "
                            "log-normal likelihood; report them as censored (CENS=1 with LLOQ)")
         if (~self.censored).sum() == 0:
             raise FitError("all observations are below the LLOQ; nothing to fit")
@@ -147,7 +200,7 @@ class Problem:
                 unknown = sorted(set(sites_arr[mask]) - set(s_list))
                 if unknown:
                     who = f"ASSAY {a!r}" if a else "the model (live cells)"
-                    raise FitError(f"{self._rows(mask & np.isin(sites_arr, unknown))}, column SITE: "
+                    raise FitError(f"{rows_of(self.frame[mask & np.isin(sites_arr, unknown)])}, column SITE: "
                                    f"site(s) {', '.join(unknown)} not observed by {who}; "
                                    f"sites: {', '.join(s_list)}")
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mscpk.analysis.fitting.forward import PRED_FLOOR, ForwardModel, JointModel
-from mscpk.analysis.fitting.result import FitResult
+from mscpk.analysis.fitting.run import FitResult
 from mscpk.errors import MscpkError
 from mscpk.utils import atomic_path
 

@@ -43,7 +43,6 @@ def _check(study: StudyData, keys: list[str], force: bool | None) -> None:
     rows at one time."""
     problems: list[str] = []
     for key, sub in study.frame.groupby(keys, sort=False):
-        key = key if isinstance(key, tuple) else (key,)
         units = sorted(sub["DVU"].unique())
         where = ", ".join(f"{k} {v!r}" for k, v in zip(keys, key))
         if len(units) > 1:
@@ -164,7 +163,6 @@ def nca(
     rows: list[dict[str, Any]] = []
     site_summary: dict[tuple, dict[str, dict[str, Any]]] = {}
     for key, sub in df.groupby(keys, sort=False):
-        key = key if isinstance(key, tuple) else (key,)
         group, site = key[0], key[1]
         assay = key[2] if has_assay else ""
         unit = sub["DVU"].iloc[0]

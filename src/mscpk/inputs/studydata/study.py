@@ -38,11 +38,6 @@ class StudyData:
     is_summary: bool
     source: str = ""
 
-    @property
-    def units(self) -> list[str]:
-        """The distinct ``DVU`` values present."""
-        return sorted(self.frame["DVU"].unique().tolist())
-
     def __len__(self) -> int:
         return len(self.frame)
 

@@ -49,29 +49,18 @@ class ForwardModel:
         self.scenario = (scenario if len(keep) == len(scenario.parameters)
                          else scenario.model_copy(update={"parameters": keep}))
         self.label = label
-        lo, hi, x0 = [], [], []
+        bounds = []  # (lower, upper, start) of each parameter, natural scale
         for n, rec in zip(names, records):
             v = float(self.base[n])
             if not (v > 0 and math.isfinite(v)):
                 raise FitError(f"parameter {n!r} has default {v!r}; only positive parameters "
                                "can be estimated on the log scale")
-            a, b = v / SEARCH_FACTOR, v * SEARCH_FACTOR
-            if rec.minimum is not None and rec.minimum > 0:
-                a = max(a, rec.minimum)
-            if rec.maximum is not None and math.isfinite(rec.maximum):
-                b = min(b, rec.maximum)
-            lo.append(math.log(a))
-            hi.append(math.log(b))
-            x0.append(math.log(v))
-        self.lower = np.array(lo)
-        self.upper = np.array(hi)
-        self.x0 = np.clip(np.array(x0), self.lower, self.upper)
+            top = math.inf if rec.maximum is None else rec.maximum
+            bounds.append((max(v / SEARCH_FACTOR, rec.minimum or 0.0), min(v * SEARCH_FACTOR, top), v))
+        self.lower, self.upper, x0 = np.array([[math.log(b) for b in row] for row in bounds]).T
+        self.x0 = np.clip(x0, self.lower, self.upper)
         self._cache = LRUCache(_CACHE_SIZE)
         self.n_evaluations = 0  # simulations actually run (cache misses)
-
-    @property
-    def n_parameters(self) -> int:
-        return len(self.names)
 
     @property
     def label_name(self) -> str:
@@ -80,9 +69,6 @@ class ForwardModel:
     def parameter_set(self, theta_log: Sequence[float]):
         return self.base.updated({n: float(math.exp(t)) for n, t in zip(self.names, theta_log)},
                                  source="fitted")
-
-    def simulate(self, theta_log: Sequence[float], times_h: Sequence[float]):
-        return simulate(self.scenario, times_h=list(times_h), params=self.parameter_set(theta_log))
 
     def signals(self, theta_log: Sequence[float], times_h: Sequence[float],
                 assays: Sequence[str]) -> Signals:
@@ -96,7 +82,7 @@ class ForwardModel:
         if hit is not None:
             return hit
         self.n_evaluations += 1
-        res = self.simulate(theta, times)
+        res = simulate(self.scenario, times_h=list(times), params=self.parameter_set(theta))
         out: Signals = {}
         if "" in assays:
             sites = tuple(res.sites)
@@ -152,14 +138,6 @@ class JointModel:
         self.x0 = np.clip(first.x0, self.lower, self.upper)
         self.base = first.base
 
-    @property
-    def n_parameters(self) -> int:
-        return len(self.names)
-
     def parameter_set(self, theta_log: Sequence[float]):
         """Fitted parameters (of the first group's parameter set)."""
         return next(iter(self.models.values())).parameter_set(theta_log)
-
-    @property
-    def n_evaluations(self) -> int:
-        return sum(m.n_evaluations for m in self.models.values())

@@ -84,29 +84,20 @@ class Layout:
         """Position of the log of the estimated parameter ``name``."""
         return self.names.index(name)
 
-    def split_noise(self, noise: Sequence[float] | float) -> tuple[np.ndarray, float | None]:
-        """(log sigmas, log omega or None) of the noise part ``x[layout.noise]``."""
-        noise = np.atleast_1d(np.asarray(noise, float))
-        if self.animal_effect:
-            return noise[: self.n_sigma], float(noise[self.n_sigma])
-        return noise, None
+    def _vector(self, theta: np.ndarray, sigma: float, omega: float) -> np.ndarray:
+        """``x`` of the log-parameters ``theta``, every sigma ``sigma`` and omega ``omega``."""
+        omegas = [math.log(omega)] if self.animal_effect else []
+        return np.concatenate([theta, np.full(self.n_sigma, math.log(sigma)), omegas])
 
     def bounds(self, lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Bounds of ``x`` given those of the log-parameters."""
-        lo = np.append(lower, np.full(self.n_sigma, math.log(SIGMA_BOUNDS[0])))
-        hi = np.append(upper, np.full(self.n_sigma, math.log(SIGMA_BOUNDS[1])))
-        if self.animal_effect:
-            lo = np.append(lo, math.log(OMEGA_BOUNDS[0]))
-            hi = np.append(hi, math.log(OMEGA_BOUNDS[1]))
-        return lo, hi
+        return (self._vector(lower, SIGMA_BOUNDS[0], OMEGA_BOUNDS[0]),
+                self._vector(upper, SIGMA_BOUNDS[1], OMEGA_BOUNDS[1]))
 
     def start(self, x0: np.ndarray) -> np.ndarray:
         """Start vector: log-parameters ``x0``, every sigma :data:`SIGMA_START`, omega
         :data:`OMEGA_START`."""
-        x = np.append(x0, np.full(self.n_sigma, math.log(SIGMA_START)))
-        if self.animal_effect:
-            x = np.append(x, math.log(OMEGA_START))
-        return x
+        return self._vector(x0, SIGMA_START, OMEGA_START)
 
 
 @dataclass(frozen=True)
@@ -172,16 +163,12 @@ def _animal_index(problem) -> tuple[np.ndarray, int]:
     ds = fr["DATASET"].tolist() if "DATASET" in fr else [0] * n
     index: dict[tuple, int] = {}
     animal = np.full(n, -1, int)
-    for i in range(n):
-        if problem.summary[i]:
-            continue
+    for i in np.flatnonzero(~problem.summary):
         ident = ids[i]
-        if ident is None or (isinstance(ident, float) and math.isnan(ident)) or \
-                str(ident).strip() == "":
-            key: tuple = ("row", i)
-        else:
-            key = (ds[i], grp[i], str(ident))
-        animal[i] = index.setdefault(key, len(index))
+        blank = (ident is None or (isinstance(ident, float) and math.isnan(ident))
+                 or str(ident).strip() == "")
+        animal[i] = index.setdefault(("row", i) if blank else (ds[i], grp[i], str(ident)),
+                                     len(index))
     return animal, len(index)
 
 
@@ -196,15 +183,13 @@ class AnimalEffect:
                  adaptive: bool = True) -> None:
         self.rows = rows
         self.adaptive = bool(adaptive)
-        animal, self.n_animals = _animal_index(problem)
-        self.animal = animal
-        self.mask = animal >= 0  # rows with a random effect (not the summary rows)
+        self.animal, self.n_animals = _animal_index(problem)
+        self.mask = self.animal >= 0  # rows with a random effect (not the summary rows)
         cens_animal = np.zeros(self.n_animals, bool)
-        cens_animal[animal[self.mask & rows.censored]] = True
-        self._closed = self.mask & ~cens_animal[np.maximum(animal, 0)]
-        # quadrature rows sorted by animal (for reduceat)
-        q = np.flatnonzero(self.mask & cens_animal[np.maximum(animal, 0)])
-        self._q = self._layout(q)
+        cens_animal[self.animal[self.mask & rows.censored]] = True
+        quad = self.mask & cens_animal[np.maximum(self.animal, 0)]  # animals with censored rows
+        self._closed = self.mask & ~quad
+        self._q = self._layout(np.flatnonzero(quad))  # quadrature rows sorted by animal
         self._all = self._layout(np.flatnonzero(self.mask))
         x, w = np.polynomial.hermite.hermgauss(int(nodes))
         self._gh_x = x
@@ -298,21 +283,18 @@ class LogLikelihood:
         self.problem = p = problem
         keys = [a or NO_ASSAY for a in p.assays]
         distinct = list(dict.fromkeys(keys))
-        mode = sigma if sigma != "auto" else ("per_assay" if len(distinct) > 1 else "shared")
-        self.sigma_mode = mode
-        self.sigma_keys = distinct if mode == "per_assay" else ["all"]
-        self.sigma_index = (np.array([distinct.index(k) for k in keys]) if mode == "per_assay"
-                            else np.zeros(p.n_obs, int))
+        if sigma == "auto":
+            sigma = "per_assay" if len(distinct) > 1 else "shared"
+        self.sigma_mode = sigma
+        per_assay = sigma == "per_assay"
+        self.sigma_keys = distinct if per_assay else ["all"]
+        self.sigma_index = np.array([distinct.index(k) if per_assay else 0 for k in keys], int)
         self.layout = Layout(tuple(p.model.names), tuple(self.sigma_keys), bool(animal_effect))
         self.rows = LogRows.of(p)
         self.animals = (AnimalEffect(p, self.rows, quadrature_nodes, adaptive)
                         if animal_effect else None)
         # rows taken independently: all, or those without a random effect (summary rows)
         self._independent = np.ones(p.n_obs, bool) if self.animals is None else ~self.animals.mask
-
-    @property
-    def animal_effect(self) -> bool:
-        return self.animals is not None
 
     @property
     def n_animals(self) -> int | None:
@@ -329,20 +311,16 @@ class LogLikelihood:
     def start(self) -> np.ndarray:
         return self.layout.start(self.problem.model.x0)
 
-    def row_sd(self, log_sigmas: Sequence[float] | float) -> np.ndarray:
-        """SD of each row's log observation."""
-        sig = np.exp(np.atleast_1d(np.asarray(log_sigmas, float)))[self.sigma_index]
-        return self.rows.scale(sig)
-
     def from_prediction(self, pred: np.ndarray, log_noise: Sequence[float] | float, *,
                         method: str = "auto") -> float:
         """log L at predictions ``pred``; ``log_noise``: ``x[layout.noise]`` (the log sigmas,
         and log omega with the animal effect). ``method="quadrature"`` integrates every
         animal by Gauss-Hermite quadrature (for checks; ``"auto"``: closed form where
         possible)."""
-        log_sig, log_omega = self.layout.split_noise(log_noise)
-        omega = 0.0 if log_omega is None else float(np.exp(log_omega))
-        scale = self.row_sd(log_sig)
+        noise = np.atleast_1d(np.asarray(log_noise, float))
+        n_sigma = self.layout.n_sigma
+        omega = 0.0 if self.animals is None else float(np.exp(noise[n_sigma]))
+        scale = self.rows.scale(np.exp(noise[:n_sigma])[self.sigma_index])
         logp = np.log(np.maximum(pred, PRED_FLOOR))
         obs = self.rows.logobs
         om2 = omega * omega

@@ -31,18 +31,14 @@ def starts(loglik: LogLikelihood, n_starts: int, seed: int) -> list[np.ndarray]:
     log-parameters (the noise entries stay at their start values)."""
     lo, hi = loglik.bounds()
     centre = loglik.start()
-    out = [centre]
-    if n_starts > 1:
-        rng = np.random.default_rng(seed)
-        ns = n_starts - 1
-        u = (rng.permuted(np.tile(np.arange(ns), (len(centre), 1)), axis=1).T
-             + rng.random((ns, len(centre)))) / ns
-        noise = loglik.layout.noise
-        for row in u:
-            s = centre + (2 * row - 1) * START_SPAN
-            s[noise] = centre[noise]
-            out.append(np.clip(s, lo, hi))
-    return out
+    if n_starts < 2:
+        return [centre]
+    rng = np.random.default_rng(seed)
+    ns, dim = n_starts - 1, len(centre)
+    u = (rng.permuted(np.tile(np.arange(ns), (dim, 1)), axis=1).T + rng.random((ns, dim))) / ns
+    span = np.full(dim, START_SPAN)
+    span[loglik.layout.noise] = 0.0
+    return [centre, *np.clip(centre + (2 * u - 1) * span, lo, hi)]
 
 
 def optimise(loglik: LogLikelihood, *, n_starts: int = 4, seed: int = 0
@@ -51,18 +47,9 @@ def optimise(loglik: LogLikelihood, *, n_starts: int = 4, seed: int = 0
     if n_starts < 1:
         raise FitError("n_starts must be at least 1")
     lo, hi = loglik.bounds()
-
-    def neg(x):
-        return -loglik(x)
-
-    best = None
-    lls = []
-    for s in starts(loglik, n_starts, seed):
-        res = minimise(neg, s, lo, hi)
-        lls.append(float(-res.fun))
-        if best is None or res.fun < best.fun:
-            best = res
-    return np.asarray(best.x), float(-best.fun), bool(best.success), lls
+    runs = [minimise(lambda x: -loglik(x), s, lo, hi) for s in starts(loglik, n_starts, seed)]
+    best = min(runs, key=lambda res: res.fun)  # the first of equal optima
+    return np.asarray(best.x), float(-best.fun), bool(best.success), [float(-r.fun) for r in runs]
 
 
 def _profile_value(loglik, i, value, x_start, lo, hi) -> tuple[float, np.ndarray]:
@@ -94,25 +81,21 @@ def profile_ci(loglik: LogLikelihood, x_best: np.ndarray, ll_best: float, i: int
         limit = lo[i] if direction < 0 else hi[i]
         inner, x_inner = float(x_best[i]), np.array(x_best)
         step = first_step
-        found = None
         while True:
             value = inner + direction * step
-            at_limit = (value <= limit) if direction < 0 else (value >= limit)
+            at_limit = direction * (value - limit) >= 0
             if at_limit:
                 value = limit
             ll, x = _profile_value(loglik, i, value, x_inner, lo, hi)
-            if ll < target:
-                found = (inner, value)
-                break
-            if at_limit:
+            if ll < target or at_limit:
                 break
             # the profile may have found a better optimum; keep going from there
             inner, x_inner = value, x
             step *= growth
-        if found is None:
+        if ll >= target:  # no drop by the threshold up to the bound
             result.append((float(limit), True))
             continue
-        a, b = found  # ll(a) >= target > ll(b)
+        a, b = inner, value  # ll(a) >= target > ll(b)
         for _ in range(bisections):
             mid = 0.5 * (a + b)
             ll, x = _profile_value(loglik, i, mid, x_inner, lo, hi)

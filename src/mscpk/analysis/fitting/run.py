@@ -91,11 +91,9 @@ class FitResult:
         cols = [c for c in ("ROW", "FITGROUP", "GROUP", "ID", "TIME", "SITE", "ASSAY", "ROUTE",
                             "DOSE", "DV", "UNIT", "N", "SD", "CENS", "LLOQ", "PRED", "LOGRES")
                 if c in pred.columns]
-        rows = []
-        for rec in pred[cols].to_dict("records"):
-            rows.append({k: (num(v) if isinstance(v, (float, np.floating)) else
-                             int(v) if isinstance(v, (np.integer,)) else v)
-                         for k, v in rec.items()})
+        rows = [{k: (num(v) if isinstance(v, (float, np.floating)) else
+                     int(v) if isinstance(v, np.integer) else v) for k, v in rec.items()}
+                for rec in pred[cols].to_dict("records")]
         return {
             "parameters": {n: {"estimate": num(p["estimate"]), "ci_low": num(p["ci_low"]),
                                "ci_high": num(p["ci_high"]), "unit": p["unit"],
@@ -111,8 +109,7 @@ class FitResult:
             "error_model": error_model(self.sigma_mode, self.centre, self.animal_effect),
             "animal_effect": bool(self.animal_effect),
             "omega": None if self.omega is None else num(self.omega),
-            "omega_ci": (None if self.omega_ci is None else
-                         [num(self.omega_ci[0]), num(self.omega_ci[1])]),
+            "omega_ci": None if self.omega_ci is None else [num(v) for v in self.omega_ci],
             "n_animals": None if self.n_animals is None else int(self.n_animals),
             "n_obs": int(self.n_obs),
             "n_blq": int(self.n_blq),
@@ -128,42 +125,33 @@ class FitResult:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
 
+def _interval(loglik: LogLikelihood, x_best: np.ndarray, ll_best: float, i: int,
+              profile: bool) -> tuple[float, float, bool]:
+    """Profile CI of entry ``i`` (natural scale) and whether it is identifiable (no side at
+    the bound); NaN, NaN, True without profiles."""
+    if not profile:
+        return math.nan, math.nan, True
+    low, high, lb, hb = profile_ci(loglik, x_best, ll_best, i)
+    return math.exp(low), math.exp(high), not (lb or hb)
+
+
 def _estimates(loglik: LogLikelihood, x_best: np.ndarray, ll_best: float, profile: bool
                ) -> dict[str, dict[str, Any]]:
     """name -> estimate, profile CI, unit, identifiable (natural scale)."""
-    base = loglik.problem.model.base
     out: dict[str, dict[str, Any]] = {}
     for name in loglik.layout.names:
         i = loglik.layout.index(name)
-        if profile:
-            low, high, lb, hb = profile_ci(loglik, x_best, ll_best, i)
-            ci_low, ci_high, ident = math.exp(low), math.exp(high), not (lb or hb)
-        else:
-            ci_low = ci_high = float("nan")
-            ident = True
+        ci_low, ci_high, ident = _interval(loglik, x_best, ll_best, i, profile)
         out[name] = {"estimate": math.exp(x_best[i]), "ci_low": ci_low, "ci_high": ci_high,
-                     "unit": base.record(name).unit, "identifiable": ident}
+                     "unit": loglik.problem.model.base.record(name).unit, "identifiable": ident}
     return out
-
-
-def _omega(loglik: LogLikelihood, x_best: np.ndarray, ll_best: float, profile: bool
-           ) -> tuple[float, tuple[float, float]]:
-    """omega and its profile CI (NaN without profiles)."""
-    i = loglik.layout.omega
-    if not profile:
-        return float(math.exp(x_best[i])), (float("nan"), float("nan"))
-    lo, hi, _, _ = profile_ci(loglik, x_best, ll_best, i)
-    return float(math.exp(x_best[i])), (math.exp(lo), math.exp(hi))
 
 
 def _predictions(loglik: LogLikelihood, theta: np.ndarray, names: list[str]) -> pd.DataFrame:
     """The data rows with FITGROUP, UNIT, PRED and LOGRES."""
     problem = loglik.problem
     pred = problem.predict(theta)
-    out = problem.frame.copy()
-    out["FITGROUP"] = names
-    out["UNIT"] = problem.units
-    out["PRED"] = pred
+    out = problem.frame.assign(FITGROUP=names, UNIT=problem.units, PRED=pred)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["LOGRES"] = np.where(problem.censored, np.nan,
                                  loglik.rows.logobs - np.log(np.maximum(pred, PRED_FLOOR)))
@@ -225,7 +213,10 @@ def fit(scenario: Any = None, data: StudyData | pd.DataFrame | None = None,
     sig_vals = np.exp(x_best[layout.sigmas])
     counts = np.bincount(loglik.sigma_index, minlength=layout.n_sigma)
     pooled = float(math.sqrt(np.sum(counts * sig_vals ** 2) / np.sum(counts)))
-    omega, omega_ci = _omega(loglik, x_best, ll_best, profile) if animal_effect else (None, None)
+    omega = omega_ci = None
+    if animal_effect:
+        omega = math.exp(x_best[layout.omega])
+        omega_ci = _interval(loglik, x_best, ll_best, layout.omega, profile)[:2]
     return FitResult(parameters=params, sigma=pooled, objective=-2 * ll_best,
                      converged=converged, n_obs=problem.n_obs, n_blq=problem.n_blq,
                      predictions=_predictions(loglik, theta, names),

@@ -48,28 +48,24 @@ def derive_scenario(base: Any, *, route: str | None = None, dose: float | None =
     if route is not None:
         r = _normalise_route(route, where)
         if r != d.route:
-            upd["route"] = r
-            if route_info(r).site != "none":
-                if d.site is None and route_info(r).needs_site:
-                    raise FitError(
-                        f"{where}: ROUTE {r!r} needs a target organ (dose site) and the base "
-                        f"scenario's dose (route {d.route!r}) has none; {_OWN_SCENARIO}")
-                upd["site"] = d.site
-            else:
-                upd["site"] = None
+            info = route_info(r)
+            if info.site != "none" and info.needs_site and d.site is None:
+                raise FitError(
+                    f"{where}: ROUTE {r!r} needs a target organ (dose site) and the base "
+                    f"scenario's dose (route {d.route!r}) has none; {_OWN_SCENARIO}")
+            upd.update(route=r, site=None if info.site == "none" else d.site)
             desc.append(r)
     if dose is not None and not (d.cells is not None and math.isclose(dose, d.cells)):
         if not (dose > 0 and math.isfinite(dose)):
             raise FitError(f"{where}: DOSE {dose!r} must be a positive number of cells")
-        upd["cells"] = float(dose)
-        upd["cells_per_kg"] = None
+        upd.update(cells=float(dose), cells_per_kg=None)
         desc.append(f"{dose:g} cells")
     if not upd:
         return base
     raw = base.model_dump()
     raw["dose"] = [dict(x) for x in raw["dose"]]
     raw["dose"][0].update(upd)
-    raw["name"] = f"{base.name} [{', '.join(desc)}]" if desc else base.name
+    raw["name"] = f"{base.name} [{', '.join(desc)}]"  # every change is described
     try:
         return scenario_from_dict(raw)
     except ScenarioError as exc:
@@ -84,20 +80,18 @@ def group_scenarios(base: Any, frame: pd.DataFrame, *, prefix: str = ""
     split by (ROUTE, DOSE) instead.
     """
     n = len(frame)
-    groups = (frame["GROUP"].astype(str).to_numpy() if "GROUP" in frame
-              else np.array(["all"] * n, object))
-    doses = (frame["DOSE"].to_numpy(float) if "DOSE" in frame else np.full(n, np.nan))
-    routes = (np.array([str(r).strip().lower() if isinstance(r, str) else "" for r in frame["ROUTE"]],
-                       object) if "ROUTE" in frame else np.array([""] * n, object))
-    single = len(set(groups.tolist())) == 1
-    names = [""] * n
-    out: dict[str, Any] = {}
+    groups = frame["GROUP"].astype(str).tolist() if "GROUP" in frame else ["all"] * n
+    doses = frame["DOSE"].to_numpy(float) if "DOSE" in frame else np.full(n, np.nan)
+    routes = ([r.strip().lower() if isinstance(r, str) else "" for r in frame["ROUTE"]]
+              if "ROUTE" in frame else [""] * n)
     combos_of: dict[str, dict[tuple, list[int]]] = {}
-    for i in range(n):
-        key = (routes[i] or None, None if math.isnan(doses[i]) else float(doses[i]))
-        combos_of.setdefault(str(groups[i]), {}).setdefault(key, []).append(i)
+    for i, (g, r, d) in enumerate(zip(groups, routes, doses)):
+        key = (r or None, None if math.isnan(d) else float(d))
+        combos_of.setdefault(g, {}).setdefault(key, []).append(i)
+    names = np.empty(n, object)
+    out: dict[str, Any] = {}
     for g, combos in combos_of.items():
-        if len(combos) > 1 and not single:
+        if len(combos) > 1 and len(combos_of) > 1:
             listed = "; ".join(
                 f"ROUTE {r or '(blank)'} DOSE {'(blank)' if d is None else f'{d:g}'} in "
                 f"{rows_of(frame.iloc[idx])}"
@@ -112,9 +106,8 @@ def group_scenarios(base: Any, frame: pd.DataFrame, *, prefix: str = ""
                 gname = f"{prefix}{g}" if not (prefix and g == "all") else prefix.rstrip("/ ")
             where = f"{prefix}GROUP {g!r} ({rows_of(frame.iloc[idx])})"
             out[gname] = derive_scenario(base, route=r, dose=d, where=where)
-            for i in idx:
-                names[i] = gname
-    return out, names
+            names[idx] = gname
+    return out, names.tolist()
 
 
 def _load(sc: Any) -> Any:
@@ -143,14 +136,12 @@ def _by_group(mapping: Mapping[Any, Any], data: Any) -> tuple[pd.DataFrame, dict
         raise FitError(f"scenario given for GROUP {unused[0]!r}, which has no data rows; "
                        f"data groups: {', '.join(map(repr, present))}")
     scen: dict[str, Any] = {}
-    names = [""] * len(frame)
+    names = np.empty(len(frame), object)
     for g in present:
         mask = (groups == g).to_numpy()
-        s, sub_names = group_scenarios(_load(mapping[g]), frame[mask])
+        s, names[mask] = group_scenarios(_load(mapping[g]), frame[mask])
         scen.update(s)
-        for i, nm in zip(np.flatnonzero(mask), sub_names):
-            names[i] = nm
-    return frame, scen, names
+    return frame, scen, names.tolist()
 
 
 def _by_dataset(pairs: list[Any]) -> tuple[pd.DataFrame, dict[str, Any], list[str]]:

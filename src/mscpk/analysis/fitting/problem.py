@@ -91,14 +91,13 @@ class Problem:
         self.model = model
         self.frame = fr = frame.reset_index(drop=True)
         self.times = fr["TIME"].to_numpy(float)
-        self.sites = [str(s) for s in fr["SITE"]]
-        self.assays = ([str(a).strip().lower() if isinstance(a, str) else "" for a in fr["ASSAY"]]
-                       if "ASSAY" in fr.columns else [""] * len(fr))
-        self._assays_arr = np.asarray(self.assays, object)
+        self.sites = np.array([str(s) for s in fr["SITE"]], object)
+        self.assays = np.array([a.strip().lower() if isinstance(a, str) else "" for a in fr["ASSAY"]]
+                               if "ASSAY" in fr.columns else [""] * len(fr), object)
         bad = sorted(set(self.assays) - set(ASSAYS) - {""})
         if bad:
             a = bad[0]
-            raise FitError(f"{rows_of(self.frame[self._assays_arr == a])}, column ASSAY: unknown assay "
+            raise FitError(f"{rows_of(fr[self.assays == a])}, column ASSAY: unknown assay "
                            f"{a!r}; {did_you_mean(a, ASSAYS)}allowed: {', '.join(ASSAYS)} "
                            "(or blank for live cells)")
         self._set_groups(groups)
@@ -131,11 +130,11 @@ class Problem:
         for g, idx in self.group_rows.items():
             m = self.models[g]
             where = "" if g == "*" else f"GROUP {g!r}, "
-            for a in sorted({self.assays[i] for i in idx} - {""}):
+            for a in sorted(set(self.assays[idx]) - {""}):
                 try:
                     check_assay(a, m.label_name, m.scenario.product.origin)
                 except MscpkError as exc:
-                    mask = (self.row_groups == g) & (self._assays_arr == a)
+                    mask = (self.row_groups == g) & (self.assays == a)
                     raise FitError(f"{where}{rows_of(self.frame[mask])}: {exc}") from None
 
     def _units(self) -> list[str]:
@@ -143,38 +142,35 @@ class Problem:
         fr, n = self.frame, len(self.frame)
         dvu = fr["DVU"].tolist() if "DVU" in fr else ["cells"] * n
         rep = fr["DVU_REPORTED"].tolist() if "DVU_REPORTED" in fr else [""] * n
-        expected = [ASSAY_UNITS[a] if a else "cells" for a in self.assays]
-        units = [e if u is None else u
-                 for e, u in zip(expected, (row_unit(d, r) for d, r in zip(dvu, rep)))]
-        units_arr = np.asarray(units, object)
-        expected_arr = np.asarray(expected, object)
-        wrong = units_arr != expected_arr
+        expected = np.array([ASSAY_UNITS[a] if a else "cells" for a in self.assays], object)
+        stated = [row_unit(d, r) for d, r in zip(dvu, rep)]
+        units = np.array([e if u is None else u for e, u in zip(expected, stated)], object)
+        wrong = units != expected
         if wrong.any():
             i = int(np.argmax(wrong))
-            mask = wrong & (units_arr == units_arr[i]) & (self._assays_arr == self._assays_arr[i])
+            mask = wrong & (units == units[i]) & (self.assays == self.assays[i])
             a = self.assays[i]
-            what = f"ASSAY {a!r} reports {expected_arr[i]}" if a else \
+            what = f"ASSAY {a!r} reports {expected[i]}" if a else \
                 "rows without ASSAY are live cells and need DVU cells"
-            raise FitError(f"{rows_of(self.frame[mask])}, column DVU: DV in {units_arr[i]} but {what} "
+            raise FitError(f"{rows_of(fr[mask])}, column DVU: DV in {units[i]} but {what} "
                            "(convert with mscpk.inputs.studydata.to_cells, or set ASSAY)")
-        return units
+        return units.tolist()
 
     def _set_values(self) -> None:
         """DV, censoring (CENS, LLOQ) and the summary columns N, SD (moment matching on the
         log scale: ``sdlog = sqrt(log(1 + (SD/DV)^2))``)."""
-        fr, n = self.frame, len(self.frame)
-        cens = fr["CENS"].to_numpy(int) if "CENS" in fr.columns else np.zeros(n, int)
-        self.censored = cens == 1
+        fr = self.frame
+        self.censored = _column(fr, "CENS", 0) == 1
         self.dv = fr["DV"].to_numpy(float)
         self.lloq = _column(fr, "LLOQ", np.nan)
         bad_cens = self.censored & ~(self.lloq > 0)
         if bad_cens.any():
-            raise FitError(f"{rows_of(self.frame[bad_cens])}: censored without a positive LLOQ")
+            raise FitError(f"{rows_of(fr[bad_cens])}: censored without a positive LLOQ")
         bad_dv = ~self.censored & ~(self.dv > 0)
         if bad_dv.any():
-            raise FitError(f"{rows_of(self.frame[bad_dv])}, column DV: observed DV <= 0 cannot enter a "
+            raise FitError(f"{rows_of(fr[bad_dv])}, column DV: observed DV <= 0 cannot enter a "
                            "log-normal likelihood; report them as censored (CENS=1 with LLOQ)")
-        if (~self.censored).sum() == 0:
+        if self.censored.all():
             raise FitError("all observations are below the LLOQ; nothing to fit")
         nn = _column(fr, "N", np.nan)
         sd = _column(fr, "SD", np.nan)
@@ -187,20 +183,19 @@ class Problem:
 
     def _check_sites(self) -> None:
         """Probe each group's model once: every row's site is observed by its assay."""
-        sites_arr = np.asarray(self.sites, object)
         for g, idx in self.group_rows.items():
-            g_assays = sorted({self.assays[i] for i in idx})
+            g_assays = sorted(set(self.assays[idx]))
             try:
                 sig = self.models[g].signals(self.model.x0, [float(np.min(self.times[idx]))], g_assays)
             except MscpkError as exc:
                 raise FitError(f"GROUP {g!r}: the model cannot be evaluated: {exc}") from None
             for a in g_assays:
                 s_list = sig[a][0]
-                mask = (self.row_groups == g) & (self._assays_arr == a)
-                unknown = sorted(set(sites_arr[mask]) - set(s_list))
+                mask = (self.row_groups == g) & (self.assays == a)
+                unknown = sorted(set(self.sites[mask]) - set(s_list))
                 if unknown:
                     who = f"ASSAY {a!r}" if a else "the model (live cells)"
-                    raise FitError(f"{rows_of(self.frame[mask & np.isin(sites_arr, unknown)])}, column SITE: "
+                    raise FitError(f"{rows_of(self.frame[mask & np.isin(self.sites, unknown)])}, column SITE: "
                                    f"site(s) {', '.join(unknown)} not observed by {who}; "
                                    f"sites: {', '.join(s_list)}")
 
@@ -220,7 +215,6 @@ class Problem:
         """Prediction of every row (its group's model) at the log-parameters ``theta_log``."""
         out = np.empty(self.n_obs)
         for g, idx in self.group_rows.items():
-            out[idx] = self.models[g].predict(theta_log, self.times[idx],
-                                              [self.sites[i] for i in idx],
-                                              [self.assays[i] for i in idx])
+            out[idx] = self.models[g].predict(theta_log, self.times[idx], self.sites[idx],
+                                              self.assays[idx])
         return out

@@ -6,8 +6,8 @@ profile CIs -> :class:`FitResult`; :func:`fit` chains them. Specification: docs/
 
 from mscpk.analysis.fitting.forward import SEARCH_FACTOR, ForwardModel, JointModel
 from mscpk.analysis.fitting.groups import derive_scenario, group_scenarios
-from mscpk.analysis.fitting.likelihood import (CENTRES, OMEGA_BOUNDS, QUADRATURE_NODES, SIGMA_BOUNDS,
-                                               Layout, LogLikelihood)
+from mscpk.analysis.fitting.likelihood import (CENTRES, OMEGA_BOUNDS, QUADRATURE_NODES,
+                                               SIGMA_BOUNDS, Layout, LogLikelihood)
 from mscpk.analysis.fitting.optimise import PROFILE_THRESHOLD, optimise, profile_ci
 from mscpk.analysis.fitting.problem import FIT_UNIT_OPTIONS, Problem
 from mscpk.analysis.fitting.run import FitResult, fit

@@ -56,7 +56,8 @@ class ForwardModel:
                 raise FitError(f"parameter {n!r} has default {v!r}; only positive parameters "
                                "can be estimated on the log scale")
             top = math.inf if rec.maximum is None else rec.maximum
-            bounds.append((max(v / SEARCH_FACTOR, rec.minimum or 0.0), min(v * SEARCH_FACTOR, top), v))
+            low = max(v / SEARCH_FACTOR, rec.minimum or 0.0)
+            bounds.append((low, min(v * SEARCH_FACTOR, top), v))
         self.lower, self.upper, x0 = np.array([[math.log(b) for b in row] for row in bounds]).T
         self.x0 = np.clip(x0, self.lower, self.upper)
         self._cache = LRUCache(_CACHE_SIZE)
@@ -101,11 +102,10 @@ class ForwardModel:
                 assays: Sequence[str]) -> np.ndarray:
         """Predicted readout (the assay's unit) for each (time, site, assay) row."""
         times = np.asarray(times, float)
-        utimes = np.unique(times)
+        utimes, index = np.unique(times, return_inverse=True)
         sites = np.asarray(sites, object)
         assays = np.asarray([a or "" for a in assays], object)
         sig = self.signals(theta_log, utimes, assays.tolist())
-        index = np.searchsorted(utimes, times)
         out = np.empty(len(times))
         for key in set(zip(sites.tolist(), assays.tolist())):
             mask = (sites == key[0]) & (assays == key[1])

@@ -62,8 +62,7 @@ def derive_scenario(base: Any, *, route: str | None = None, dose: float | None =
         desc.append(f"{dose:g} cells")
     if not upd:
         return base
-    raw = base.model_dump()
-    raw["dose"] = [dict(x) for x in raw["dose"]]
+    raw = base.model_dump()  # a fresh copy
     raw["dose"][0].update(upd)
     raw["name"] = f"{base.name} [{', '.join(desc)}]"  # every change is described
     try:
@@ -175,8 +174,7 @@ def prepare(scenario: Any, data: Any, scenarios: Any
         if data is None:
             raise FitError("no data to fit")
         frame = as_frame(data).reset_index(drop=True)
-        scen, names = group_scenarios(_load(scenario), frame)
-        return frame, scen, names
+        return frame, *group_scenarios(_load(scenario), frame)
     if scenario is not None:
         raise FitError("give either a base scenario or scenarios=..., not both")
     if isinstance(scenarios, Mapping):

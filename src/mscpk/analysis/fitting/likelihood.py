@@ -118,8 +118,8 @@ class LogRows:
     extra: np.ndarray
 
     @classmethod
-    def of(cls, problem) -> "LogRows":
-        p = problem
+    def of(cls, p) -> "LogRows":
+        """The rows of the problem ``p``."""
         logdv = np.log(np.where(p.censored, 1.0, p.dv))
         return cls(censored=p.censored, logdv=logdv, logobs=logdv - 0.5 * p.sdlog ** 2,
                    loglloq=np.log(np.where(p.censored, p.lloq, 1.0)),
@@ -145,10 +145,9 @@ def independent(rows: LogRows, obs: np.ndarray, logp: np.ndarray, scale: np.ndar
                 mask: np.ndarray) -> float:
     """log L of the rows ``mask`` taken independently: log-normal density of the quantified
     rows, ``log Phi((log LLOQ - logp) / scale)`` of the censored ones (M3)."""
-    c = rows.censored
-    u = mask & ~c
+    u = mask & ~rows.censored
     ll = float(np.sum(log_normal(obs[u] - logp[u], scale[u], rows.logdv[u])))
-    cr = mask & c
+    cr = mask & rows.censored
     if cr.any():
         ll += float(np.sum(log_censored(rows.loglloq[cr] - logp[cr], scale[cr])))
     return ll
@@ -209,14 +208,11 @@ class AnimalEffect:
         form where there are no censored rows)."""
         if method not in METHODS:
             raise FitError(f"method: unknown value {method!r}; allowed: {', '.join(METHODS)}")
-        ll = 0.0
-        layout = self._all
         if method == "auto" and self._closed.any():
-            ll += self._closed_form(obs, logp, scale, omega2)
-            layout = self._q
-        if len(layout[0]) == 0:
-            return ll
-        return ll + self._quadrature(obs, logp, scale, omega2, *layout)
+            ll, layout = self._closed_form(obs, logp, scale, omega2), self._q
+        else:
+            ll, layout = 0.0, self._all
+        return ll + self._quadrature(obs, logp, scale, omega2, *layout) if len(layout[0]) else ll
 
     def _closed_form(self, obs, logp, scale, om2) -> float:
         """Multivariate normal, covariance ``diag(s^2) + omega^2 J`` (Sherman-Morrison;
@@ -293,12 +289,9 @@ class LogLikelihood:
         self.rows = LogRows.of(p)
         self.animals = (AnimalEffect(p, self.rows, quadrature_nodes, adaptive)
                         if animal_effect else None)
+        self.n_animals = None if self.animals is None else self.animals.n_animals
         # rows taken independently: all, or those without a random effect (summary rows)
         self._independent = np.ones(p.n_obs, bool) if self.animals is None else ~self.animals.mask
-
-    @property
-    def n_animals(self) -> int | None:
-        return None if self.animals is None else self.animals.n_animals
 
     @property
     def n_parameters(self) -> int:

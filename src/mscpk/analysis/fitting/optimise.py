@@ -54,16 +54,9 @@ def optimise(loglik: LogLikelihood, *, n_starts: int = 4, seed: int = 0
 
 def _profile_value(loglik, i, value, x_start, lo, hi) -> tuple[float, np.ndarray]:
     """Max of log L with entry i fixed at ``value`` (others re-optimised)."""
-    free = [j for j in range(len(x_start)) if j != i]
-
-    def with_free(z):
-        x = np.empty(len(x_start))
-        x[i] = value
-        x[free] = z
-        return x
-
-    res = minimise(lambda z: -loglik(with_free(z)), x_start[free], lo[free], hi[free])
-    return float(-res.fun), with_free(res.x)
+    free = np.arange(len(x_start)) != i  # the vector is np.insert(free entries, i, value)
+    res = minimise(lambda z: -loglik(np.insert(z, i, value)), x_start[free], lo[free], hi[free])
+    return float(-res.fun), np.insert(res.x, i, value)
 
 
 def profile_ci(loglik: LogLikelihood, x_best: np.ndarray, ll_best: float, i: int,

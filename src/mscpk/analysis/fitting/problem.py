@@ -46,8 +46,7 @@ def as_frame(data: StudyData | pd.DataFrame) -> pd.DataFrame:
 def row_unit(dvu: Any, reported: Any) -> str | None:
     """Unit of DV for fitting (None: not stated, i.e. the assay's unit)."""
     rep = reported if isinstance(reported, str) else ""
-    key = rep.replace(" ", "").lower()
-    if key in _OPTICAL_KEYS:
+    if rep.replace(" ", "").lower() in _OPTICAL_KEYS:
         return "photons_per_s"
     dvu = dvu if isinstance(dvu, str) else "cells"
     if dvu == "%ID":
@@ -92,8 +91,9 @@ class Problem:
         self.frame = fr = frame.reset_index(drop=True)
         self.times = fr["TIME"].to_numpy(float)
         self.sites = np.array([str(s) for s in fr["SITE"]], object)
-        self.assays = np.array([a.strip().lower() if isinstance(a, str) else "" for a in fr["ASSAY"]]
-                               if "ASSAY" in fr.columns else [""] * len(fr), object)
+        assays = fr["ASSAY"] if "ASSAY" in fr.columns else [""] * len(fr)
+        self.assays = np.array([a.strip().lower() if isinstance(a, str) else "" for a in assays],
+                               object)
         bad = sorted(set(self.assays) - set(ASSAYS) - {""})
         if bad:
             a = bad[0]
@@ -121,7 +121,7 @@ class Problem:
         self.group_rows: dict[str, np.ndarray] = {}
         for g in dict.fromkeys(names):
             if g not in self.models:
-                raise FitError(f"GROUP {g!r} ({rows_of(self.frame[self.row_groups == g])}) has no scenario; "
+                raise FitError(f"GROUP {g!r} ({rows_of(fr[self.row_groups == g])}) has no scenario; "
                                f"scenarios are given for: {', '.join(map(repr, self.models))}")
             self.group_rows[g] = np.flatnonzero(self.row_groups == g)
 
@@ -195,7 +195,8 @@ class Problem:
                 unknown = sorted(set(self.sites[mask]) - set(s_list))
                 if unknown:
                     who = f"ASSAY {a!r}" if a else "the model (live cells)"
-                    raise FitError(f"{rows_of(self.frame[mask & np.isin(self.sites, unknown)])}, column SITE: "
+                    rows = rows_of(self.frame[mask & np.isin(self.sites, unknown)])
+                    raise FitError(f"{rows}, column SITE: "
                                    f"site(s) {', '.join(unknown)} not observed by {who}; "
                                    f"sites: {', '.join(s_list)}")
 

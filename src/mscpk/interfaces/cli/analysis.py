@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mscpk.interfaces.cli.common import fail, user_errors
+from mscpk.interfaces.cli.common import PLOT_SUFFIXES, check_out, fail, user_errors
 
 if TYPE_CHECKING:  # pandas is imported by the commands themselves (fast CLI start)
     import pandas as pd
@@ -212,13 +212,9 @@ def fit_command(
     from mscpk.interfaces.plots.fit import plot_fit
     from mscpk.inputs.studydata import read_study
 
-    out = Path(out)
-    if out.suffix.lower() != ".json":
-        raise fail(f"output {out} must end in .json")
-    if not out.parent.exists() or not out.parent.is_dir():
-        raise fail(f"output folder {out.parent} does not exist")
-    if plot is not None and not Path(plot).parent.is_dir():
-        raise fail(f"plot folder {Path(plot).parent} does not exist")
+    check_out(out, (".json",))
+    if plot is not None:
+        check_out(plot, PLOT_SUFFIXES, "plot")
     sigma_mode = sigma.strip().lower().replace("-", "_")
     if sigma_mode not in ("auto", "shared", "per_assay"):
         raise fail(f"--sigma: unknown value {sigma!r}; allowed: auto, shared, per-assay")
@@ -234,6 +230,7 @@ def fit_command(
     names = [n.strip() for n in estimate.split(",") if n.strip()]
     sc = load_scenario(scenario)
     study = read_study(data, unit_options=FIT_UNIT_OPTIONS)
+    mapping = None  # with --scenario-for: every data group's scenario
     if own:
         groups = list(dict.fromkeys(study.frame["GROUP"].astype(str)))
         unknown = [g for g in own if g not in groups]
@@ -241,12 +238,8 @@ def fit_command(
             raise fail(f"--scenario-for: GROUP {unknown[0]!r} is not in the data; groups: "
                        f"{', '.join(groups)}")
         mapping = {g: (load_scenario(own[g]) if g in own else sc) for g in groups}
-        result = fit(scenarios=mapping, data=study, estimate=names, n_starts=n_starts,
-                     seed=seed, sigma=sigma_mode, centre=centre_mode,
-                     animal_effect=animal_effect)
-    else:
-        result = fit(sc, study, names, n_starts=n_starts, seed=seed, sigma=sigma_mode,
-                     centre=centre_mode, animal_effect=animal_effect)
+    result = fit(None if own else sc, study, names, scenarios=mapping, n_starts=n_starts,
+                 seed=seed, sigma=sigma_mode, centre=centre_mode, animal_effect=animal_effect)
     try:
         write_text_atomic(out, result.to_json())
     except OSError as exc:
@@ -256,12 +249,11 @@ def fit_command(
             plot_fit(result, plot)
         except (OSError, ValueError) as exc:
             raise fail(f"cannot write plot {plot}: {exc}") from None
-    console = Console()
+    console = Console(highlight=False, soft_wrap=True, markup=False)
     for name, p in result.parameters.items():
         flag = "" if p["identifiable"] else "  (not identifiable from these data)"
         console.print(f"{name}: {p['estimate']:.4g} {p['unit']} (95% CI {p['ci_low']:.4g} - "
-                      f"{p['ci_high']:.4g}){flag}", highlight=False, soft_wrap=True,
-                      markup=False)
+                      f"{p['ci_high']:.4g}){flag}")
     if len(result.groups) > 1:
         parts = []
         for g, info in result.groups.items():
@@ -269,15 +261,12 @@ def fit_command(
                               else f"{d['route']} {d['cells_per_kg']:g} cells/kg"
                               for d in info["doses"])
             parts.append(f"{g} ({doses}; {info['n_obs']} rows)")
-        console.print("groups: " + "; ".join(parts), highlight=False, soft_wrap=True,
-                      markup=False)
+        console.print("groups: " + "; ".join(parts))
     sig = ", ".join(f"{k} {v:.3g}" for k, v in result.sigmas.items())
     if result.animal_effect and result.omega is not None:
         lo, hi = result.omega_ci or (math.nan, math.nan)
         console.print(f"animal effect: omega {result.omega:.3g} (95% CI {lo:.3g} - {hi:.3g}; "
-                      f"{result.n_animals} animals)", highlight=False, soft_wrap=True,
-                      markup=False)
+                      f"{result.n_animals} animals)")
     console.print(f"objective (-2 log L) {result.objective:.4g}; sigma {sig}; "
                   f"{result.n_obs} observations ({result.n_blq} BLQ, {result.n_summary} "
-                  f"summary); converged {result.converged}; wrote {out}",
-                  highlight=False, soft_wrap=True, markup=False)
+                  f"summary); converged {result.converged}; wrote {out}")

@@ -24,7 +24,7 @@ def _observed_vs_predicted(ax, pred: pd.DataFrame, unit: pd.Series, cens: np.nda
                   label=f"observed [{u}]")
     if cens.any():
         ax.loglog(pred["PRED"][cens], pred["LLOQ"][cens], "v", mfc="none", ms=5, label="BLQ (LLOQ)")
-    vals = pd.concat([pred["PRED"], pred["DV"].dropna()])
+    vals = pd.concat([pred["PRED"], pred["DV"]])
     vals = vals[vals > 0]
     if len(vals):
         lim = [vals.min() / 2, vals.max() * 2]
@@ -59,11 +59,8 @@ def _curve(ax, result: FitResult, group: str, site: str, assay: str, grid: np.nd
         ax.semilogy(grid, np.maximum(y, PRED_FLOOR), "-", lw=1.2, label="fit")
     except (MscpkError, ValueError):
         pass
-    pos = sub["DV"].dropna()
-    lowest = min([v for v in [pos.min() if len(pos) else None,
-                              sub["LLOQ"].min() if "LLOQ" in sub else None]
-                  if v is not None and v > 0] or [1.0])
-    ax.set_ylim(bottom=lowest / 10)
+    lows = [sub[c].min() for c in ("DV", "LLOQ") if c in sub]  # NaN: no value in the column
+    ax.set_ylim(bottom=min([v for v in lows if v > 0] or [1.0]) / 10)
 
 
 def plot_fit(result: FitResult, path: str | Path) -> Path:
@@ -76,18 +73,16 @@ def plot_fit(result: FitResult, path: str | Path) -> Path:
 
     path = Path(path)
     pred = result.predictions
-    n = len(pred)
-    grp = pred["FITGROUP"] if "FITGROUP" in pred else pd.Series(["*"] * n, index=pred.index)
-    assay = (pred["ASSAY"].fillna("").astype(str) if "ASSAY" in pred
-             else pd.Series([""] * n, index=pred.index))
-    unit = pred["UNIT"] if "UNIT" in pred else pd.Series(["cells"] * n, index=pred.index)
+    grp = pred.get("FITGROUP", pd.Series("*", index=pred.index))
+    assay = pred.get("ASSAY", pd.Series("", index=pred.index)).fillna("").astype(str)
+    unit = pred.get("UNIT", pd.Series("cells", index=pred.index))
     keys = sorted(set(zip(grp, pred["SITE"], assay)))[:_MAX_CURVE_PANELS]
     n_panels = 2 + len(keys)
     ncol = min(3, n_panels)
     nrow = math.ceil(n_panels / ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.5 * ncol, 3.6 * nrow), squeeze=False)
     axes = axes.ravel()
-    cens = pred["CENS"].to_numpy(int) == 1 if "CENS" in pred else np.zeros(n, bool)
+    cens = pred.get("CENS", pd.Series(0, index=pred.index)).to_numpy(int) == 1
     _observed_vs_predicted(axes[0], pred, unit, cens)
     _residuals(axes[1], pred, cens, result.sigma)
     tmax = float(pred["TIME"].max())
@@ -106,7 +101,7 @@ def plot_fit(result: FitResult, path: str | Path) -> Path:
             title = f"{g}: {title}"
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("time [h]")
-        ax.set_ylabel(str(sub["UNIT"].iloc[0]) if "UNIT" in sub and len(sub) else "cells")
+        ax.set_ylabel(str(unit[sel].iloc[0]))
         ax.legend(fontsize=7)
     for ax in axes[n_panels:]:
         ax.set_visible(False)

@@ -24,11 +24,10 @@ Example
 
 from __future__ import annotations
 
-import difflib
 import functools
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -57,11 +56,15 @@ def _data_dir():
     return resources.files("mscpk").joinpath("data", "detection")
 
 
+def _unknown(what: str, value: Any, allowed) -> DetectionError:
+    """The error for a name that is not one of ``allowed`` (with a did-you-mean)."""
+    return DetectionError(f"{what}: unknown value {value!r}; {did_you_mean(value, allowed)}"
+                          f"allowed: {', '.join(allowed)}")
+
+
 def _num(entry: Any, where: str) -> float:
-    if isinstance(entry, Mapping):
-        value = entry.get("value")
-    else:
-        value = entry
+    """The number of a ``{ value, unit, source }`` table (or a bare number)."""
+    value = entry.get("value") if isinstance(entry, Mapping) else entry
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise DetectionError(f"{where}: value {value!r} is not a number")
     return float(value)
@@ -105,7 +108,7 @@ class LabelInfo:
     @property
     def decay_rate(self) -> float:
         """Physical decay constant [1/h] (0 for a stable label)."""
-        return 0.0 if math.isinf(self.half_life_h) else math.log(2.0) / self.half_life_h
+        return self.rate("half_life_h")
 
     @property
     def radioactive(self) -> bool:
@@ -118,14 +121,11 @@ class LabelInfo:
 
     def updated(self, **changes: Any) -> "LabelInfo":
         """A copy with some fields replaced (e.g. ``efflux_half_life_h=30``)."""
-        from dataclasses import fields, replace
-
-        known = {f.name for f in fields(self)} - {"name", "sources"}
+        known = sorted({f.name for f in fields(self)} - {"name", "sources"})
         for key, value in changes.items():
             if key not in known:
-                close = difflib.get_close_matches(key, sorted(known), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise DetectionError(f"label option {key!r} is unknown{hint}")
+                raise DetectionError(f"label option {key!r} is unknown; {did_you_mean(key, known, cutoff=0.6)}"
+                                     f"allowed: {', '.join(known)}")
             if key.endswith("_h") or key in ("labelled_fraction", "per_cell_cv", "mu_eff_per_mm",
                                              "background_photons_per_s", "photons_per_cell_per_s",
                                              "specific_activity_Bq_per_cell", "probe_uptake_per_cell",
@@ -214,8 +214,7 @@ def label_info(name: str) -> LabelInfo:
     """The packaged :class:`LabelInfo` of label ``name``; :class:`DetectionError` if unknown."""
     raw = _labels_raw()
     if not isinstance(name, str) or name not in raw:
-        raise DetectionError(f"label: unknown value {name!r}; {did_you_mean(name, raw)}"
-                             f"allowed: {', '.join(raw)}")
+        raise _unknown("label", name, raw)
     d = raw[name]
     where = f"labels.toml [{name}]"
     kind = d.get("kind")
@@ -229,16 +228,15 @@ def label_info(name: str) -> LabelInfo:
     for key, value in d.items():
         if key in ("kind", "direct", "assays", "description", "nuclide", "debris_to_local_macrophages"):
             continue
+        if isinstance(value, Mapping):
+            sources[key] = value.get("source", "")
         if key == "unbound_fate":
             fate = {k: float(v) for k, v in value.items() if k != "source"}
             if abs(sum(fate.values()) - 1.0) > 1e-9 or any(v < 0 for v in fate.values()):
                 raise DetectionError(f"{where}: unbound_fate fractions must be >= 0 and sum to 1")
-            kw["unbound_fate"] = MappingProxyType(fate)
-            sources[key] = value.get("source", "")
-            continue
-        kw[key] = _num(value, f"{where} {key}")
-        if isinstance(value, Mapping):
-            sources[key] = value.get("source", "")
+            kw[key] = MappingProxyType(fate)
+        else:
+            kw[key] = _num(value, f"{where} {key}")
     for a in d.get("assays", []):
         if a not in ASSAYS:
             raise DetectionError(f"{where}: unknown assay {a!r}")
@@ -254,14 +252,12 @@ def method_info(assay: str) -> MethodInfo:
     """The packaged :class:`MethodInfo` of ``assay``; :class:`DetectionError` if unknown."""
     raw = _methods_raw()
     if not isinstance(assay, str) or assay not in raw:
-        raise DetectionError(f"assay: unknown value {assay!r}; {did_you_mean(assay, raw)}"
-                             f"allowed: {', '.join(ASSAYS)}")
+        raise _unknown("assay", assay, ASSAYS)
     d = raw[assay]
     where = f"methods.toml [{assay}]"
     sample = {k: _num(v, f"{where} sample.{k}") for k, v in d.get("sample", {}).items()}
-    sources = {"detection_limit": d["detection_limit"]["source"], "cv": d["cv"]["source"]}
-    for k, v in d.get("sample", {}).items():
-        sources[f"sample.{k}"] = v.get("source", "")
+    sources = {"detection_limit": d["detection_limit"]["source"], "cv": d["cv"]["source"],
+               **{f"sample.{k}": v.get("source", "") for k, v in d.get("sample", {}).items()}}
     thr = d.get("per_cell_threshold")
     if thr is not None:
         sources["per_cell_threshold"] = thr.get("source", "")
@@ -366,8 +362,7 @@ def knowledge_table(name: str):
                 "sources": " | ".join(f"{k}: {v}" for k, v in li.sources.items()),
             })
         return pd.DataFrame(rows)
-    raise DetectionError(f"knowledge table: unknown value {name!r}; {did_you_mean(name, KNOWLEDGE_TABLES)}"
-                         f"allowed: {', '.join(KNOWLEDGE_TABLES)}")
+    raise _unknown("knowledge table", name, KNOWLEDGE_TABLES)
 
 
 __all__ = ["ASSAYS", "ASSAY_UNITS", "XENOGENEIC_ASSAYS", "KNOWLEDGE_TABLES", "LabelInfo", "MethodInfo",

@@ -70,11 +70,10 @@ class Context:
             self._kin = solve_labels(self.inputs, self.result, self.label)
         return self._kin
 
-    def live(self, site: str) -> np.ndarray:
-        return np.asarray(self.result.quantity(site, "live_cells"), dtype=float)
-
-    def dead(self, site: str) -> np.ndarray:
-        return np.asarray(self.result.quantity(site, "dead_cells"), dtype=float)
+    def cells(self, quantity: str) -> np.ndarray:
+        """``(T, S)`` array of ``quantity`` (``"live_cells"`` or ``"dead_cells"``) over :attr:`sites`."""
+        cols = [np.asarray(self.result.quantity(s, quantity), dtype=float) for s in self.sites]
+        return np.column_stack(cols) if cols else np.zeros((len(self.times), 0))
 
     # ---- physiology of a site ---------------------------------------------------------
     def host_cells(self, site: str, blood_cells_per_mL: float | None = None) -> float | None:
@@ -124,11 +123,10 @@ class Context:
             return 1.0
         if site not in self.species.organs and site != "blood":
             return float(s["depot_fraction"])
-        if m.assay == "qpcr":  # cells whose DNA is analysed: ug x 1e-6 g/ug / (pg x 1e-12 g/pg)
-            analysed = s["dna_analysed_ug"] * 1e-6 / (s["dna_per_cell_pg"] * 1e-12)
+        if m.assay in ("qpcr", "flow"):  # cells analysed; qpcr: ug x 1e-6 g/ug / (pg x 1e-12 g/pg) of DNA
+            analysed = (s["dna_analysed_ug"] * 1e-6 / (s["dna_per_cell_pg"] * 1e-12) if m.assay == "qpcr"
+                        else s["events_acquired"])
             return min(1.0, analysed / self.host_cells(site, s["blood_nucleated_cells_per_mL"]))
-        if m.assay == "flow":
-            return min(1.0, s["events_acquired"] / self.host_cells(site, s["blood_nucleated_cells_per_mL"]))
         if site == "blood":
             return float(s["blood_fraction"])
         vol_mm3 = self.species.organs[site].volume_L * 1e6  # 1e6 mm3 per L

@@ -22,7 +22,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from mscpk.engine.model.fate import PHAGOCYTIC
-from mscpk.engine.network import LIVE_KINDS, Input, Network, StateLayout, Transition, split_state
+from mscpk.engine.network import (CIRCULATING_KINDS, LIVE_KINDS, Input, Network, StateLayout, Transition,
+                                  split_state, state_id)
 from mscpk.engine.result import Result
 from mscpk.engine.simulate import network_for, simulate
 from mscpk.engine.solvers import LinearSolver, StiffSolver
@@ -35,6 +36,10 @@ from mscpk.inputs.scenario import Scenario
 
 #: Parts of the label, by where it sits.
 LABEL_PARTS = ("live", "dead", "host", "unbound")
+#: Part of the label a label state kind (``label_<kind>``) belongs to; urine and cleared
+#: label is out of the body (no part).
+_PART_OF_KIND = MappingProxyType({**{k: "live" for k in LIVE_KINDS}, "dead": "dead", "macrophage": "host",
+                                  "unbound": "unbound"})
 #: Largest difference [fraction of the dose] between a Result's cells and those of the
 #: network rebuilt for it (a Result without its network) before they are said to differ.
 _REBUILD_TOLERANCE = 1e-4
@@ -90,12 +95,6 @@ def label_groups(net: Network, info: LabelInfo) -> tuple[float, ...]:
     return tuple(sorted({float(i.time_h) for i in net.inputs}))
 
 
-def _group_of(t: float, groups: tuple[float, ...]) -> int:
-    if len(groups) == 1:
-        return 0
-    return groups.index(float(t))
-
-
 def build_label_network(net: Network, info: LabelInfo, organs: Sequence[str],
                         groups: tuple[float, ...] | None = None) -> Network:
     """The cell network augmented with label states (docs/detection.md, "Label kinetics")."""
@@ -147,10 +146,9 @@ def build_label_network(net: Network, info: LabelInfo, organs: Sequence[str],
                 if src is None:
                     raise DetectionError(f"label network: no label twin for source state {tr.source!r}")
                 s_site, s_kind = split_state(tr.source)
-                t_site, t_kind = split_state(tr.target)
                 if tr.target in twin:
                     dst = twin[tr.target]
-                elif t_kind == "degraded":
+                elif split_state(tr.target)[1] == "degraded":
                     if s_kind in LIVE_KINDS:
                         dst = cleared
                     elif s_site in PHAGOCYTIC or info.debris_to_local_macrophages:
@@ -181,32 +179,13 @@ def build_label_network(net: Network, info: LabelInfo, organs: Sequence[str],
     modes = {m: tuple(trs) + tuple(extra) for m, trs in per_mode.items()}
     inputs = []
     for inp in net.inputs:
-        twin = twins[_group_of(inp.time_h, groups)]
+        twin = twins[0 if len(groups) == 1 else groups.index(float(inp.time_h))]
         targets = dict(inp.targets)
         for name, frac in inp.targets.items():
             targets[twin[name]] = targets.get(twin[name], 0.0) + frac
         inputs.append(Input(inp.time_h, inp.duration_h, inp.cells, MappingProxyType(targets)))
     layout.freeze()
     return Network(layout, MappingProxyType(modes), tuple(inputs), net.capacities, net.schedule)
-
-
-def _part_of(kind: str) -> str | None:
-    """Which part of the label a label state kind (without group suffix) belongs to."""
-    base = kind[len("label_"):]
-    if base in LIVE_KINDS:
-        return "live"
-    if base == "dead":
-        return "dead"
-    if base == "macrophage":
-        return "host"
-    if base == "unbound":
-        return "unbound"
-    return None  # urine, cleared: out of the body
-
-
-def _strip_group(kind: str) -> str:
-    head, sep, tail = kind.rpartition("_g")
-    return head if sep and tail.isdigit() else kind
 
 
 @dataclass(frozen=True)
@@ -240,16 +219,14 @@ class LabelKinetics:
         return np.einsum("gtk,gt->tk", self.group_states, self.decay_factors())
 
     def _weights(self, parts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Site -> 0/1 weights over the label states of ``parts`` (circulating: ``blood``)."""
         out: dict[str, np.ndarray] = {}
         for k, name in enumerate(self.state_names):
             site, kind = split_state(name)
-            part = _part_of(_strip_group(kind))
-            if part is None or part not in parts:
-                continue
-            base = _strip_group(kind)[len("label_"):]
-            if base in ("venous", "arterial", "vascular"):
-                site = "blood"
-            out.setdefault(site, np.zeros(len(self.state_names)))[k] = 1.0
+            base = kind[len("label_"):]
+            if _PART_OF_KIND.get(base) in parts:
+                site = "blood" if base in CIRCULATING_KINDS else site
+                out.setdefault(site, np.zeros(len(self.state_names)))[k] = 1.0
         return out
 
     def by_site(self, decay_correct: bool = True, parts: Sequence[str] = LABEL_PARTS) -> dict[str, np.ndarray]:
@@ -270,24 +247,14 @@ class LabelKinetics:
             out[site] = out.get(site, 0.0) + x @ vec
         return out
 
-    def eliminated(self, decay_correct: bool = True) -> np.ndarray:
-        """Label units excreted or carried out of the body by each time."""
-        x = self.amounts(decay_correct)
-        idx = [k for k, n in enumerate(self.state_names) if split_state(n)[0] == "eliminated"]
-        return x[:, idx].sum(axis=1)
-
     def total(self, decay_correct: bool = True) -> np.ndarray:
         """All label units (in the body and eliminated); decay-corrected equals administered."""
         return self.amounts(decay_correct).sum(axis=1)
 
     def live_group_by_site(self) -> list[dict[str, np.ndarray]]:
         """Per dose group: label units inside live cells per site (decay-corrected)."""
-        out = []
         w = self._weights(("live",))
-        for g in range(len(self.group_times_h)):
-            x = self.group_states[g]
-            out.append({site: x @ vec for site, vec in w.items()})
-        return out
+        return [{site: x @ vec for site, vec in w.items()} for x in self.group_states]
 
 
 def solve_labels(inputs: Inputs, result: Result, info: LabelInfo) -> LabelKinetics:
@@ -311,21 +278,17 @@ def solve_labels(inputs: Inputs, result: Result, info: LabelInfo) -> LabelKineti
         if err > _REBUILD_TOLERANCE:
             raise DetectionError(f"the result does not match the scenario (cell states differ by {err:.2g} of "
                                  "the dose): was it simulated with other parameters? pass params=...")
-    names, lab = aug.names[n:], states[:, n:]
-    if len(groups) == 1:
-        gstates, base_names = lab[None, :, :].copy(), tuple(names)
-    else:
-        index: dict[str, int] = {}
-        for name in names:
-            site, kind = split_state(name)
-            index.setdefault(f"{site}__{_strip_group(kind)}", len(index))
-        gstates = np.zeros((len(groups), len(times), len(index)))
-        for k, name in enumerate(names):
-            site, kind = split_state(name)
-            g = int(kind.rpartition("_g")[2]) - 1
-            gstates[g, :, index[f"{site}__{_strip_group(kind)}"]] += lab[:, k]
-        base_names = tuple(index)
-    return LabelKinetics(info, times, base_names, groups, gstates, np.asarray(result.administered, float),
+    # label state -> (dose group, state without the group suffix "_g<k>")
+    index: dict[str, int] = {}
+    where = []
+    for name in aug.names[n:]:
+        site, kind = split_state(name)
+        head, _, g = kind.rpartition("_g") if len(groups) > 1 else (kind, "", "1")
+        where.append((int(g) - 1, index.setdefault(state_id(site, head), len(index))))
+    gstates = np.zeros((len(groups), len(times), len(index)))
+    for k, (g, j) in enumerate(where):
+        gstates[g, :, j] += states[:, n + k]
+    return LabelKinetics(info, times, tuple(index), groups, gstates, np.asarray(result.administered, float),
                          tuple(result.sites))
 
 

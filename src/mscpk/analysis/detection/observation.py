@@ -20,10 +20,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from mscpk.analysis.detection.context import EX_VIVO, Context, make_context
-from mscpk.analysis.detection.labels import label_positive_fraction
+from mscpk.analysis.detection.labels import LABEL_PARTS, label_positive_fraction
 from mscpk.analysis.detection.noise import counting_factor, lognormal_factor, rng_from_seed
 from mscpk.errors import DetectionError
-from mscpk.inputs.catalogue import ASSAY_UNITS, check_assay, detection_constants, method_info
+from mscpk.inputs.catalogue import ASSAY_UNITS, check_assay, detection_constants
 
 
 def _check_positive(name: str, value: float | None, allow_zero: bool = False) -> float | None:
@@ -36,8 +36,6 @@ def _check_positive(name: str, value: float | None, allow_zero: bool = False) ->
     if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
         raise DetectionError(f"{name}: {v!r} must be a finite number > 0")
     return v
-
-
 
 
 @dataclass
@@ -79,8 +77,7 @@ def readout(ctx: Context, assay: str, *, decay_correct: bool = True,
             division_time_h: float = math.inf) -> Readout:
     """Noise-free :class:`Readout` of ``assay`` in context ``ctx`` (docs/detection.md); options as
     in :func:`observe`."""
-    method_info(assay)  # unknown assay -> DetectionError
-    m = ctx.method(assay)
+    m = ctx.method(assay)  # unknown assay -> DetectionError
     info = ctx.label
     check_assay(assay, info.name, ctx.scenario.product.origin)
     detection_limit = _check_positive("detection limit", detection_limit)
@@ -99,11 +96,7 @@ def readout(ctx: Context, assay: str, *, decay_correct: bool = True,
     own = assay in info.assays  # the label itself serves the assay (else a species marker)
     notes: list[str] = []
     T, S = len(t), len(sites)
-    det = np.zeros((T, S))
-    val = np.zeros((T, S))
-    counts = np.zeros((T, S))
-    live_arr = np.column_stack([ctx.live(s) for s in sites]) if S else np.zeros((T, 0))
-    dead_arr = np.column_stack([ctx.dead(s) for s in sites]) if S else np.zeros((T, 0))
+    live_arr, dead_arr = ctx.cells("live_cells"), ctx.cells("dead_cells")
     frac = np.array([ctx.sampled_fraction(m, s) if sampled_fraction is None else sampled_fraction for s in sites])
     lod_cells = np.full(S, m.detection_limit_cells if detection_limit is None else detection_limit)
     if detection_limit_ratio is not None:
@@ -112,7 +105,6 @@ def readout(ctx: Context, assay: str, *, decay_correct: bool = True,
             lod_cells[j] = detection_limit_ratio * (host if host is not None else
                                                     detection_constants()["depot_host_cells"])
     conv = np.ones((T, S))  # unit value per detected cell
-    has_counts = True
     bg = None  # optical background per site [photons/s]
     bg_counts_per_unit = 0.0
 
@@ -127,15 +119,13 @@ def readout(ctx: Context, assay: str, *, decay_correct: bool = True,
             pos = label_positive_fraction(t, info, m.per_cell_threshold, division_time_h=division_time_h,
                                           label_time_h=kin.group_times_h[g])
             for j, s in enumerate(sites):
-                ll = live_label.get(s)
-                if ll is None:
-                    continue
-                cells_g = np.divide(ll, ret[g], out=np.zeros_like(ll), where=ret[g] > 0)
-                out[:, j] += cells_g * pos
+                if s in live_label:  # label-positive cells of group g: their label / label kept per cell
+                    out[:, j] += np.divide(live_label[s], ret[g], out=np.zeros(T), where=ret[g] > 0) * pos
         return out
 
-    def label_all(decay: bool = True) -> np.ndarray:
-        bs = ctx.kinetics().by_site(decay_correct=decay)
+    def label_all(decay: bool = True, parts: Sequence[str] = LABEL_PARTS) -> np.ndarray:
+        """Label units ``(T, S)`` per site in the label ``parts`` (decay-corrected or not)."""
+        bs = ctx.kinetics().by_site(decay_correct=decay, parts=parts)
         return np.column_stack([bs.get(s, np.zeros(T)) for s in sites])
 
     if assay == "qpcr":
@@ -147,8 +137,7 @@ def readout(ctx: Context, assay: str, *, decay_correct: bool = True,
     elif assay in ("flow", "ihc"):
         det = positive_live()
         if assay == "ihc" and own and info.kind in ("particle", "dye"):
-            bs = ctx.kinetics().by_site(parts=("dead", "host"))
-            det = det + np.column_stack([bs.get(s, np.zeros(T)) for s in sites])
+            det = det + label_all(parts=("dead", "host"))
             notes.append(f"{info.name} on sections also stains dead material and label-laden macrophages")
         val = det.copy()
         counts = det * frac
@@ -173,7 +162,7 @@ def readout(ctx: Context, assay: str, *, decay_correct: bool = True,
     elif assay == "mri":
         det = label_all()
         val = det.copy()
-        has_counts = False
+        counts = None
         notes.append("MRI sees SPIO iron in live cells, dead material and macrophages alike")
     elif assay in ("spect", "pet"):
         adm = np.asarray(ctx.result.administered, dtype=float)
@@ -182,60 +171,48 @@ def readout(ctx: Context, assay: str, *, decay_correct: bool = True,
         if info.direct:
             if not info.radioactive:
                 raise DetectionError(f"label {info.name!r} is not radioactive")
-            act = label_all(decay=False)  # decayed activity in cell equivalents
-            dc = label_all(decay=True)
-            det = act
-            val = (dc if decay_correct else act) * inv[:, None]
+            det = act = label_all(decay=False)  # decayed activity in cell equivalents
+            val = (label_all() if decay_correct else act) * inv[:, None]
             counts = act * info.specific_activity_Bq_per_cell * sens
             # unit per detected cell: site-specific when decay-corrected with several groups
             body_act = act.sum(axis=1)
-            body_val = val.sum(axis=1)
-            body_ratio = np.divide(body_val, body_act, out=np.zeros_like(body_val), where=body_act > 0)
+            body_ratio = np.divide(val.sum(axis=1), body_act, out=np.zeros(T), where=body_act > 0)
             conv = np.where(act > 0, np.divide(val, act, out=np.zeros_like(val), where=act > 0),
                             body_ratio[:, None])
             if info.decay_rate > 0:
-                lam = info.decay_rate
                 t0 = min(ctx.kinetics().group_times_h)
-                body_ratio_fallback = inv * (np.exp(lam * np.maximum(t - t0, 0)) if decay_correct else 1.0)
+                body_ratio_fallback = inv * (np.exp(info.decay_rate * np.maximum(t - t0, 0)) if decay_correct else 1.0)
                 conv = np.where(conv > 0, conv, body_ratio_fallback[:, None])
             notes.append(f"{info.name}: activity of the label wherever it is (cells, debris, macrophages, blood)"
                          + ("; decay-corrected" if decay_correct else "; not decay-corrected"))
         else:  # reporter PET: probe injected before each scan, trapped by live reporter cells
             u = info.probe_uptake_per_cell
-            f_decay = 1.0 if decay_correct else math.exp(-math.log(2) * info.probe_uptake_time_h / info.probe_half_life_h)
+            scan = math.exp(-math.log(2) * info.probe_uptake_time_h / info.probe_half_life_h)  # probe left at the scan
+            f_decay = 1.0 if decay_correct else scan
             det = live_arr * info.labelled_fraction
             val = 100.0 * u * det * f_decay
             conv[:] = 100.0 * u * f_decay
-            counts = (info.probe_activity_MBq * 1e6 * u * det
-                      * math.exp(-math.log(2) * info.probe_uptake_time_h / info.probe_half_life_h) * sens)
+            counts = info.probe_activity_MBq * 1e6 * u * det * scan * sens
             notes.append("reporter PET: % of the injected probe trapped by live reporter cells")
-    else:  # pragma: no cover - method_info validated the name
+    else:  # pragma: no cover - ctx.method validated the name
         raise DetectionError(f"assay {assay!r} is not implemented")
-    if assay in ("qpcr", "flow", "ihc", "mri"):
-        conv[:] = 1.0
     limit = lod_cells[None, :] * conv
     if imaging_sum:
         sites.append("whole_body")
-        val = np.column_stack([val, val.sum(axis=1)])
-        det = np.column_stack([det, det.sum(axis=1)])
-        counts = np.column_stack([counts, counts.sum(axis=1)])
+        val, det, counts, live_arr, dead_arr = (np.column_stack([x, x.sum(axis=1)])
+                                                for x in (val, det, counts, live_arr, dead_arr))
         lod_cells = np.append(lod_cells, lod_cells[0] if detection_limit_ratio is None else np.nan)
         body_conv = np.divide(val[:, -1], det[:, -1], out=conv[:, 0].copy(), where=det[:, -1] > 0)
         limit = np.column_stack([limit, lod_cells[-1] * body_conv])
         frac = np.append(frac, 1.0)
-        live_arr = np.column_stack([live_arr, live_arr.sum(axis=1)])
-        dead_arr = np.column_stack([dead_arr, dead_arr.sum(axis=1)])
         if bg is not None:  # the whole-body region holds every site's background
             bg = np.append(bg, bg.sum())
     if bg is not None and bg.any():
         # background-aware limit: the signal must reach k x background as well as the
         # Table 2 limit (optical conv is the same at every time and site)
         k_bg = float(m.sample["signal_to_background_min"])
-        c0 = float(m.sample["reference_depth_mm"])
-        unit_per_cell = info.photons_per_cell_per_s * math.exp(-info.mu_eff_per_mm * c0)
-        bg_cells = k_bg * bg / unit_per_cell
-        raised = bg_cells > lod_cells
-        if raised.any():
+        bg_cells = k_bg * bg / (flux * att_ref)  # flux x att_ref: unit value per detected cell
+        if (bg_cells > lod_cells).any():
             lod_cells = np.maximum(lod_cells, bg_cells)
             limit = np.maximum(limit, (k_bg * bg)[None, :])
             notes.append(f"{info.name}: optical background {info.background_photons_per_s:g} photons/s per site "
@@ -243,7 +220,7 @@ def readout(ctx: Context, assay: str, *, decay_correct: bool = True,
                          f"Table 2 limit")
     return Readout(assay, ASSAY_UNITS[assay], info.name, t, tuple(sites), val, det,
                    np.broadcast_to(lod_cells, det.shape).copy(), limit,
-                   counts if has_counts else None, m.cv if cv is None else cv, frac,
+                   counts, m.cv if cv is None else cv, frac,
                    live_arr, dead_arr, notes, bg,
                    None if bg is None else bg * bg_counts_per_unit)
 

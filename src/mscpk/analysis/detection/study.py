@@ -60,18 +60,13 @@ def animals_per_time(cv: float, precision: float, confidence: float = 0.95, mini
 
 
 def _live_specific(assay: str, label: str) -> bool:
+    """True when ``assay`` with ``label`` sees live cells only."""
     info = label_info(label)
-    if assay == "flow":
+    if assay in ("flow", "bli"):
         return True
     if assay == "ihc":
         return not (assay in info.assays and info.kind in ("particle", "dye"))
-    if assay in ("bli",):
-        return True
-    if assay == "fluorescence":
-        return not info.direct
-    if assay == "pet":
-        return not info.direct
-    return False
+    return assay in ("fluorescence", "pet") and not info.direct
 
 
 def _sampling_times(first: float, last: float, end: float, until_end: bool, t0: float) -> list[float]:
@@ -100,10 +95,6 @@ def _sampling_times(first: float, last: float, end: float, until_end: bool, t0: 
             break
         times = sorted(set(ext) | {new})
     return sorted(set(float(x) for x in times))
-
-
-def _fmt_times(ts: Sequence[float]) -> str:
-    return ";".join(f"{t:g}" for t in ts)
 
 
 def design_study(source, *, scenario=None, label: str | None = None, precision: float = 0.3,
@@ -159,13 +150,10 @@ def design_study(source, *, scenario=None, label: str | None = None, precision: 
         method_info(a)
     evaluated: dict[str, dict[str, Any]] = {}
     for a in assays:
-        own = a in supported_assays(base.label.name, origin)
-        if own:
+        if a in supported_assays(base.label.name, origin):  # qpcr of a xenogeneic product included
             lab = base.label.name
         elif consider_other_labels:
             lab = method_info(a).standard_label
-            if a == "qpcr" and origin == "xenogeneic":
-                lab = base.label.name
         else:
             evaluated[a] = {"possible": False, "label": base.label.name}
             continue
@@ -187,12 +175,10 @@ def design_study(source, *, scenario=None, label: str | None = None, precision: 
                         "cv": cv, "n": animals_per_time(cv, precision, confidence),
                         "sampling": "destructive" if a in EX_VIVO else "serial",
                         "live_specific": _live_specific(a, lab), "direct": label_info(lab).direct}
-    # ground truth from the engine: live-cell peaks per tissue site
+    # ground truth from the engine: tissue sites live cells reach
     sites = [s for s in res.sites if s not in ("eliminated", "blood")]
     adm = float(np.max(res.administered)) or 1.0
-    live_peak = {s: (float(res.times_h[int(np.argmax(res.quantity(s, "live_cells")))]),
-                     float(np.max(res.quantity(s, "live_cells")))) for s in sites}
-    true_live_sites = {s for s, (_, v) in live_peak.items() if v >= c["live_site_min_fraction"] * adm}
+    true_live_sites = {s for s in sites if np.max(res.quantity(s, "live_cells")) >= c["live_site_min_fraction"] * adm}
     injured = [i.site for i in sc.subject.injury if i.site in sites]
 
     rows: list[dict[str, Any]] = []
@@ -210,7 +196,7 @@ def design_study(source, *, scenario=None, label: str | None = None, precision: 
             until_end = any(x["until_end"] for x in w)
             ts = _sampling_times(first, last, end, until_end, t0)
             n = ev["n"]
-            r.update({"sampling_times_h": _fmt_times(ts), "animals_per_time": n,
+            r.update({"sampling_times_h": ";".join(f"{t:g}" for t in ts), "animals_per_time": n,
                       "animals_total": n * len(ts) if ev["sampling"] == "destructive" else n,
                       "first_h": first - t0, "last_h": last - t0})
         return r
@@ -222,59 +208,49 @@ def design_study(source, *, scenario=None, label: str | None = None, precision: 
             return "direct label: shows label, which stays in debris and macrophages after the cells die"
         return ""
 
+    def assess(item: str, a: str, ev: dict) -> tuple[bool, str, list[str]]:
+        """``(can_show, caveat, sites)`` of assay ``a`` for a guidance item."""
+        if not ev["possible"]:
+            return False, f"not possible with label {ev['label']!r}", []
+        win = ev["windows"]
+        tissue = [s for s in win if s != "blood"]
+        caveat = not_live_caveat(a, ev)
+        if item == "dynamic distribution":
+            use = sorted(tissue, key=lambda s: -win[s]["peak"])[:n_sites]
+            return len(use) >= 2, caveat if len(use) >= 2 else "detectable in fewer than two tissue sites", use
+        if item == "migration":
+            if len(tissue) < 2:
+                return False, "detectable in fewer than two tissue sites", []
+            src = min(tissue, key=lambda s: (win[s]["peak_h"], -win[s]["peak"]))
+            later = [s for s in tissue if win[s]["peak_h"] > win[src]["peak_h"]]
+            if not later:
+                return False, "no site peaks later than the first one", []
+            dst = max(later, key=lambda s: win[s]["peak"])
+            cav = [caveat] if caveat else []
+            if dst not in true_live_sites:
+                cav.append(f"live cells never reach {dst} in the model (>= 1 % of dose): the signal moved, "
+                           "not the cells")
+            return True, "; ".join(cav), [src, dst]
+        if item == "homing":
+            if not injured:
+                return False, "the scenario has no injured site; add [[subject.injury]]", []
+            use = [s for s in injured if s in win]
+            return bool(use), caveat if use else f"not detectable at the injured site(s) {', '.join(injured)}", use
+        if item == "persistence":
+            if not tissue:
+                return False, "not detectable in any tissue", []
+            s_last = max(tissue, key=lambda s: (win[s]["last"], win[s]["peak"]))
+            return True, "" if ev["live_specific"] else ("overestimates persistence: " + caveat), [s_last]
+        if ev["live_specific"]:  # death
+            return (bool(tissue), "combine with qPCR (live + dead cells) to see death" if tissue
+                    else "not detectable in any tissue", tissue[:n_sites])
+        if a == "qpcr":
+            return bool(tissue), "combine with a live-specific method (flow, BLI, reporter) to see death", tissue[:n_sites]
+        return False, "cannot tell live from dead cells", []
+
     for item in items:
         for a in assays:
-            ev = evaluated[a]
-            if not ev["possible"]:
-                rows.append(row(item, a, ev, False, f"not possible with label {ev['label']!r}", []))
-                continue
-            win = ev["windows"]
-            tissue = [s for s in win if s != "blood"]
-            caveat = not_live_caveat(a, ev)
-            if item == "dynamic distribution":
-                use = sorted(tissue, key=lambda s: -win[s]["peak"])[:n_sites]
-                can = len(use) >= 2
-                rows.append(row(item, a, ev, can, caveat if can else "detectable in fewer than two tissue sites", use))
-            elif item == "migration":
-                if len(tissue) < 2:
-                    rows.append(row(item, a, ev, False, "detectable in fewer than two tissue sites", []))
-                    continue
-                src = min(tissue, key=lambda s: (win[s]["peak_h"], -win[s]["peak"]))
-                later = [s for s in tissue if win[s]["peak_h"] > win[src]["peak_h"]]
-                if not later:
-                    rows.append(row(item, a, ev, False, "no site peaks later than the first one", []))
-                    continue
-                dst = max(later, key=lambda s: win[s]["peak"])
-                cav = [caveat] if caveat else []
-                if dst not in true_live_sites:
-                    cav.append(f"live cells never reach {dst} in the model (>= 1 % of dose): the signal moved, "
-                               "not the cells")
-                rows.append(row(item, a, ev, True, "; ".join(cav), [src, dst]))
-            elif item == "homing":
-                if not injured:
-                    rows.append(row(item, a, ev, False, "the scenario has no injured site; add [[subject.injury]]", []))
-                    continue
-                use = [s for s in injured if s in win]
-                can = bool(use)
-                rows.append(row(item, a, ev, can, caveat if can else
-                                f"not detectable at the injured site(s) {', '.join(injured)}", use))
-            elif item == "persistence":
-                if not tissue:
-                    rows.append(row(item, a, ev, False, "not detectable in any tissue", []))
-                    continue
-                s_last = max(tissue, key=lambda s: (win[s]["last"], win[s]["peak"]))
-                cav = "" if ev["live_specific"] else ("overestimates persistence: " + caveat)
-                rows.append(row(item, a, ev, True, cav, [s_last]))
-            elif item == "death":
-                if ev["live_specific"]:
-                    ok = bool(tissue)
-                    rows.append(row(item, a, ev, ok, "combine with qPCR (live + dead cells) to see death" if ok
-                                    else "not detectable in any tissue", tissue[:n_sites]))
-                elif a == "qpcr":
-                    rows.append(row(item, a, ev, bool(tissue), "combine with a live-specific method (flow, BLI, "
-                                    "reporter) to see death", tissue[:n_sites]))
-                else:
-                    rows.append(row(item, a, ev, False, "cannot tell live from dead cells", []))
+            rows.append(row(item, a, evaluated[a], *assess(item, a, evaluated[a])))
         if item == "death" and "qpcr" in evaluated and evaluated["qpcr"]["possible"]:
             q = evaluated["qpcr"]
             for a in assays:
@@ -283,8 +259,7 @@ def design_study(source, *, scenario=None, label: str | None = None, precision: 
                     continue
                 both = [s for s in q["windows"] if s in ev["windows"] and s != "blood"]
                 labels = sorted({q["label"], ev["label"]} - {"none"})
-                label_pair = "+".join(labels) or "none"
-                pair = dict(ev, label=label_pair, relabel=q.get("relabel", False) or ev.get("relabel", False),
+                pair = dict(ev, label="+".join(labels) or "none", relabel=q.get("relabel", False) or ev.get("relabel", False),
                             windows={s: {**ev["windows"][s]} for s in both}, cv=max(q["cv"], ev["cv"]),
                             n=max(q["n"], ev["n"]), sampling="destructive" if "destructive" in
                             (q["sampling"], ev["sampling"]) else "serial")
@@ -370,22 +345,18 @@ def simulate_study(source, *, assay: str = "qpcr", scenario=None, label: str | N
     abs_times = [t0 + x for x in rel]
     if isinstance(source, Result):
         ctx = make_context(source, scenario=sc, label=label, params=params)
-        tidx = [int(np.argmin(np.abs(ctx.times - x))) for x in abs_times]
-        if any(abs(ctx.times[i] - x) > 1e-9 for i, x in zip(tidx, abs_times)):
-            raise DetectionError("the given Result lacks some sampling times; pass the scenario instead")
     else:
         ctx = make_context(sc, label=label, times_h=abs_times, params=params)
-        tidx = [int(np.argmin(np.abs(ctx.times - x))) for x in abs_times]
+    tidx = [int(np.argmin(np.abs(ctx.times - x))) for x in abs_times]
+    if isinstance(source, Result) and any(abs(ctx.times[i] - x) > 1e-9 for i, x in zip(tidx, abs_times)):
+        raise DetectionError("the given Result lacks some sampling times; pass the scenario instead")
     ro = readout(ctx, assay, decay_correct=decay_correct, detection_limit=detection_limit,
                  division_time_h=division_time_h)
     all_sites = [s for s in ro.sites if s != "whole_body"]
-    if sites is None:
-        use = all_sites
-    else:
-        use = list(sites)
-        for s in use:
-            if s not in all_sites:
-                raise DetectionError(f"site {s!r} is not observed in this scenario; sites: {', '.join(all_sites)}")
+    use = all_sites if sites is None else list(sites)
+    for s in use:
+        if s not in all_sites:
+            raise DetectionError(f"site {s!r} is not observed in this scenario; sites: {', '.join(all_sites)}")
     cols = [ro.sites.index(s) for s in use]
     # lower limit of quantification: the readout's limit, and for ex vivo assays a few
     # detected cells in the analysed sample
@@ -396,26 +367,24 @@ def simulate_study(source, *, assay: str = "qpcr", scenario=None, label: str | N
         lloq_all = np.maximum(lloq_all, LLOQ_MIN_SAMPLE_CELLS * per_cell[None, :])
     dose_total = float(sum(((d.cells if d.cells is not None else d.cells_per_kg * ctx.species.body_weight_kg)
                             for d in sc.dose)))
-    grp = group or sc.name
     n = int(animals_per_time)
     rows = []
     width = len(str(n * len(rel) if not serial else n))
     serial_factor = lognormal_factor(rng, between_animal_cv, n) if serial else None
     for k, (rt, i) in enumerate(zip(rel, tidx)):
-        exp_ = ro.expected[i, cols]
         animal = serial_factor if serial else lognormal_factor(rng, between_animal_cv, n)
         f = np.ones((n, len(cols)))
         if ro.counts is not None:
             f = counting_factor(rng, np.broadcast_to(ro.counts[i, cols], (n, len(cols))),
                                 None if ro.background_counts is None else ro.background_counts[None, cols])
-        vals = exp_[None, :] * f * lognormal_factor(rng, ro.cv, (n, len(cols))) * animal[:, None]
+        vals = ro.expected[i, cols][None, :] * f * lognormal_factor(rng, ro.cv, (n, len(cols))) * animal[:, None]
         lloq = lloq_all[i, cols]
         for a in range(n):
             aid = f"A{(a if serial else k * n + a) + 1:0{width}d}"
             for j, s in enumerate(use):
                 v = float(vals[a, j])
                 cens = int(not (v >= lloq[j] and v > 0))
-                rows.append({"ID": aid, "TIME": rt, "DV": np.nan if cens else v, "SITE": s, "GROUP": grp,
+                rows.append({"ID": aid, "TIME": rt, "DV": np.nan if cens else v, "SITE": s, "GROUP": group or sc.name,
                              "DOSE": dose_total, "DVU": unit, "LLOQ": float(lloq[j]), "CENS": cens,
                              "ASSAY": assay, "ROUTE": sc.dose[0].route})
     df = pd.DataFrame(rows, columns=["ID", "TIME", "DV", "SITE", "GROUP", "DOSE", "DVU", "LLOQ", "CENS",

@@ -45,15 +45,8 @@ def intervals(times: np.ndarray, det: np.ndarray, lod: float,
     ok = (det >= lod) & (det > 0)
     out: list[tuple[float, float]] = []
     n = len(ok)
-    k = 0
-    while k < n:
-        if not ok[k]:
-            k += 1
-            continue
-        i = k
-        while k + 1 < n and ok[k + 1]:
-            k += 1
-        j = k
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], ok.astype(int), [0]))))  # run starts, ends + 1
+    for i, j in zip(edges[::2], edges[1::2] - 1):
         if i == 0:
             start = float(times[0])
         else:
@@ -64,7 +57,6 @@ def intervals(times: np.ndarray, det: np.ndarray, lod: float,
             start = _crossing(t_prev, times[i], y_prev, det[i], lod)
         end = float(times[j]) if j == n - 1 else _crossing(times[j], times[j + 1], det[j], det[j + 1], lod)
         out.append((float(start), float(end)))
-        k += 1
     return out
 
 
@@ -144,7 +136,7 @@ def detection_windows(source, *, scenario=None, assays: Sequence[str] | None = N
             spans = format_intervals(intervals(ro.times_h, ro.detected_cells[:, j], lod, dose_times))
             k = int(np.argmax(ro.expected[:, j])) if len(ro.times_h) else 0
             rows.append({"assay": a, "site": site, "first_h": first, "last_h": last, "label": ro.label,
-                         "unit": ro.unit, "detection_limit_cells": float(ro.limit_cells[0, j]),
+                         "unit": ro.unit, "detection_limit_cells": lod,
                          "peak_h": float(ro.times_h[k]) if len(ro.times_h) else math.nan,
                          "peak_value": float(ro.expected[k, j]) if len(ro.times_h) else math.nan,
                          "until_end": bool(until_end), "intervals": spans})

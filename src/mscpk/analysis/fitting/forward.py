@@ -137,7 +137,3 @@ class JointModel:
             raise FitError(f"the groups' search ranges of {', '.join(bad)} do not overlap")
         self.x0 = np.clip(first.x0, self.lower, self.upper)
         self.base = first.base
-
-    def parameter_set(self, theta_log: Sequence[float]):
-        """Fitted parameters (of the first group's parameter set)."""
-        return next(iter(self.models.values())).parameter_set(theta_log)

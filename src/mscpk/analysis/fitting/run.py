@@ -67,8 +67,6 @@ class FitResult:
     start_objectives: tuple[float, ...] = ()
     n_starts: int = 1
     seed: int = 0
-    scenario: Any = field(default=None, repr=False, compare=False)
-    fitted_params: Any = field(default=None, repr=False, compare=False)
     sigmas: dict[str, float] = field(default_factory=dict)
     sigma_mode: str = "shared"
     n_summary: int = 0
@@ -221,8 +219,7 @@ def fit(scenario: Any = None, data: StudyData | pd.DataFrame | None = None,
                      converged=converged, n_obs=problem.n_obs, n_blq=problem.n_blq,
                      predictions=_predictions(loglik, theta, names),
                      start_objectives=tuple(-2 * v for v in lls),
-                     n_starts=n_starts, seed=seed, scenario=next(iter(models.values())).scenario,
-                     fitted_params=model.parameter_set(theta),
+                     n_starts=n_starts, seed=seed,
                      sigmas={key: float(v) for key, v in zip(layout.sigma_keys, sig_vals)},
                      sigma_mode=loglik.sigma_mode, n_summary=problem.n_summary,
                      groups=_groups_info(problem, models), model=model,

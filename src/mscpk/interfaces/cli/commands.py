@@ -1,7 +1,8 @@
-"""The engine's commands: ``simulate``, ``params``, ``export sbml``, ``scan``."""
+"""The engine's commands: ``simulate``, ``params``, ``export sbml``, ``export petab``, ``scan``."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -150,6 +151,38 @@ def export_sbml_cmd(
         check_mode(saturation, "--saturation")
     export_sbml(load_scenario(scenario), out, saturation=saturation)
     typer.echo(f"wrote {out}")
+
+
+@export_app.command("petab")
+@user_errors
+def export_petab_cmd(
+    scenario: Annotated[Path, typer.Argument(help="scenario TOML file (the base design)")],
+    data: Annotated[Path, typer.Argument(help="study data (.csv or .xlsx), as for `mscpk fit`")],
+    estimate: Annotated[str, typer.Option("--estimate", help="parameters to estimate, comma-separated (as `mscpk params` lists them)")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="output folder (created if missing; its parent must exist)")],
+    sigma: Annotated[str, typer.Option("--sigma", help="residual SD: auto, shared or per-assay (as `mscpk fit`)")] = "auto",
+) -> None:
+    """Write the estimation problem as PEtab v1 (SBML model, conditions, measurements,
+    observables, parameters and the YAML problem file)."""
+    from mscpk.analysis.fitting import FIT_UNIT_OPTIONS
+    from mscpk.analysis.petab import FILES, export_petab
+    from mscpk.inputs.load import load_scenario
+    from mscpk.inputs.studydata import read_study
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ScenarioError(f"output {str(out)!r}: is a file; give a folder")
+    if out.is_dir():
+        for name in FILES.values():  # the same checks as every output file
+            check_out(out / name, (Path(name).suffix,))
+    elif not out.parent.is_dir() or not os.access(out.parent, os.W_OK | os.X_OK):
+        raise ScenarioError(f"output {str(out)!r}: folder {str(out.parent)!r} does not exist or "
+                            "is not writable")
+    names = [n.strip() for n in estimate.split(",") if n.strip()]
+    sigma_mode = sigma.strip().lower().replace("-", "_")
+    export_petab(load_scenario(scenario), read_study(data, unit_options=FIT_UNIT_OPTIONS), names,
+                 out, sigma=sigma_mode)
+    typer.echo(f"wrote {', '.join(FILES.values())} to {out}")
 
 
 @app.command()

@@ -285,8 +285,7 @@ def supported_assays(label: str, origin: str = "allogeneic") -> tuple[str, ...]:
     >>> supported_assays("luciferase", "syngeneic")
     ('qpcr', 'ihc', 'bli')
     """
-    info = label_info(label)
-    allowed = set(info.assays)
+    allowed = set(label_info(label).assays)
     if origin == "xenogeneic":
         allowed.update(XENOGENEIC_ASSAYS)
     return tuple(a for a in ASSAYS if a in allowed)

@@ -39,14 +39,12 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from mscpk.errors import DetectionError, ParameterError
-from mscpk.inputs.catalogue import ASSAYS, LabelInfo, MethodInfo, _labels_raw, _methods_raw, label_info, label_names, method_info
+from mscpk.inputs.catalogue import ASSAYS, LabelInfo, MethodInfo, _labels_raw, label_info, label_names, method_info
 
 
 class DetectionParameterError(DetectionError, ParameterError):
-    """An invalid value of a detection parameter (both a DetectionError and a ParameterError)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
+    """An invalid value of a detection parameter (both a DetectionError and a ParameterError;
+    printed as ParameterError prints: the message without KeyError's quotes)."""
 
 
 #: Label fields that are parameters: field -> (what, unit, rule). rule: "pos" > 0,
@@ -109,22 +107,11 @@ def _catalogue() -> Mapping[str, tuple[str, str, str, str, str]]:
         for fld, (what, unit, rule) in LABEL_FIELDS.items():
             if fld in raw_labels[lab]:
                 out[f"{label_display(lab)} {what} [{unit}]"] = ("label", lab, fld, unit, rule)
-    raw_methods = _methods_raw()
     for a in ASSAYS:
         m = method_info(a)
         for key, (what, unit, rule) in METHOD_FIELDS.items():
-            if key.startswith("sample."):
-                present = key[len("sample."):] in m.sample
-            elif key == "per_cell_threshold":
-                present = m.per_cell_threshold is not None
-            else:
-                present = True
-            if present:
+            if (key[len("sample."):] in m.sample if key.startswith("sample.") else getattr(m, key) is not None):
                 out[f"{METHOD_DISPLAY[a]} {what} [{unit}]"] = ("method", a, key, unit, rule)
-        for k in m.sample:  # a setting without a display name: keep it overridable
-            if f"sample.{k}" not in METHOD_FIELDS:
-                unit = raw_methods[a]["sample"][k].get("unit", "-")
-                out[f"{METHOD_DISPLAY[a]} {k} [{unit}]"] = ("method", a, f"sample.{k}", unit, "pos")
     return MappingProxyType(out)
 
 
@@ -183,8 +170,7 @@ class DetectionSettings:
         if not ch:
             return m
         top = {k: v for k, v in ch.items() if not k.startswith("sample.")}
-        sample = dict(m.sample)
-        sample.update({k[len("sample."):]: v for k, v in ch.items() if k.startswith("sample.")})
+        sample = {**m.sample, **{k[len("sample."):]: v for k, v in ch.items() if k.startswith("sample.")}}
         return replace(m, sample=MappingProxyType(sample), **top)
 
 
@@ -233,20 +219,13 @@ def detection_parameter_rows(overrides: Mapping[str, float] | None = None,
         if kind == "label":
             if keep is not None and owner not in keep:
                 continue
-            value = getattr(settings.label(owner), fld)
-            source = label_info(owner).sources.get(fld, "")
+            info = settings.label(owner)
+            value, source = getattr(info, fld), info.sources.get(fld, "")
         else:
             m = settings.method(owner)
-            if fld.startswith("sample."):
-                value = m.sample[fld[len("sample."):]]
-                source = method_info(owner).sources.get(fld, "")
-            elif fld == "detection_limit_cells":
-                value, source = m.detection_limit_cells, method_info(owner).sources["detection_limit"]
-            else:
-                value, source = getattr(m, fld), method_info(owner).sources.get(fld, "")
-        if name in settings.overrides:
-            source = "scenario override"
-        rows.append((name, float(value), unit, source))
+            value = m.sample[fld[len("sample."):]] if fld.startswith("sample.") else getattr(m, fld)
+            source = m.sources.get("detection_limit" if fld == "detection_limit_cells" else fld, "")
+        rows.append((name, float(value), unit, "scenario override" if name in settings.overrides else source))
     return rows
 
 

@@ -70,6 +70,10 @@ def test_detection_parameter_rows_name_value_unit_source():
     for name, v, unit, source in rows:
         assert name.endswith(f"[{unit}]") and source, name
         assert isinstance(v, float)
+    # every packaged sampling / counting setting of a method has a parameter name
+    from mscpk.inputs.catalogue import ASSAYS, method_info
+    from mscpk.inputs.detection import METHOD_FIELDS
+    assert all(f"sample.{k}" in METHOD_FIELDS for a in ASSAYS for k in method_info(a).sample)
     # physical half-lives (C11) are constants, not parameters
     assert not any("physical" in n or n.startswith("111In-oxine half-life") for n in by)
     # no clash with model or physiology names (one [parameters] table holds all three)

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from mscpk.interfaces.cli.common import check_out
+from mscpk.errors import DetectionError
+from mscpk.interfaces.cli.common import PLOT_SUFFIXES, check_out
 from mscpk.interfaces.cli.common import parse_times as _parse_times
 from mscpk.interfaces.cli.common import user_errors as _user_errors
-from mscpk.errors import DetectionError
 from mscpk.utils import write_all_or_nothing
 
 __all__ = ["observe_command", "detection_window_command", "design_study_command", "knowledge_command"]
@@ -33,14 +33,18 @@ def _check_csv(out: Path, what: str = "output") -> None:
     check_out(out, (".csv",), what)
 
 
-def _csv_writer(frame) -> Callable[[Path], None]:
-    return lambda tmp: frame.to_csv(tmp, index=False, encoding="utf-8")
+def _check_outputs(out: Path, plot: Optional[Path]) -> None:
+    """Check the table path (.csv) and the figure path, if any, before any work starts."""
+    _check_csv(out)
+    if plot is not None:
+        check_out(plot, PLOT_SUFFIXES, "plot")
 
 
 def _write_csvs(frames: list[tuple["object", Path]]) -> None:
     """Write every frame to a temporary file first, then move all into place."""
     try:
-        write_all_or_nothing([(Path(target), _csv_writer(frame)) for frame, target in frames])
+        write_all_or_nothing([(Path(target), lambda tmp, f=frame: f.to_csv(tmp, index=False, encoding="utf-8"))
+                              for frame, target in frames])
     except OSError as exc:
         raise DetectionError(f"cannot write {frames[0][1]}: {exc.strerror or exc}") from None
 
@@ -54,14 +58,15 @@ def _parse_limits(text: Optional[str]) -> dict[str, float]:
         if not part.strip():
             continue
         name, sep, value = part.partition("=")
+        name = name.strip()
         if not sep:
             raise DetectionError(f"--detection-limit: {part!r} must look like ASSAY=CELLS, e.g. bli=1e4")
         try:
-            out[name.strip()] = float(value)
+            out[name] = float(value)
         except ValueError:
-            raise DetectionError(f"--detection-limit: {value!r} for {name.strip()!r} is not a number") from None
-        if not (out[name.strip()] > 0) or not math.isfinite(out[name.strip()]):
-            raise DetectionError(f"--detection-limit: {name.strip()}={value}: the limit must be a number > 0 [cells]")
+            raise DetectionError(f"--detection-limit: {value!r} for {name!r} is not a number") from None
+        if not (out[name] > 0) or not math.isfinite(out[name]):
+            raise DetectionError(f"--detection-limit: {name}={value}: the limit must be a number > 0 [cells]")
     return out
 
 
@@ -90,11 +95,9 @@ def observe_command(
 ) -> None:
     """Simulated readout of ASSAY for SCENARIO (time_h, site, assay, value, unit, detectable)."""
     from mscpk.analysis.detection import observe
-    from mscpk.interfaces.plots.detection import FIGURE_SUFFIXES, plot_observation
+    from mscpk.interfaces.plots.detection import plot_observation
 
-    _check_csv(out)
-    if plot is not None:
-        check_out(plot, FIGURE_SUFFIXES, "plot")
+    _check_outputs(out, plot)
     df = observe(scenario, assay, label=label, times_h=_parse_times(times),
                  decay_correct=not no_decay_correction, seed=None if no_noise else seed,
                  detection_limit=detection_limit, detection_limit_ratio=detection_limit_ratio,
@@ -129,11 +132,9 @@ def detection_window_command(
     "Luciferase optical background per site [photons/s]") apply.
     """
     from mscpk.analysis.detection import detection_windows
-    from mscpk.interfaces.plots.detection import FIGURE_SUFFIXES, plot_detection_windows
+    from mscpk.interfaces.plots.detection import plot_detection_windows
 
-    _check_csv(out)
-    if plot is not None:
-        check_out(plot, FIGURE_SUFFIXES, "plot")
+    _check_outputs(out, plot)
     assays = [a.strip() for a in assay.split(",") if a.strip()] if assay else None
     df = detection_windows(scenario, assays=assays, label=label, times_h=_parse_times(times),
                            detection_limits=_parse_limits(detection_limit),
@@ -185,11 +186,8 @@ def design_study_command(
         rows = ok[ok["assay"] == a]
         lab = rows["label"].iloc[0] if len(rows) else label
         n = animals if animals is not None else (int(rows["animals_per_time"].max()) if len(rows) else 3)
-        times = None
-        if len(rows) and rows["sampling_times_h"].iloc[0]:
-            ts = sorted({float(x) for s in rows["sampling_times_h"] if s for x in s.split(";")})
-            times = ts or None
-        data = simulate_study(scenario, assay=a, label=lab, times_h=times or [g for g in SAMPLING_GRID_H[:8]],
+        times = sorted({float(x) for s in rows["sampling_times_h"] if s for x in s.split(";")})
+        data = simulate_study(scenario, assay=a, label=lab, times_h=times or list(SAMPLING_GRID_H[:8]),
                               animals_per_time=n, seed=seed, between_animal_cv=between_animal_cv)
         frames.append((data, study_out))
     _write_csvs(frames)

@@ -5,7 +5,7 @@
   true live-cell (and dead-cell) curve, one panel per site.
 
 Both write the figure atomically (:func:`mscpk.utils.atomic_path`); the file type follows
-the suffix, one of :data:`FIGURE_SUFFIXES` (the command line checks the path first).
+the suffix (.png, .pdf or .svg; the command line checks the path first).
 """
 
 from __future__ import annotations
@@ -17,21 +17,27 @@ import numpy as np
 
 from mscpk.utils import atomic_path
 
-#: Figure file types (by suffix).
-FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 _MIN_T = 0.01  # [h] left edge of the log time axis
 
 
-def _save(fig, path: Path) -> None:
+def _pyplot():
+    """matplotlib.pyplot with the Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(fig, path: Path) -> None:
     path = Path(path)
     try:
         with atomic_path(path) as tmp:
             # the temporary name ends in .tmp: give matplotlib the format explicitly
             fig.savefig(tmp, dpi=120, bbox_inches="tight", format=path.suffix.lstrip(".").lower() or "png")
     finally:
-        plt.close(fig)
+        _pyplot().close(fig)
 
 
 def _spans(text) -> list[tuple[float, float]]:
@@ -50,11 +56,7 @@ def _spans(text) -> list[tuple[float, float]]:
 
 def plot_detection_windows(windows, path, title: str = "Detection windows") -> Path:
     """Gantt chart of a :func:`~mscpk.analysis.detection.detection_windows` table; returns the path."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     p = Path(path)
     w = windows[np.isfinite(windows["first_h"].astype(float))]
     assays = list(dict.fromkeys(windows["assay"]))
@@ -81,7 +83,7 @@ def plot_detection_windows(windows, path, title: str = "Detection windows") -> P
     sub = f" (never detectable: {', '.join(never)})" if never else ""
     label = windows["label"].iloc[0] if len(windows) else ""
     ax.set_title(f"{title} - label {label}{sub}", fontsize=10)
-    for t, txt in ((1, "1 h"), (24, "1 d"), (168, "1 wk"), (672, "4 wk")):
+    for t in (1, 24, 168, 672):  # 1 h, 1 day, 1 week, 4 weeks
         ax.axvline(t, color="0.85", lw=0.8, zorder=0)
     if not len(w):
         ax.text(0.5, 0.5, "no assay detects the product", transform=ax.transAxes, ha="center")
@@ -91,11 +93,7 @@ def plot_detection_windows(windows, path, title: str = "Detection windows") -> P
 
 def plot_observation(obs, path, max_sites: int = 6) -> Path:
     """Observed readout vs the true live-cell curve, one panel per site; returns the path."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     p = Path(path)
     df = obs[obs["site"] != "whole_body"]
     peak = df.groupby("site", sort=False)["expected"].max().sort_values(ascending=False)
@@ -103,9 +101,7 @@ def plot_observation(obs, path, max_sites: int = 6) -> Path:
     ncol = min(3, max(len(sites), 1))
     nrow = max(1, math.ceil(len(sites) / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.3 * nrow), squeeze=False)
-    unit = obs["unit"].iloc[0] if len(obs) else ""
-    assay = obs["assay"].iloc[0] if len(obs) else ""
-    label = obs["label"].iloc[0] if len(obs) else ""
+    unit, assay, label = (obs[c].iloc[0] if len(obs) else "" for c in ("unit", "assay", "label"))
     for ax in axes.flat[len(sites):]:
         ax.set_visible(False)
     for ax, site in zip(axes.flat, sites):
@@ -141,4 +137,4 @@ def plot_observation(obs, path, max_sites: int = 6) -> Path:
     return p
 
 
-__all__ = ["plot_detection_windows", "plot_observation", "FIGURE_SUFFIXES"]
+__all__ = ["plot_detection_windows", "plot_observation"]

@@ -40,3 +40,44 @@ def data_table(file):
 def data_value(name, file="parameters/default.toml"):
     """Value of the parameter ``name`` in a packaged parameter file (see :func:`data_table`)."""
     return next(float(row["value"]) for row in data_table(file)["parameter"] if row["name"] == name)
+
+
+# virtual-study fits (tests/science/test_virtual_study_fit.py, tests/unit/analysis/test_fitting_random_effect.py)
+LUNG_DEATH = "Lung arrested cell death half-life [h]"
+TRUE = 6.0  # the default value: the data are simulated with the default parameters
+
+# the worked example of the guide (docs/guide.md, section 3): /tmp/guide/liver_injury.toml
+LIVER_INJURY = """
+name = "hMSC IV in NOD/SCID mouse with liver injury"
+
+[subject]
+species = "mouse"
+body_weight_kg = 0.025
+immune = "immunodeficient"
+
+[[subject.injury]]
+site = "liver"
+severity = 1.0
+chemokines = { CXCL12 = 5.0 }
+
+[product]
+name = "hBM-MSC"
+origin = "xenogeneic"
+source = "bone_marrow"
+diameter_um = { mean = 18.0, sd = 3.0 }
+viability = 0.95
+passage = 4
+receptors = { CXCR4 = 1.0 }
+preconditioning = ["hypoxia"]
+label = "luciferase"
+
+[[dose]]
+route = "iv"
+cells = 1e6
+time_h = 0.0
+infusion_min = 0.0
+
+[run]
+end_h = 336.0
+times_h = [0.25, 1, 4, 24, 72, 168, 336]
+"""

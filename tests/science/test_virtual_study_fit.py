@@ -27,46 +27,7 @@ from mscpk.analysis.detection.study import LLOQ_MIN_SAMPLE_CELLS
 from mscpk.errors import FitError
 from mscpk.analysis.fitting import ForwardModel, LogLikelihood, Problem, fit
 from mscpk.inputs.studydata import study_from_frame
-
-LUNG_DEATH = "Lung arrested cell death half-life [h]"
-TRUE = 6.0  # the default value: the data are simulated with the default parameters
-
-# the worked example of the guide (docs/guide.md, section 3): /tmp/guide/liver_injury.toml
-LIVER_INJURY = """
-name = "hMSC IV in NOD/SCID mouse with liver injury"
-
-[subject]
-species = "mouse"
-body_weight_kg = 0.025
-immune = "immunodeficient"
-
-[[subject.injury]]
-site = "liver"
-severity = 1.0
-chemokines = { CXCL12 = 5.0 }
-
-[product]
-name = "hBM-MSC"
-origin = "xenogeneic"
-source = "bone_marrow"
-diameter_um = { mean = 18.0, sd = 3.0 }
-viability = 0.95
-passage = 4
-receptors = { CXCR4 = 1.0 }
-preconditioning = ["hypoxia"]
-label = "luciferase"
-
-[[dose]]
-route = "iv"
-cells = 1e6
-time_h = 0.0
-infusion_min = 0.0
-
-[run]
-end_h = 336.0
-times_h = [0.25, 1, 4, 24, 72, 168, 336]
-"""
-
+from helpers import LIVER_INJURY, LUNG_DEATH, TRUE
 
 @pytest.fixture(scope="module")
 def scenario_path(tmp_path_factory):

@@ -21,7 +21,7 @@ from mscpk.analysis.detection import simulate_study
 from mscpk.analysis.fitting import ForwardModel, LogLikelihood, Problem, fit
 from mscpk.inputs.studydata import study_from_frame
 
-from test_virtual_study_fit import LIVER_INJURY, LUNG_DEATH, TRUE
+from helpers import LIVER_INJURY, LUNG_DEATH, TRUE
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,28 @@
+"""The model's accuracy on the qualification library never gets worse than the committed
+baseline (tests/science/data/qualification_baseline.json; regenerate it, with a reason in the
+commit, when the library or the model changes for the better)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mscpk.analysis.qualification import qualify
+
+BASELINE = json.loads((Path(__file__).parent / "data" / "qualification_baseline.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def summary():
+    return qualify().summary
+
+
+@pytest.mark.parametrize("use", ["calibration", "validation"])
+def test_no_figure_worse_than_the_baseline(summary, use):
+    now, base = summary.loc[use], BASELINE[use]
+    assert now.studies >= base["studies"] and now.observations >= base["observations"]
+    assert now.gmfe <= base["gmfe"] * (1 + 1e-9)
+    assert now.within_2fold >= base["within_2fold"] - 1e-12
+    assert now.within_3fold >= base["within_3fold"] - 1e-12
+    assert now.shares_agree / now.shares >= base["shares_agree"] / base["shares"] - 1e-12
+    assert now.findings_held / now.findings >= base["findings_held"] / base["findings"] - 1e-12

@@ -10,20 +10,26 @@ from __future__ import annotations
 
 import math
 import re
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time as dtime
+from importlib import resources
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mscpk.errors import DataError
+from mscpk.inputs.scenario import MAX_TIME_H
 from mscpk.inputs.studydata.study import MAX_PROBLEM_LINES, StudyData, capped, finish
 from mscpk.inputs.studydata.units import ALLOWED_UNITS, UnitOptions, normalise_unit
 
 #: Missing-value spellings (compared upper case, blanks stripped).
 MISSING_TOKENS = frozenset({"", "NA", "N/A", "NAN", ".", "NULL"})
+#: Largest DV, LLOQ, SD, DOSE and N (data/studydata.toml ``[limits] max_value``).
+MAX_VALUE: float = float(tomllib.loads(resources.files("mscpk.data").joinpath(
+    "studydata.toml").read_text("utf-8"))["limits"]["max_value"]["value"])
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 #: Returned by :func:`number` for a value that is present but not a number.
 NOT_A_NUMBER = object()
@@ -184,11 +190,9 @@ def _row(rownum: int, cells: dict[str, Any], lay: _Layout, opts: UnitOptions,
         problems.add(rownum, "TIME", "TIME is missing")
     elif t is NOT_A_NUMBER:
         problems.add(rownum, "TIME", f"TIME {show(raw_t)} is not a number (hours)")
-    elif not math.isfinite(t):  # type: ignore[arg-type]
-        problems.add(rownum, "TIME", f"TIME {show(raw_t)} is not finite")
-    elif t < 0:  # type: ignore[operator]
-        problems.add(rownum, "TIME", f"negative TIME {text(raw_t)} (hours after the "
-                     "first dose must be >= 0)")
+    elif not 0 <= t <= MAX_TIME_H:  # type: ignore[operator]
+        problems.add(rownum, "TIME", f"TIME {text(raw_t)} is outside [0, {MAX_TIME_H:g}] h "
+                     "(hours after the first dose, at most the longest scenario time)")
     out["TIME"] = t if isinstance(t, float) else math.nan
 
     # DVU
@@ -212,8 +216,12 @@ def _row(rownum: int, cells: dict[str, Any], lay: _Layout, opts: UnitOptions,
         v = number(raw)
         if v is None:
             return math.nan
-        if v is NOT_A_NUMBER or not math.isfinite(v):  # type: ignore[arg-type]
+        if v is NOT_A_NUMBER:
             problems.add(rownum, col, f"{col} {show(raw)} is not a number")
+            return math.nan
+        if not abs(v) <= MAX_VALUE:  # type: ignore[arg-type]
+            problems.add(rownum, col, f"{col} {text(raw)} is not a finite number up to "
+                         f"{MAX_VALUE:g}")
             return math.nan
         if positive and v <= 0:  # type: ignore[operator]
             problems.add(rownum, col, f"{col} {text(raw)} must be > 0")
@@ -243,9 +251,10 @@ def _row(rownum: int, cells: dict[str, Any], lay: _Layout, opts: UnitOptions,
         if n is None:
             problems.add(rownum, "N", "N is missing (summary data need the number of "
                          "animals behind each mean)")
-        elif n is NOT_A_NUMBER or not math.isfinite(n) or n < 1 \
+        elif n is NOT_A_NUMBER or not 1 <= n <= MAX_VALUE \
                 or not float(n).is_integer():  # type: ignore[arg-type,operator]
-            problems.add(rownum, "N", f"N {show(raw_n)} must be a whole number >= 1")
+            problems.add(rownum, "N", f"N {show(raw_n)} must be a whole number in [1, "
+                         f"{MAX_VALUE:g}]")
         else:
             out["N"] = float(n)  # type: ignore[arg-type]
     if "SD" in seen:
@@ -257,8 +266,9 @@ def _row(rownum: int, cells: dict[str, Any], lay: _Layout, opts: UnitOptions,
     if dv is NOT_A_NUMBER:
         problems.add(rownum, "DV", f"DV {show(raw_dv)} is text, not a number (for "
                      "values below the limit use CENS=1 and LLOQ)")
-    elif dv is not None and not math.isfinite(dv):  # type: ignore[arg-type]
-        problems.add(rownum, "DV", f"DV {show(raw_dv)} is not finite")
+    elif dv is not None and not abs(dv) <= MAX_VALUE:  # type: ignore[arg-type]
+        problems.add(rownum, "DV", f"DV {text(raw_dv)} is not a finite number up to "
+                     f"{MAX_VALUE:g} (larger values are not measurements in any unit)")
     elif dv is not None and dv < 0:  # type: ignore[operator]
         problems.add(rownum, "DV", f"negative DV {text(raw_dv)} (amounts of cells, "
                      "DNA or label cannot be negative)")

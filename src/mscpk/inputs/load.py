@@ -87,7 +87,7 @@ def load_scenario(path: str | Path) -> Scenario:
     if not p.is_file():
         raise ScenarioError(f"scenario file {str(p)!r} does not exist")
     try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        raw = tomllib.loads(p.read_text(encoding="utf-8-sig"))  # a BOM is not TOML
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{p.name}: not valid TOML: {exc}") from None
     except UnicodeDecodeError:

@@ -49,3 +49,8 @@ class FitError(MscpkError, RuntimeError):
 
 class SolverError(MscpkError, RuntimeError):
     """The numerical solver failed."""
+
+
+class MscpkWarning(UserWarning):
+    """An input or result that is allowed but needs a look (an input with no effect, an
+    embolic burden above its threshold); the CLI prints each as one ``warning:`` line on stderr."""

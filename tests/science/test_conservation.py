@@ -36,6 +36,8 @@ def scenarios(draw):
         doses.append(d)
     injury = draw(st.sampled_from([[], [{"site": "heart", "severity": 2.0}],
                                    [{"site": "joint", "severity": 1.0}, {"site": "gut", "severity": 0.5}]]))
+    if not any(d["route"] == "intra_articular" for d in doses):  # a joint injury acts on that depot only
+        injury = [inj for inj in injury if inj["site"] != "joint"]
     return make(species=draw(st.sampled_from(["mouse", "rat", "dog", "pig", "human"])),
                 immune=draw(st.sampled_from(["immunocompetent", "immunodeficient"])),
                 origin=draw(st.sampled_from(["autologous", "syngeneic", "allogeneic", "xenogeneic"])),

@@ -6,9 +6,10 @@ is allowed.
 
 from __future__ import annotations
 
+import warnings
 from typing import Iterable
 
-from mscpk.errors import ParameterError, PhysiologyError, ScenarioError, did_you_mean
+from mscpk.errors import MscpkWarning, ParameterError, PhysiologyError, ScenarioError, did_you_mean
 from mscpk.inputs.catalogue import label_names
 from mscpk.inputs.homing import homing_data
 from mscpk.inputs.physiology import available_species, load_species
@@ -24,6 +25,14 @@ def _choose(key: str, value: str, allowed: Iterable[str]) -> None:
                             f"allowed: {', '.join(allowed)}")
 
 
+def _once(key: str, values: Iterable[str], what: str = "") -> None:
+    """Refuse a list entry given more than once (it would be applied twice)."""
+    values = list(values)
+    for v in dict.fromkeys(values):
+        if values.count(v) > 1:
+            raise ScenarioError(f"{key}: {what}{v!r} is listed {values.count(v)} times; give it once")
+
+
 def check_scenario(sc: Scenario) -> None:
     """Raise :class:`ScenarioError` unless every name and value of ``sc`` is known and allowed."""
     _choose("subject.species", sc.subject.species, available_species())
@@ -37,14 +46,12 @@ def check_scenario(sc: Scenario) -> None:
         _choose(f"subject.injury[{i}].site", inj.site, (*organs, "joint"))
         for chem in inj.chemokines:
             _choose(f"subject.injury[{i}].chemokines", chem, data.chemokines)
-    seen_inj = [inj.site for inj in sc.subject.injury]
-    for s in set(seen_inj):
-        if seen_inj.count(s) > 1:
-            raise ScenarioError(f"subject.injury: site {s!r} is listed {seen_inj.count(s)} times; give it once")
+    _once("subject.injury", (inj.site for inj in sc.subject.injury), "site ")
     for name in sc.product.receptors:
         _choose("product.receptors", name, data.receptors)
     for name in sc.product.preconditioning:
         _choose("product.preconditioning", name, data.preconditioning)
+    _once("product.preconditioning", sc.product.preconditioning)
     _choose("product.label", sc.product.label, label_names())
     targets = set()
     for i, d in enumerate(sc.dose, 1):
@@ -72,6 +79,20 @@ def check_scenario(sc: Scenario) -> None:
         resolve(sc)
     except (ParameterError, PhysiologyError) as exc:
         raise ScenarioError(f"parameters: {exc}") from None
+    _warn_joint(sc)
+
+
+def _warn_joint(sc: Scenario) -> None:
+    """A ``joint`` injury acts only on the intra-articular depot (the model's joint): warn
+    (:class:`MscpkWarning`) when no dose fills it. Not an error, so that a scan or a fit may
+    compare routes in one arthritic subject."""
+    routes = [d.route for d in sc.dose]
+    for i, inj in enumerate(sc.subject.injury, 1):
+        if inj.site == "joint" and "intra_articular" not in routes:
+            warnings.warn(MscpkWarning(
+                f"subject.injury[{i}].site: 'joint' has no effect: the model's joint is the "
+                f"intra_articular depot (circulating cells do not home to it) and no dose is "
+                f"intra_articular (routes: {', '.join(dict.fromkeys(routes))})"), stacklevel=4)
 
 
 __all__ = ["check_scenario"]

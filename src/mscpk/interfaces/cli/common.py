@@ -5,18 +5,28 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import warnings
 from pathlib import Path
 from typing import Callable
 
 import typer
 
-from mscpk.errors import MscpkError, ScenarioError
+from mscpk.errors import MscpkError, MscpkWarning, ScenarioError
+
+
+def one_line(message: object) -> str:
+    """A message of several lines as one line: lines joined by "; ", except that a line ending
+    in ":" (a heading such as "cannot run NCA on x.csv:") is joined to the next by a space."""
+    out = ""
+    for part in (p.strip() for p in str(message).splitlines()):
+        if part:
+            out += (" " if out.endswith(":") else "; " if out else "") + part
+    return out
 
 
 def fail(message: str) -> typer.Exit:
     """Print ``error: <message>`` as ONE line on stderr; return the exit (status 2) to raise."""
-    one_line = "; ".join(part.strip() for part in str(message).splitlines() if part.strip())
-    typer.echo(f"error: {one_line}", err=True)
+    typer.echo(f"error: {one_line(message)}", err=True)
     return typer.Exit(2)
 
 
@@ -30,14 +40,24 @@ def handle_sigterm() -> None:
 
 
 def user_errors(func: Callable) -> Callable:
-    """Decorator: an :class:`MscpkError` becomes one stderr line and exit status 2."""
+    """Decorator: an :class:`MscpkError` becomes one stderr line and exit status 2; each
+    distinct :class:`MscpkWarning` of a command that succeeds becomes one ``warning:`` line on
+    stderr (a failing command prints its error line only). Other warnings are shown as usual."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except MscpkError as exc:
-            raise fail(str(exc)) from None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", MscpkWarning)
+            try:
+                value = func(*args, **kwargs)
+            except MscpkError as exc:
+                raise fail(str(exc)) from None
+        for w in caught:
+            if not issubclass(w.category, MscpkWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        for text in dict.fromkeys(one_line(w.message) for w in caught if issubclass(w.category, MscpkWarning)):
+            typer.echo(f"warning: {text}", err=True)
+        return value
 
     return wrapper
 

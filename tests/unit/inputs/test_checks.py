@@ -1,0 +1,39 @@
+"""Cross-checks of a scenario (mscpk.inputs.checks): lists that must not repeat, inputs that
+would have no effect."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from helpers import make
+from mscpk.errors import MscpkWarning, ScenarioError
+
+
+def test_a_repeated_preconditioning_entry_is_refused():
+    with pytest.raises(ScenarioError, match=r"product.preconditioning: 'hypoxia' is listed 2 times; give it once"):
+        make(preconditioning=["hypoxia", "hypoxia"])
+
+
+def test_a_repeated_injury_site_is_refused():
+    with pytest.raises(ScenarioError, match=r"subject.injury: site 'heart' is listed 2 times; give it once"):
+        make(injury=[{"site": "heart"}, {"site": "heart", "severity": 2.0}])
+
+
+def test_distinct_entries_are_accepted():
+    sc = make(preconditioning=["hypoxia", "inflammation"], injury=[{"site": "heart"}, {"site": "gut"}])
+    assert sc.product.preconditioning == ("hypoxia", "inflammation")
+
+
+def test_a_joint_injury_without_an_intra_articular_dose_warns_with_the_reason():
+    with pytest.warns(MscpkWarning, match=r"subject.injury\[2\].site: 'joint' has no effect.*"
+                                          r"no dose is intra_articular \(routes: iv\)"):
+        make(injury=[{"site": "gut"}, {"site": "joint"}])
+
+
+def test_a_joint_injury_with_an_intra_articular_dose_is_silent():
+    doses = [{"route": "iv", "cells": 1e5}, {"route": "intra_articular", "cells": 1e5}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make(injury=[{"site": "joint"}], doses=doses)

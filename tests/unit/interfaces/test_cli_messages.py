@@ -1,0 +1,61 @@
+"""The CLI's one-line messages: errors (exit 2) and warnings (``warning:`` lines on stderr)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from mscpk.interfaces.cli import app
+from mscpk.interfaces.cli.common import fail
+
+runner = CliRunner()
+
+JOINT_IV = """
+name = "OA subject given IV cells"
+[subject]
+species = "mouse"
+[[subject.injury]]
+site = "joint"
+[[dose]]
+route = "iv"
+cells = 1e5
+[run]
+end_h = 24.0
+"""
+
+
+def test_fail_joins_a_heading_and_its_items_without_a_stray_semicolon(capsys):
+    fail("cannot run NCA on x.csv:\n  GROUP 'a' is in Ct\n  GROUP 'b' has several units")
+    assert capsys.readouterr().err == "error: cannot run NCA on x.csv: GROUP 'a' is in Ct; GROUP 'b' has several units\n"
+
+
+def test_nca_error_has_no_colon_semicolon(tmp_path):
+    data = tmp_path / "ct.csv"
+    data.write_text("ID,TIME,DV,SITE,DVU\n1,1,25,lung,Ct\n1,2,26,lung,Ct\n")
+    res = runner.invoke(app, ["nca", str(data), "-o", str(tmp_path / "pp.csv")])
+    assert res.exit_code == 2
+    assert ":;" not in res.stderr and "ct.csv: GROUP 'all', SITE 'lung' is in Ct" in res.stderr
+
+
+def test_a_warning_is_one_stderr_line_and_the_command_succeeds(tmp_path):
+    sc = tmp_path / "oa.toml"
+    sc.write_text(JOINT_IV)
+    out = tmp_path / "out.csv"
+    res = runner.invoke(app, ["simulate", str(sc), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("warning: ")]
+    assert lines == ["warning: subject.injury[1].site: 'joint' has no effect: the model's joint is the "
+                     "intra_articular depot (circulating cells do not home to it) and no dose is "
+                     "intra_articular (routes: iv)"]
+    assert out.exists()
+
+
+def test_an_error_prints_only_the_error_line(tmp_path):
+    sc = tmp_path / "oa.toml"
+    sc.write_text(JOINT_IV)
+    res = runner.invoke(app, ["simulate", str(sc), "-o", str(tmp_path / "out.csv"), "--summary-times", "100"])
+    assert res.exit_code == 2
+    assert res.stderr.splitlines() == ["error: --summary-times: 100 h is after run.end_h = 24 h; "
+                                       "give times within the run"]
+    assert not Path(tmp_path / "out.csv").exists()

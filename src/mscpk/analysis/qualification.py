@@ -134,11 +134,23 @@ def _compare(a: float, op: str, b: float) -> bool:
     return {">": a > b, "<": a < b, ">=": a >= b, "<=": a <= b}[op]
 
 
+def _first_times(study: Study) -> dict[str, float]:
+    """Each site's first observed (or referred-to) time [h]: the reference of percent_of_initial."""
+    first: dict[str, float] = {}
+    points = [(o.site, o.time_h) for o in study.observations]
+    points += [(p.site, p.time_h) for f in study.findings for p in (f.a, f.b) if isinstance(p, Point)]
+    for site, t in points:
+        first[site] = min(first.get(site, t), t)
+    return first
+
+
 def _finding_rows(study: Study, pred: _Predictor, base: dict) -> list[dict]:
     rows = []
+    first = _first_times(study)
     for f in study.findings:
-        a = pred.value(f.a.site, f.a.time_h, f.unit)
-        b = pred.value(f.b.site, f.b.time_h, f.unit) if isinstance(f.b, Point) else float(f.b)
+        a = pred.value(f.a.site, f.a.time_h, f.unit, first.get(f.a.site))
+        b = (pred.value(f.b.site, f.b.time_h, f.unit, first.get(f.b.site)) if isinstance(f.b, Point)
+             else float(f.b))
         rows.append({**base, "site": f.a.site, "time_h": f.a.time_h, "observed": math.nan, "predicted": a,
                      "unit": f.unit, "fold_error": math.nan, "finding": f.statement,
                      "holds": _compare(a, f.op, f.factor * b), "where": f.where})
@@ -151,9 +163,7 @@ def study_rows(study: Study) -> list[dict]:
     base = {"study": study.id, "species": study.scenario.subject.species,
             "route": "+".join(dict.fromkeys(d.route for d in study.scenario.dose)), "assay": study.method,
             "used_for": study.used_for}
-    first = {}
-    for o in study.observations:
-        first[o.site] = min(first.get(o.site, o.time_h), o.time_h)
+    first = _first_times(study)
     rows = []
     for o in study.observations:
         p = pred.value(o.site, o.time_h, o.unit, first.get(o.site))

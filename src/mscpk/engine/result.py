@@ -6,14 +6,17 @@ columns ``time_h, site, quantity, value``.
 
 Quantities per site:
 
-* ``live_cells``: viable administered cells. For an organ: arrested + engrafted (cells
-  in transit through its vessels are counted under ``blood``). For ``blood``: every
+* ``live_cells``: viable administered cells. For an organ: arrested + engrafted + the cells
+  of a depot injected into it (cells in transit through its vessels are counted under
+  ``blood``). For ``blood``: every
   circulating cell (venous and arterial pools and all organs' vascular transit). For a
   depot: free + aggregated + attached.
 * ``dead_cells``: dead cell material not yet degraded [cell equivalents]; for
   ``eliminated`` the cumulative number degraded or excreted.
-* organs also: ``transit_cells``, ``arrested_cells``, ``engrafted_cells`` and
-  ``occlusion_fraction`` (arrested cells / embolic capacity of the bed, the embolic burden).
+* organs also: ``transit_cells``, ``arrested_cells``, ``engrafted_cells``,
+  ``depot_cells`` (an organ holding an intramyocardial or local injection: the live cells
+  still in the injected depot) and ``occlusion_fraction`` (arrested cells / embolic capacity
+  of the bed, the embolic burden).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from mscpk.engine.network import CIRCULATING_KINDS, Network, split_state
 
 CELL_QUANTITIES = ("live_cells", "dead_cells")
 ALL_QUANTITIES = ("live_cells", "dead_cells", "transit_cells", "arrested_cells", "engrafted_cells",
-                  "occlusion_fraction")
+                  "depot_cells", "occlusion_fraction")
 
 
 def site_quantity_weights(state_names: tuple[str, ...]) -> dict[tuple[str, str], np.ndarray]:
@@ -50,7 +53,7 @@ def site_quantity_weights(state_names: tuple[str, ...]) -> dict[tuple[str, str],
             add(site, "dead_cells", i)
         else:
             add(site, "live_cells", i)
-            if kind in ("arrested", "engrafted"):
+            if kind in ("arrested", "engrafted", "depot"):
                 add(site, f"{kind}_cells", i)
     for (site, q) in list(out):  # every site shows both cell quantities
         for cq in CELL_QUANTITIES:
@@ -165,8 +168,7 @@ class Result:
 
         weights = self._weights()
         order = {s: i for i, s in enumerate(self.sites)}
-        qorder = {"live_cells": 0, "dead_cells": 1, "transit_cells": 2, "arrested_cells": 3,
-                  "engrafted_cells": 4, "occlusion_fraction": 5}
+        qorder = {q: i for i, q in enumerate(ALL_QUANTITIES)}
         keys = sorted(weights, key=lambda k: (order.get(k[0], 99), qorder.get(k[1], 9)))
         cols = [self.states @ weights[k] for k in keys]
         labels = list(keys)

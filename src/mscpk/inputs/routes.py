@@ -43,6 +43,16 @@ class Route:
     def vascular(self) -> bool:
         return self.kind == "vascular"
 
+    @property
+    def in_organ(self) -> bool:
+        """True when the depot lies inside the organ the needle reaches."""
+        return self.depot == "organ"
+
+    def depot_site(self, site: str | None) -> str | None:
+        """The site of a dose's depot: the organ reached (depot inside an organ), the
+        depot's own site, or None (vascular routes)."""
+        return self.target_site(site) if self.in_organ else self.depot
+
     def target_site(self, site: str | None) -> str | None:
         """The organ reached: the dose's ``site`` or the route's default."""
         return site or self.default_site
@@ -88,9 +98,11 @@ def route_aliases() -> Mapping[str, str]:
     return MappingProxyType({s.lower(): r.name for r in routes().values() for s in r.spellings})
 
 
-def depots_used(route_names_: "list[str] | tuple[str, ...]") -> tuple[str, ...]:
-    """The depots (in order of first use) that doses by these routes fill."""
-    return tuple(dict.fromkeys(routes()[r].depot for r in route_names_ if routes()[r].depot))
+def depots_used(doses) -> tuple[str, ...]:
+    """The depot sites (in order of first use) that ``doses`` (with ``route`` and
+    ``target_site()``) fill: named depots and organs holding an intra-organ depot."""
+    sites = (routes()[d.route].depot_site(d.target_site()) for d in doses)
+    return tuple(dict.fromkeys(s for s in sites if s))
 
 
 __all__ = ["Route", "routes", "route", "route_names", "route_aliases", "depots_used"]

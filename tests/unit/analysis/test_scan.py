@@ -87,7 +87,7 @@ def test_to_xarray_all_quantities():
     r = mscpk.simulate(make(times=[1, 24]))
     da = r.to_xarray("all")
     assert list(da.quantity.values) == ["live_cells", "dead_cells", "transit_cells", "arrested_cells",
-                                        "engrafted_cells", "occlusion_fraction"]
+                                        "engrafted_cells", "depot_cells", "occlusion_fraction"]
     lung = da.sel(site="lung")
     np.testing.assert_allclose(lung.sel(quantity="live_cells").values,
                                lung.sel(quantity="arrested_cells").values + lung.sel(quantity="engrafted_cells").values)
@@ -95,3 +95,73 @@ def test_to_xarray_all_quantities():
     assert np.isnan(da.sel(site="blood", quantity="arrested_cells").values).all()
     with pytest.raises(KeyError, match="unknown quantity"):
         r.to_xarray(["cells_alive"])
+
+
+def test_scan_cli_quantities_all_writes_occlusion_without_rows_for_absent_quantities(tmp_path):
+    out = tmp_path / "scan.csv"
+    res = CliRunner().invoke(app, ["scan", str(EXAMPLE), "--vary", "dose[1].cells=5e5,2e6", "--times", "1,24",
+                                   "--quantities", "all", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    df = pd.read_csv(out)
+    assert set(df.quantity) == {"live_cells", "dead_cells", "transit_cells", "arrested_cells", "engrafted_cells",
+                                "occlusion_fraction"}
+    assert df["value"].notna().all()  # blood has no arrested cells: no row rather than NaN
+    occ = df.query("site == 'lung' and quantity == 'occlusion_fraction' and time_h == 1").set_index("dose[1].cells")
+    direct = mscpk.simulate(mscpk.load_scenario(EXAMPLE), times_h=[1, 24])
+    np.testing.assert_allclose(occ.loc[5e5, "value"], direct.quantity("lung", "occlusion_fraction")[0], rtol=1e-9)
+    assert occ.loc[2e6, "value"] > occ.loc[5e5, "value"]
+    some = tmp_path / "some.csv"
+    res = CliRunner().invoke(app, ["scan", str(EXAMPLE), "--vary", "dose[1].cells=5e5", "--times", "1",
+                                   "--quantities", "live_cells,occlusion_fraction", "-o", str(some)])
+    assert res.exit_code == 0, res.output
+    assert set(pd.read_csv(some).quantity) == {"live_cells", "occlusion_fraction"}
+
+
+def test_scan_refuses_an_unknown_quantity(tmp_path):
+    with pytest.raises(ScenarioError, match=r"quantities: unknown quantity 'cells_alive'; allowed: live_cells, "):
+        mscpk.scan(make(), {"dose[1].cells": [1e5]}, times_h=[1], quantities=["cells_alive"])
+    res = CliRunner().invoke(app, ["scan", str(EXAMPLE), "--vary", "dose[1].cells=1e5", "--quantities", "occlusion",
+                                   "-o", str(tmp_path / "s.csv")])
+    assert res.exit_code == 2 and res.stderr.startswith("error: --quantities: unknown quantity 'occlusion'")
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_scan_varies_a_dose_as_a_whole_pairing_route_and_site(tmp_path):
+    from mscpk.analysis.scans import parse_vary
+
+    grid = parse_vary(['dose[1]={"route": "local", "site": "heart"},{"route": "iv"}'])
+    assert grid == {"dose[1]": [{"route": "local", "site": "heart"}, {"route": "iv"}]}
+    sc = make(cells=1e5, times=[24])
+    da = mscpk.scan(sc, grid, times_h=[24])
+    # a table updates the dose: the cells of the base dose are kept
+    local = mscpk.simulate(make(cells=1e5, route="local", site="heart", times=[24]))
+    got = da.sel({"dose[1]": '{"route": "local", "site": "heart"}'}).sel(site="heart", quantity="live_cells")
+    np.testing.assert_allclose(got.values.ravel(), local.quantity("heart"), rtol=1e-12)
+    iv = mscpk.simulate(sc)
+    got = da.sel({"dose[1]": '{"route": "iv"}'}).sel(site="lung", quantity="live_cells")
+    np.testing.assert_allclose(got.values.ravel(), iv.quantity("lung"), rtol=1e-12)
+    # null removes a key of the base (back to iv from a local dose needs site = null)
+    back = mscpk.scan(make(cells=1e5, route="local", site="heart", times=[24]),
+                      {"dose[1]": [{"route": "iv", "site": None}]}, times_h=[24])
+    np.testing.assert_allclose(back.sel(site="lung", quantity="live_cells").values.ravel(), iv.quantity("lung"),
+                               rtol=1e-12)
+    out = tmp_path / "s.csv"
+    res = CliRunner().invoke(app, ["scan", str(EXAMPLE), "--vary", 'dose[1]={"route":"local","site":"heart"},{"route":"iv"}',
+                                   "--times", "24", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert set(pd.read_csv(out)["dose[1]"]) == {'{"route": "local", "site": "heart"}', '{"route": "iv"}'}
+
+
+def test_scan_refuses_repeats_and_paths_into_values(tmp_path):
+    from mscpk.analysis.scans import parse_vary
+
+    with pytest.raises(ScenarioError, match=r"--vary: key 'dose\[1\].cells' is given twice; list all its values in one --vary"):
+        parse_vary(["dose[1].cells=1e5", "dose[1].cells=2e5"])
+    with pytest.raises(ScenarioError, match=r"scan key 'dose\[1\].cells': value 100000.0 is listed 2 times; give it once"):
+        mscpk.scan(make(), {"dose[1].cells": [1e5, 2e5, 1e5]}, times_h=[1])
+    with pytest.raises(ScenarioError, match=r"scan key 'subject.species.x': 'species' is not a table"):
+        mscpk.scan(make(), {"subject.species.x": [1.0]}, times_h=[1])
+    with pytest.raises(ScenarioError, match=r"--vary 'dose\[1\]=\{oops': not JSON tables separated by commas"):
+        parse_vary(["dose[1]={oops"])
+    res = CliRunner().invoke(app, ["scan", str(EXAMPLE), "--vary", "dose[1].cells=1e5,1e5", "-o", str(tmp_path / "s.csv")])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1 and not (tmp_path / "s.csv").exists()

@@ -75,11 +75,12 @@ def test_local_injections_leak_back_the_parameter_fraction(route, site):
     kill = ibmir_expected(4, "adipose")
     assert kill == pytest.approx(0.05 * 2.0)
     t = inp.targets
-    assert set(t) == {"injection_site__free", "injection_site__dead", "blood__venous", "blood__dead"}
-    assert t["injection_site__free"] == pytest.approx(viab * (1 - leak), rel=1e-12)
+    organ = site or ROUTES[route]["default_site"]  # the depot lies inside the injected organ
+    assert set(t) == {f"{organ}__depot", f"{organ}__dead", "blood__venous", "blood__dead"}
+    assert t[f"{organ}__depot"] == pytest.approx(viab * (1 - leak), rel=1e-12)
     assert t["blood__venous"] == pytest.approx(viab * leak * (1 - kill), rel=1e-12)
     assert t["blood__dead"] == pytest.approx(viab * leak * kill, rel=1e-12)  # IBMIR on the leak only
-    assert t["injection_site__dead"] == pytest.approx(1 - viab, rel=1e-12)
+    assert t[f"{organ}__dead"] == pytest.approx(1 - viab, rel=1e-12)
     assert sum(t.values()) == pytest.approx(1.0, rel=1e-12)
 
 
@@ -151,6 +152,12 @@ def test_each_depot_route_adds_exactly_its_depot_states(route):
     depot = ROUTES[route]["depot"]
     site = "liver" if ROUTES[route].get("needs_site") else None
     net = build_network(make(route=route, site=site))
+    if depot == "organ":  # a depot inside the injected organ: one state beside the organ's own
+        organ = site or ROUTES[route]["default_site"]
+        assert f"{organ}__depot" in net.names
+        assert [n for n in net.names if n.endswith("__depot")] == [f"{organ}__depot"]
+        assert not _sites_of(net.names) & set(DEPOT_STATES)
+        return
     kinds = {split_state(n)[1] for n in net.names if split_state(n)[0] == depot}
     assert kinds == DEPOT_STATES[depot]
     assert _sites_of(net.names) & set(DEPOT_STATES) == {depot}  # no other depot
@@ -214,10 +221,14 @@ def test_inflamed_joint_attaches_faster_by_its_severity():
 
 def test_injection_site_engrafts_into_the_injected_organ():
     net = build_network(make(route="local", site="kidney"))
-    assert _rate(net, "injection_site__free", "kidney__engrafted") == pytest.approx(
+    assert _rate(net, "kidney__depot", "kidney__engrafted") == pytest.approx(
         LN2 / data_value("Injection site engraftment half-life [h]"))
-    assert not [t for t in net.modes["base"] if t.source == "injection_site__free"
+    assert not [t for t in net.modes["base"] if t.source == "kidney__depot"
                 and t.target.endswith("__engrafted") and t.target != "kidney__engrafted"]
+    # a scaffold is a depot outside every organ: its own site
+    scaffold = build_network(make(route="scaffold", site="kidney"))
+    assert _rate(scaffold, "injection_site__free", "kidney__engrafted") == pytest.approx(
+        LN2 / data_value("Injection site engraftment half-life [h]"))
 
 
 def test_airway_cells_engraft_in_lung_or_are_cleared():

@@ -33,7 +33,7 @@ def myo():
 def test_sites_are_organs_then_depots_then_blood_and_eliminated(iv, myo):
     assert iv.sites == ORGANS + ("blood", "eliminated")
     rat_organs = tuple(data_table("species/rat.toml")["organs"])
-    assert myo.sites == rat_organs + ("injection_site", "peritoneum", "blood", "eliminated")
+    assert myo.sites == rat_organs + ("peritoneum", "blood", "eliminated")  # the myocardial depot is the heart's
 
 
 def test_to_frame_columns_and_one_row_per_time_site_quantity(iv):
@@ -46,7 +46,7 @@ def test_to_frame_columns_and_one_row_per_time_site_quantity(iv):
     for site in iv.sites:
         assert {"live_cells", "dead_cells"} <= set(df.loc[df.site == site, "quantity"])
     for organ in ORGANS:
-        assert set(df.loc[df.site == organ, "quantity"]) == set(ALL_QUANTITIES)
+        assert set(df.loc[df.site == organ, "quantity"]) == set(ALL_QUANTITIES) - {"depot_cells"}  # no depot
     assert "occlusion_fraction" not in set(df.loc[df.site == "blood", "quantity"])
 
 
@@ -93,13 +93,25 @@ def test_occlusion_fraction_is_arrested_over_the_bed_capacity(iv):
 
 def test_depot_sites_are_in_the_table(myo):
     df = myo.to_frame()
-    for depot in ("injection_site", "peritoneum"):
-        live = df[(df.site == depot) & (df.quantity == "live_cells")].set_index("time_h")["value"]
-        assert live[24.0] > 0
-        assert "occlusion_fraction" not in set(df.loc[df.site == depot, "quantity"])
-    np.testing.assert_allclose(myo.quantity("injection_site", "live_cells"), myo.state("injection_site__free"))
-    assert myo.quantity("injection_site", "live_cells")[0] > 0
+    live = df[(df.site == "peritoneum") & (df.quantity == "live_cells")].set_index("time_h")["value"]
+    assert live[24.0] > 0
+    assert "occlusion_fraction" not in set(df.loc[df.site == "peritoneum", "quantity"])
     assert myo.quantity("peritoneum", "live_cells")[0] == 0.0  # the ip dose comes at 1 h
+
+
+def test_a_depot_inside_an_organ_counts_in_the_organ_and_as_its_depot_cells(myo):
+    """INTERFACE.md: an intramyocardial depot is part of the heart's site; the heart also
+    reports the depot's cells as depot_cells; injection_site is not a site here."""
+    depot = myo.state("heart__depot")
+    np.testing.assert_allclose(myo.quantity("heart", "depot_cells"), depot)
+    own = myo.state("heart__arrested") + myo.state("heart__engrafted")
+    np.testing.assert_allclose(myo.quantity("heart", "live_cells"), own + depot)
+    leak = data_value("Intramyocardial leak-back fraction [-]")
+    assert depot[0] == pytest.approx(0.95 * (1 - leak) * 1e6, rel=1e-12)  # default viability 0.95
+    assert "injection_site" not in myo.sites
+    df = myo.to_frame()
+    assert "depot_cells" in set(df.loc[df.site == "heart", "quantity"])
+    assert "depot_cells" not in set(df.loc[df.site == "lung", "quantity"])
 
 
 def test_to_xarray_dims_and_values(iv):

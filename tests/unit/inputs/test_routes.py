@@ -35,17 +35,19 @@ def test_the_table_is_the_data_file_in_its_order():
 def test_depot_routes_have_a_depot_and_vascular_routes_an_entry():
     for r in routes().values():
         if r.kind == "depot":
-            assert r.depot in DEPOT_KINDS and r.enters is None and not r.vascular
+            assert (r.depot in DEPOT_KINDS or r.in_organ) and r.enters is None and not r.vascular
         else:
             assert r.kind == "vascular" and r.vascular and r.depot is None
             assert r.enters in ("venous_blood", "organ_vasculature")
     assert route("iv").enters == "venous_blood"
-    assert {route(n).depot for n in ("local", "intramyocardial", "scaffold")} == {"injection_site"}
+    assert route("local").in_organ and route("intramyocardial").in_organ  # depots inside the organ reached
+    assert route("scaffold").depot == "injection_site" and not route("scaffold").in_organ
+    assert route("intramyocardial").depot_site(None) == "heart" and route("local").depot_site("brain") == "brain"
 
 
 def test_only_injections_leak_back():
     for r in routes().values():
-        assert (r.leak_back is not None) == (r.depot == "injection_site"), r.name
+        assert (r.leak_back is not None) == (r.depot in ("injection_site", "organ")), r.name
 
 
 def test_spellings_are_unique_and_map_back_to_their_route():
@@ -72,9 +74,15 @@ def test_default_and_required_sites():
 
 
 def test_depots_used_are_unique_in_order_of_first_use():
-    assert depots_used(["iv", "intra_articular", "ip", "local", "intra_articular", "scaffold"]) == \
-        ("joint", "peritoneum", "injection_site")
-    assert depots_used(["iv", "ia"]) == ()
+    from types import SimpleNamespace as D
+
+    def dose(r, site=None):
+        return D(route=r, target_site=lambda: route(r).target_site(site))
+    doses = [dose("iv"), dose("intra_articular"), dose("ip"), dose("local", "brain"), dose("intra_articular"),
+             dose("scaffold", "bone_marrow"), dose("intramyocardial")]
+    # a local or intramyocardial depot lies inside the organ it is injected into
+    assert depots_used(doses) == ("joint", "peritoneum", "brain", "injection_site", "heart")
+    assert depots_used([dose("iv"), dose("ia", "brain")]) == ()
 
 
 def test_route_lookup_refuses_an_unknown_name_with_a_did_you_mean():
@@ -122,6 +130,10 @@ def test_a_route_without_sites_accepts_only_its_own_depot_as_site():
 
 
 def test_one_injection_site_per_scenario():
+    # injections into organs: each organ holds its own depot
+    sc = make(doses=[{"route": "local", "site": "liver", "cells": 1e5}, {"route": "intramyocardial", "cells": 1e5}])
+    assert len(sc.dose) == 2
+    # a scaffold lies outside every organ: one injection_site per scenario
     with pytest.raises(ScenarioError, match="several organs"):
-        make(doses=[{"route": "local", "site": "liver", "cells": 1e5},
-                    {"route": "intramyocardial", "cells": 1e5}])
+        make(doses=[{"route": "scaffold", "site": "liver", "cells": 1e5},
+                    {"route": "scaffold", "site": "muscle", "cells": 1e5}])

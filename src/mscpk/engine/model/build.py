@@ -17,7 +17,7 @@ from mscpk.engine.model.circulation import capacities, circulation
 from mscpk.engine.model.context import BuildContext, is_batch
 from mscpk.engine.model.fate import cell_fate
 from mscpk.engine.network import Network, Transition
-from mscpk.engine.model.depots import DEPOT_KINDS, depots, dose_inputs
+from mscpk.engine.model.depots import DEPOT_KINDS, ORGAN_DEPOT_KINDS, depots, dose_inputs
 
 ORGAN_KINDS = ("vascular", "arrested", "engrafted", "dead")
 
@@ -33,8 +33,8 @@ def build_network(scenario: Scenario, params: ParameterSet | None = None,
     for o in species.organ_names():
         for kind in ORGAN_KINDS:
             ctx.s(o, kind)
-    for depot in depots_used([d.route for d in scenario.dose]):
-        for kind in DEPOT_KINDS[depot]:
+    for depot in depots_used(scenario.dose):
+        for kind in DEPOT_KINDS.get(depot, ORGAN_DEPOT_KINDS):
             ctx.s(depot, kind)
     ctx.s("eliminated", "degraded")
     inputs = dose_inputs(ctx)

@@ -14,8 +14,10 @@ the others feed a depot with its own behaviour:
   outflow to venous blood; an injured brain/cord recruits cells.
 * ``airway`` (intratracheal): cells in alveolar space engraft in lung or are cleared by
   mucociliary transport (eliminated).
-* ``injection_site`` (local, intramyocardial, scaffold): an immediate leak-back fraction
-  enters venous blood; retained cells engraft into the target organ, die, or leak slowly.
+* a depot inside an organ (local, intramyocardial: state ``{organ}__depot``) and
+  ``injection_site`` (scaffold: outside every organ): an immediate leak-back fraction enters
+  venous blood; retained cells engraft into the target organ, die (into the organ's dead
+  material; the scaffold's own), or leak slowly.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from mscpk.inputs.routes import depots_used, route
 DEPOT_KINDS = {"peritoneum": ("free", "aggregated", "attached", "dead"),
                "joint": ("free", "attached", "dead"), "csf": ("free", "attached", "dead"),
                "airway": ("free", "dead"), "injection_site": ("free", "dead")}
+#: The states of a depot inside an organ: its cells (dead ones join the organ's dead material).
+ORGAN_DEPOT_KINDS = ("depot",)
 PERITONEAL_ORGANS = ("gut", "liver", "spleen")
 
 
@@ -69,10 +73,10 @@ def dose_inputs(ctx: BuildContext) -> list[Input]:
             targets[ctx.s(dose.target_site(), "vascular")] = viab * (1 - ibmir)
             targets[ctx.s("blood", "dead")] = 1 - viab * (1 - ibmir)
         else:
-            depot = route(dose.route).depot
-            leak_name = route(dose.route).leak_back
-            leak = ctx.p(leak_name) if leak_name else 0.0
-            targets[ctx.s(depot, "free")] = viab * (1 - leak)
+            r = route(dose.route)
+            depot = r.depot_site(dose.site)
+            leak = ctx.p(r.leak_back) if r.leak_back else 0.0
+            targets[ctx.s(depot, "depot" if r.in_organ else "free")] = viab * (1 - leak)
             if emit(leak):
                 targets[ctx.s("blood", "venous")] = viab * leak * (1 - ibmir)
                 targets[ctx.s("blood", "dead")] = viab * leak * ibmir
@@ -84,7 +88,7 @@ def dose_inputs(ctx: BuildContext) -> list[Input]:
 
 def depots(ctx: BuildContext) -> list[Transition]:
     """Transitions of every depot that a dose of the scenario uses."""
-    used = set(depots_used([d.route for d in ctx.scenario.dose]))
+    used = set(depots_used(ctx.scenario.dose))
     h_imm = immune_hazard(ctx)
     levels = product_levels(ctx)
     h_free = ctx.rate_from_half_life("Depot free cell death half-life [h]") + h_imm
@@ -146,14 +150,18 @@ def depots(ctx: BuildContext) -> list[Transition]:
                ctx.rate_from_half_life("Airway mucociliary clearance half-life [h]"), "mucociliary clearance"),
             tr(ctx, ("airway", "free"), ("airway", "dead"), h_free, "death of free cells"),
         ]
+    injected = [(d.target_site(), (d.target_site(), "depot")) for d in ctx.scenario.dose if route(d.route).in_organ]
     if "injection_site" in used:
         target = next(d.target_site() for d in ctx.scenario.dose if route(d.route).depot == "injection_site")
+        injected.append((target, ("injection_site", "free")))
+    for target, state in dict.fromkeys(injected):
+        dead = (state[0], "dead")
         out += [
-            tr(ctx, ("injection_site", "free"), (target, "engrafted"),
+            tr(ctx, state, (target, "engrafted"),
                ctx.rate_from_half_life("Injection site engraftment half-life [h]"), f"engraftment in {target}"),
-            tr(ctx, ("injection_site", "free"), ("blood", "venous"),
+            tr(ctx, state, ("blood", "venous"),
                ctx.rate_from_half_life("Injection site slow leak half-life [h]"), "slow leak to venous blood"),
-            tr(ctx, ("injection_site", "free"), ("injection_site", "dead"), h_free, "death of free cells"),
+            tr(ctx, state, dead, h_free, "death of free cells"),
         ]
-    out += debris(ctx, sorted(used))
+    out += debris(ctx, sorted(used & set(DEPOT_KINDS)))  # an organ's debris is the organ's own
     return out

@@ -27,6 +27,17 @@ call; every timed call computes afresh: the dose changes by 0.1 % from call to c
   of |batch - mscpk.simulate| / dose;
 * ``peak_rss_mb``: peak resident memory of this process (``resource.getrusage``);
 * the speed-up ratios and which targets of the issue are met.
+
+Issue 8 fields, on the same mouse at hourly output (673 times), each regime against
+libroadrunner on the same SBML (``export_sbml``, with ``saturation="on"`` for the saturating
+case) with its ratio and ``max_rel_dev`` (|libroadrunner - mscpk| / dose):
+``linear_ms`` (5e5 cells), ``saturating_ms`` (2e6 cells, Lee 2009; ``saturation="on"``),
+``param_varied_ms`` (5e5 cells, a rate parameter changed by 0.1 % per call, libroadrunner
+setting the same SBML parameter per call); ``batch_linear_s`` and ``batch_saturating_s``
+(``--batch-n`` subjects at 2e6 cells with ``saturation="on"``; ``--batch-sat-n`` subjects
+timed and scaled to ``--batch-n`` when smaller); ``batch_1e5_s`` and ``batch_1e5_rss_mb``
+(100,000 linear subjects streamed chunk by chunk with ``sink=``; skipped with
+``--no-1e5`` or by a package without ``sink``).
 """
 
 from __future__ import annotations
@@ -180,11 +191,114 @@ def bench_batch(sc, n: int, repeats: int, check_subjects: int = 3):
     return statistics.median(ts), dev, float(ds.mass_balance_error.max()), solvers
 
 
+def _with_cells(sc, cells: float):
+    return sc.model_copy(update={"dose": (sc.dose[0].model_copy(update={"cells": cells}),)})
+
+
+def bench_regimes(sc, repeats: int) -> dict:
+    """``linear``/``saturating``/``param_varied`` at hourly output, each against libroadrunner."""
+    import roadrunner
+
+    import mscpk
+
+    times = np.arange(0.0, 673.0)
+    out = {}
+    base_value = mscpk.load_parameter_set()[VARIED_PARAMETER]
+    for regime, cells, saturation in (("linear", 5e5, "off"), ("saturating", 2e6, "on"),
+                                      ("param_varied", 5e5, "off")):
+        s0 = _with_cells(sc, cells)
+        varied = regime == "param_varied"
+
+        def case(i: int):
+            if varied:
+                return s0.model_copy(update={"parameters": {**s0.parameters, VARIED_PARAMETER: base_value * (1 + 1e-3 * i)}})
+            return _with_cells(s0, cells * (1 + 1e-3 * i))
+
+        ref = mscpk.simulate(case(0), times_h=times, saturation=saturation)
+        ts = []
+        for i in range(1, repeats + 1):
+            c = case(i)
+            t0 = time.perf_counter()
+            mscpk.simulate(c, times_h=times, saturation=saturation)
+            ts.append(time.perf_counter() - t0)
+        rr = roadrunner.RoadRunner(mscpk.export_sbml(s0, saturation=saturation))
+        rr.integrator.relative_tolerance = 1e-10
+        rr.integrator.absolute_tolerance = 1e-10
+        sel = ["time"] + list(ref.state_names)
+        ids = list(rr.model.getFloatingSpeciesIds())
+        x0 = ref.states[0]
+        given = [k for k in range(len(x0)) if x0[k] != 0]
+        rr_index = [ids.index(ref.state_names[k]) for k in given]
+
+        def rr_run(i: int) -> np.ndarray:
+            rr.resetAll()
+            scale = 1.0 if varied else 1 + 1e-3 * i
+            rr.model.setFloatingSpeciesInitAmounts(rr_index, [float(x0[k] * scale) for k in given])
+            rr.reset()
+            return np.asarray(rr.simulate(times=times, selections=sel))
+
+        dev = float(np.max(np.abs(rr_run(0)[:, 1:] - ref.states))) / cells
+        rts = []
+        for i in range(1, repeats + 1):
+            t0 = time.perf_counter()
+            rr_run(i)
+            rts.append(time.perf_counter() - t0)
+        ms, rms = _median_ms(ts), _median_ms(rts)
+        out[f"{regime}_ms"] = round(ms, 3)
+        out[f"{regime}_libroadrunner_ms"] = round(rms, 3)
+        out[f"{regime}_ratio"] = round(rms / ms, 3)
+        out[f"{regime}_max_rel_dev"] = float(f"{dev:.3e}")
+        out[f"{regime}_solver"] = ref.solver
+    return out
+
+
+def bench_batches(sc, n: int, n_sat: int, do_1e5: bool) -> dict:
+    import inspect
+
+    import mscpk
+    from mscpk.inputs.resolve import scenario_parameters
+
+    base = scenario_parameters(sc)
+    s2 = np.log1p(0.3 ** 2)
+    times = np.arange(0.0, 673.0)
+
+    def samples(k: int, seed: int):
+        rng = np.random.default_rng(seed)
+        return {p: base[p] * rng.lognormal(-s2 / 2, np.sqrt(s2), k) for p in BATCH_PARAMETERS}
+
+    out = {}
+    mscpk.simulate_batch(sc, samples(4, 0), times_h=times)  # warm-up
+    t0 = time.perf_counter()
+    ds = mscpk.simulate_batch(_with_cells(sc, 5e5), samples(n, 1), times_h=times, saturation="off")
+    out["batch_linear_s"] = round(time.perf_counter() - t0, 3)
+    del ds
+    k = min(n, n_sat)
+    t0 = time.perf_counter()
+    ds = mscpk.simulate_batch(_with_cells(sc, 2e6), samples(k, 2), times_h=times, saturation="auto")
+    el = time.perf_counter() - t0
+    out["batch_saturating_s"] = round(el * n / k, 3)
+    out["batch_saturating_timed_n"] = k
+    out["batch_saturating_solvers"] = {str(a): int(b) for a, b in zip(*np.unique(ds.solver.values, return_counts=True))}
+    del ds
+    if do_1e5 and "sink" in inspect.signature(mscpk.simulate_batch).parameters:
+        kept = []
+        t0 = time.perf_counter()
+        mscpk.simulate_batch(sc, samples(100_000, 3), times_h=times, saturation="off",
+                             sink=lambda part: kept.append(float(part.cells.sel(site="lung").max())))
+        out["batch_1e5_s"] = round(time.perf_counter() - t0, 3)
+        out["batch_1e5_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
+    else:
+        out["batch_1e5_s"] = out["batch_1e5_rss_mb"] = None
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=30, help="timed calls per single-scenario method")
     ap.add_argument("--batch-n", type=int, default=10_000, help="subjects in the batch")
     ap.add_argument("--batch-repeats", type=int, default=3, help="timed batch runs (median)")
+    ap.add_argument("--batch-sat-n", type=int, default=10_000, help="saturating subjects timed (scaled to --batch-n)")
+    ap.add_argument("--no-1e5", action="store_true", help="skip the 100,000-subject streamed batch")
     args = ap.parse_args(argv)
 
     import mscpk
@@ -204,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     bdf_ms, bdf_dev = bench_scipy_bdf(net, times, args.repeats, res.states)
     batch_s, batch_dev, batch_mass, batch_solvers = bench_batch(sc, args.batch_n, args.batch_repeats)
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+    regimes = bench_regimes(sc, args.repeats)
+    batches = bench_batches(sc, args.batch_n, args.batch_sat_n, not args.no_1e5)
 
     out = {
         "mscpk_ms": round(mscpk_ms, 4),
@@ -233,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
         "n_times": int(len(times)),
         "n_states": len(net.names),
         "cpus": os.cpu_count(),
+        **regimes,
+        **batches,
     }
     print(json.dumps(out))
     return 0

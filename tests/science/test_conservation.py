@@ -63,8 +63,9 @@ def test_mass_balance_and_non_negativity_random_scenarios(sc):
 @given(scenarios())
 def test_saturable_model_conserves_cells(sc):
     r = mscpk.simulate(sc, saturation="on")
-    assert r.mass_balance_error() < 1e-7
-    assert r.states.min() > -1e-7 * r.administered.max()
+    assert r.mass_balance_error() < 1e-9
+    assert r.states.min() > -1e-9 * r.administered.max()
+    assert max((float(np.max(r.quantity(o, "occlusion_fraction"))) for o in r.capacities), default=0.0) <= 1.0
 
 
 def test_expm_matches_stiff_solver_on_linear_model():
@@ -121,13 +122,13 @@ def test_saturation_lowers_fractional_lung_trapping_at_high_dose():
     assert lung_fraction(2e7) < lung_fraction(1e4)
 
 
-def test_stiff_solver_handles_late_small_dose():
+def test_saturating_solver_handles_late_small_dose():
     """Regression (found by hypothesis): BDF failed on a bolus at 100 h ("step size less than
     spacing between numbers") before intervals were integrated in local time."""
     sc = make(route="ia", site="heart", cells=1000.0, diam=(10.0, 0.0), origin="autologous",
               doses=[{"route": "ia", "site": "heart", "cells": 1000.0, "time_h": 100.0}], end=200.0)
     r = mscpk.simulate(sc, saturation="on")
-    assert r.mass_balance_error() < 1e-7
+    assert r.mass_balance_error() < 1e-9
     assert r.administered[-1] == 1000.0
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
@@ -33,7 +33,8 @@ from mscpk.inputs.parameters import Parameter, ParameterSet
 from mscpk.engine.result import CELL_QUANTITIES, site_quantity_weights
 from mscpk.inputs.scenario import Scenario, check_times
 from mscpk.engine import saturation as sat
-from mscpk.engine.solvers import LinearSolver, StiffSolver, administered, modal
+from mscpk.engine.solvers import LinearSolver, SaturatingSolver, administered, modal
+from mscpk.inputs.physiology import apply_physiology, physiology_names
 from mscpk.utils import single_threaded_blas
 
 #: Largest relative mass-balance error accepted from modal propagation before falling back.
@@ -47,12 +48,12 @@ class ArrayParameters(Mapping[str, object]):
     base set's float. ``subject(i)`` is subject ``i``'s ordinary (scalar) ParameterSet.
     """
 
-    def __init__(self, base: ParameterSet, samples: Mapping[str, np.ndarray]) -> None:
+    def __init__(self, base: ParameterSet, samples: Mapping[str, np.ndarray], n: int | None = None) -> None:
         self.base = base
         self.samples = dict(samples)
         self.set_name = base.set_name
         sizes = {len(v) for v in self.samples.values()}
-        self.n = sizes.pop() if sizes else 0
+        self.n = n if n is not None else sizes.pop() if sizes else 0
 
     def __getitem__(self, name: str):
         if name in self.samples:
@@ -68,9 +69,9 @@ class ArrayParameters(Mapping[str, object]):
     def record(self, name: str) -> Parameter:
         return self.base.record(name)
 
-    def take(self, sl: slice) -> "ArrayParameters":
-        """The subjects ``sl`` (a slice) only."""
-        return ArrayParameters(self.base, {k: v[sl] for k, v in self.samples.items()})
+    def take(self, sl) -> "ArrayParameters":
+        """The subjects ``sl`` (a slice or an index array) only."""
+        return ArrayParameters(self.base, {k: v[sl] for k, v in self.samples.items()}, np.arange(self.n)[sl].size)
 
     def subject(self, i: int) -> ParameterSet:
         """Subject ``i``'s scalar parameter set (for the per-subject solvers)."""
@@ -78,14 +79,16 @@ class ArrayParameters(Mapping[str, object]):
                                  source="batch sample")
 
 
-def check_samples(base: ParameterSet, samples: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
-    """Samples as float arrays (N,), checked: known names, one length, values in range."""
+def check_samples(base: ParameterSet, samples: Mapping[str, Sequence[float]],
+                  physiology: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """Samples as float arrays (N,), checked: known names, one length, values in range (the
+    ``physiology`` names are checked per subject by the species validation instead)."""
     if not samples:
         raise ParameterError("samples: give at least one parameter with per-subject values")
     out: dict[str, np.ndarray] = {}
     n = None
     for name, values in samples.items():
-        rec = base.record(name)  # unknown name -> ParameterError with a did-you-mean
+        rec = None if name in physiology else base.record(name)  # unknown -> did-you-mean
         arr = np.asarray(values, dtype=float)
         if arr.ndim != 1 or arr.size == 0:
             raise ParameterError(f"samples[{name!r}]: need a 1-D array of per-subject values, got shape {arr.shape}")
@@ -95,7 +98,7 @@ def check_samples(base: ParameterSet, samples: Mapping[str, Sequence[float]]) ->
             raise ParameterError(f"samples[{name!r}]: {arr.size} values, but other parameters have {n}")
         if np.isnan(arr).any():
             raise ParameterError(f"samples[{name!r}]: value is NaN for subject {int(np.argmax(np.isnan(arr)))}")
-        for bound, bad, side in ((rec.minimum, arr < (rec.minimum or 0.0), "below the allowed minimum"),
+        for bound, bad, side in () if rec is None else ((rec.minimum, arr < (rec.minimum or 0.0), "below the allowed minimum"),
                                  (rec.maximum, arr > (rec.maximum or 0.0), "above the allowed maximum")):
             if bound is not None and bad.any():
                 i = int(np.argmax(bad))
@@ -122,9 +125,8 @@ class OutputRows:
     beds: slice
 
     @classmethod
-    def of(cls, net: Network) -> "OutputRows":
+    def of(cls, net: Network, sites: Sequence[str]) -> "OutputRows":
         names = net.names
-        sites = _sites(names)
         wts = site_quantity_weights(names)
         rows = [wts.get((s, q), np.zeros(len(names))) for s in sites for q in CELL_QUANTITIES]
         n_cells = len(rows)
@@ -150,12 +152,45 @@ def _peak(y_beds: np.ndarray, caps: np.ndarray) -> np.ndarray:
     return (y_beds.max(axis=2) / caps).max(axis=1)
 
 
+def _stacked_network(scenario: Scenario, params: ArrayParameters, phys: Mapping[str, np.ndarray],
+                     species, sel: np.ndarray) -> Network:
+    """One network with array-valued rates and capacities for the subjects ``sel`` of a batch
+    with sampled physiology: each subject's species is checked and built on its own
+    (:func:`~mscpk.inputs.physiology.apply_physiology`), then the rates are stacked."""
+    nets = []
+    for s in sel:
+        try:
+            sp = apply_physiology(species, {k: float(v[s]) for k, v in phys.items()})
+        except ParameterError as exc:
+            raise ParameterError(f"samples: subject {int(s)}: {exc}") from None
+        nets.append(build_network(scenario, params.subject(int(s)), sp))
+    first = nets[0]
+    shape = lambda net: {m: [(t.source, t.target, t.process, t.saturable) for t in trs]  # noqa: E731
+                         for m, trs in net.modes.items()}
+    ref = shape(first)
+    if any(net.names != first.names or shape(net) != ref for net in nets[1:]):
+        raise ParameterError("samples: the sampled physiology changes the model's structure between subjects "
+                             "(a flow or rate becomes zero for some subjects); sample a narrower range")
+    modes = {m: tuple(replace(t, rate=np.array([net.modes[m][i].rate for net in nets]))
+                      for i, t in enumerate(trs)) for m, trs in first.modes.items()}
+    caps = {b: replace(c, capacity=np.array([net.capacities[b].capacity for net in nets]))
+            for b, c in first.capacities.items()}
+    return replace(first, modes=modes, capacities=caps, matrix_cache={})
+
+
 def _solve_chunk(scenario: Scenario, species, params: ArrayParameters, times: np.ndarray,
-                 saturation: str) -> dict:
+                 saturation: str, phys: Mapping[str, np.ndarray], sites: Sequence[str]) -> dict:
     """Outputs of one chunk of subjects (see :func:`simulate_batch`)."""
     n_sub = params.n
-    net = build_network(scenario, params, species)
-    rows = OutputRows.of(net)
+
+    def network(sel: np.ndarray) -> Network:  # the subjects ``sel`` of the chunk, one build
+        if phys:
+            return _stacked_network(scenario, params, phys, species, sel)
+        return build_network(scenario, params.take(sel), species)
+
+    every = np.arange(n_sub)
+    net = network(every)
+    rows = OutputRows.of(net, sites)
     res = modal.propagate(net, n_sub, times, rows.weights)
     y = res.y
     adm = administered(net, times)
@@ -165,45 +200,53 @@ def _solve_chunk(scenario: Scenario, species, params: ArrayParameters, times: np
     caps = _bed_capacities(net, n_sub)
     peak_occ = _peak(y[:, rows.beds, :], caps)
 
-    def redo(s: int, solver_obj, label: str) -> None:  # one subject, scalar build
-        states = solver_obj.solve(build_network(scenario, params.subject(s), species), times)
+    for s in np.nonzero(res.bad | ~(mass <= MASS_TOL))[0]:  # ill-conditioned or unbalanced
+        sp = apply_physiology(species, {k: float(v[s]) for k, v in phys.items()}) if phys else species
+        states = LinearSolver().solve(build_network(scenario, params.subject(int(s)), sp), times)  # one subject
         y[s] = rows.weights @ states.T
         mass[s] = np.abs(states.sum(axis=1) - adm).max() / scale
-        solver[s] = label
+        solver[s] = "expm"
         peak_occ[s] = _peak(y[s:s + 1, rows.beds, :], caps[s:s + 1])[0]
-
-    for s in np.nonzero(res.bad | ~(mass <= MASS_TOL))[0]:  # ill-conditioned or unbalanced
-        redo(int(s), LinearSolver(), "expm")
     onset = np.broadcast_to(np.asarray(params[sat.ONSET], dtype=float), (n_sub,))
-    for s in np.nonzero(np.broadcast_to(sat.nonlinear(saturation, peak_occ, onset), (n_sub,)))[0]:
-        redo(int(s), StiffSolver(), "bdf")  # as mscpk.simulate: nonlinear beds
+    nonlin = np.nonzero(np.broadcast_to(sat.nonlinear(saturation, peak_occ, onset), (n_sub,)))[0]
+    if nonlin.size:  # as mscpk.simulate: saturable beds; all these subjects at once
+        ys = SaturatingSolver().outputs(net if nonlin.size == n_sub else network(nonlin), nonlin.size,
+                                        times, rows.weights)
+        y[nonlin] = ys
+        mass[nonlin] = np.abs(ys[:, rows.total, :] - adm[None, :]).max(axis=1) / scale
+        solver[nonlin] = "exprb"
+        peak_occ[nonlin] = _peak(ys[:, rows.beds, :], caps[nonlin])
     return {"cells": y[:, rows.cells, :], "mass": mass, "solver": solver, "cond": res.cond,
-            "peak_occ": peak_occ, "sites": _sites(net.names), "administered": adm, "names": net.names}
+            "peak_occ": peak_occ, "administered": adm, "names": net.names}
 
 
 def simulate_batch(scenario: Scenario, samples: Mapping[str, Sequence[float]],
                    times_h: Sequence[float] | None = None, *, chunk: int = 500,
                    threads: int | None = None, saturation: str | None = None,
-                   params: ParameterSet | None = None):
+                   params: ParameterSet | None = None, sites: Sequence[str] | None = None,
+                   sink=None):
     """Simulate N subjects of ``scenario`` with per-subject parameter values.
 
     Parameters
     ----------
     scenario : the shared scenario (its ``parameters`` overrides apply to every subject).
-    samples : parameter name -> array (N,) of values, one per subject (model parameters as
-        in ``mscpk params``; same N for every name; range-checked like overrides). Species
-        physiology is shared by all subjects; so is ``Vasodilator effect duration [h]`` when
-        a dose has a vasodilator, and ``Immune priming delay [h]`` in an immunocompetent host
-        (they set event times: ParameterError if sampled). Every mode (base, vasodilated,
-        primed, primed+vasodilated) is handled per subject; ``Primed immune hazard factor
-        [-]`` may vary (a subject with factor 1 gets primed rates equal to its base rates).
+    samples : parameter name -> array (N,) of values, one per subject (model and physiology
+        parameters as ``mscpk params`` lists them; same N for every name; model values
+        range-checked like overrides, each subject's physiology checked like a species file).
+        ``Vasodilator effect duration [h]`` when a dose has a vasodilator, and ``Immune
+        priming delay [h]`` in an immunocompetent host, set event times and are shared
+        (ParameterError if sampled). Every mode (base, vasodilated, primed,
+        primed+vasodilated) is handled per subject.
     times_h : output times [h] (default: the scenario's output grid, as ``simulate``).
-    chunk : subjects per chunk (working memory per chunk ~ chunk * n_states * n_times * 24
-        bytes; 500 keeps the temporaries small enough to be reused).
+    chunk : subjects per chunk (working memory per chunk ~ chunk * n_states * n_times * 24 bytes).
     threads : worker threads over chunks (default: min(2, cpu count)).
-    saturation : "off" or "auto" (default: the scenario's ``run.saturation``); "on" is not
-        supported in batch (use :func:`mscpk.simulate` per subject).
+    saturation : "off", "on" or "auto" (default: the scenario's ``run.saturation``); saturable
+        subjects are solved together (:class:`~mscpk.engine.solvers.SaturatingSolver`).
     params : base parameter set (default: the packaged defaults).
+    sites : the sites whose ``cells`` are formed (default: all; fewer sites, less work and memory).
+    sink : optional callable receiving each chunk's Dataset (subjects ``i0:i1``) as it is
+        done; the returned Dataset then holds no ``cells`` (streamed output: memory stays
+        that of a few chunks whatever N).
 
     Returns
     -------
@@ -213,19 +256,18 @@ def simulate_batch(scenario: Scenario, samples: Mapping[str, Sequence[float]],
       per site, as :meth:`mscpk.Result.to_xarray` of each subject;
     * ``mass_balance_error`` (subject) [-]: max |sum of states - administered| / dose;
     * ``administered`` (time_h) [cells]; ``peak_occlusion`` (subject) [-];
-    * ``solver`` (subject): "eig" (modal), "expm" (fallback) or "bdf" (saturated beds);
+    * ``solver`` (subject): "eig" (modal), "expm" (fallback) or "exprb" (saturable beds);
     * ``condition_number`` (subject): 1-norm condition number of the eigenvector matrix;
     * ``parameter_values`` (subject, parameter): the samples.
     """
     import xarray as xr
 
     mode = sat.check_mode(saturation if saturation is not None else scenario.run.saturation)
-    if mode == "on":
-        raise SolverError("simulate_batch: saturation 'on' (nonlinear capillary beds for every subject) "
-                          "is not supported in batch; use saturation 'off'/'auto' or mscpk.simulate per subject")
     species = scenario_species(scenario)
     base = scenario_parameters(scenario, params)
-    arrays = check_samples(base, samples)
+    phys_names = set(physiology_names(species))
+    arrays = check_samples(base, samples, phys_names)
+    phys = {k: v for k, v in arrays.items() if k in phys_names}
     if "Vasodilator effect duration [h]" in arrays and any(d.vasodilator for d in scenario.dose):
         raise ParameterError("samples: 'Vasodilator effect duration [h]' sets event times and cannot vary "
                              "between subjects in a batch (all subjects share one event schedule)")
@@ -233,8 +275,8 @@ def simulate_batch(scenario: Scenario, samples: Mapping[str, Sequence[float]],
         raise ParameterError("samples: 'Immune priming delay [h]' sets the time from which the host is primed "
                              "(an event time) and cannot vary between subjects in a batch (all subjects "
                              "share one event schedule); 'Primed immune hazard factor [-]' may vary")
-    ap = ArrayParameters(base, arrays)
-    n = ap.n
+    n = len(next(iter(arrays.values())))
+    ap = ArrayParameters(base, {k: v for k, v in arrays.items() if k not in phys_names}, n)
     times = np.asarray(check_times(times_h, "times_h") if times_h is not None else scenario.output_times())
     chunk = max(1, int(chunk))
     bounds = [(i, min(n, i + chunk)) for i in range(0, n, chunk)]
@@ -242,16 +284,43 @@ def simulate_batch(scenario: Scenario, samples: Mapping[str, Sequence[float]],
 
     # the layout (states, sites) is the same for every subject: from a one-subject build
     names = build_network(scenario, ap.take(slice(0, 1)), species).names
-    sites = _sites(names)
+    all_sites = _sites(names)
+    if sites is None:
+        sites = all_sites
+    unknown = [s for s in sites if s not in all_sites]
+    if unknown:
+        raise ParameterError(f"sites: {unknown[0]!r} is not a site of this scenario; allowed: {', '.join(all_sites)}")
+    sites = tuple(sites)
     nq = len(CELL_QUANTITIES)
-    cells = np.empty((n, len(times), len(sites), nq))
+    cells = None if sink is not None else np.empty((n, len(times), len(sites), nq))
+    pnames = list(arrays)
+    coords = {"time_h": times, "site": list(sites), "quantity": list(CELL_QUANTITIES), "parameter": pnames}
+
+    def dataset(part: dict, i0: int, i1: int, with_cells) -> "xr.Dataset":
+        data = {"mass_balance_error": (("subject",), part["mass"]),
+                "administered": (("time_h",), part["administered"], {"units": "cells"}),
+                "peak_occlusion": (("subject",), part["peak_occ"]),
+                "solver": (("subject",), part["solver"].astype(str)),
+                "condition_number": (("subject",), part["cond"]),
+                "parameter_values": (("subject", "parameter"), np.column_stack([arrays[k][i0:i1] for k in pnames]))}
+        if with_cells is not None:
+            data["cells"] = (("subject", "time_h", "site", "quantity"), with_cells, {"units": "cells"})
+        return xr.Dataset(data, coords={"subject": np.arange(i0, i1), **coords},
+                          attrs={"scenario": scenario.name, "species": species.name, "n_states": len(names)})
 
     def run(b):
-        part = _solve_chunk(scenario, species, ap.take(slice(*b)), times, mode)
+        i0, i1 = b
+        sel = slice(i0, i1)
+        part = _solve_chunk(scenario, species, ap.take(sel), times, mode,
+                            {k: v[sel] for k, v in phys.items()}, sites)
         if part["names"] != names:
             raise SolverError("internal error: the batch network layout differs between chunks")
-        i0, i1 = b  # (chunk, q, T), q site-major, quantity-minor -> (chunk, T, site, quantity)
-        cells[i0:i1] = part.pop("cells").reshape(i1 - i0, len(sites), nq, len(times)).transpose(0, 3, 1, 2)
+        # (chunk, q, T), q site-major, quantity-minor -> (chunk, T, site, quantity)
+        block = part.pop("cells").reshape(i1 - i0, len(sites), nq, len(times)).transpose(0, 3, 1, 2)
+        if sink is None:
+            cells[i0:i1] = block
+        else:
+            sink(dataset(part, i0, i1, block))
         return part
 
     with single_threaded_blas():
@@ -262,18 +331,9 @@ def simulate_batch(scenario: Scenario, samples: Mapping[str, Sequence[float]],
             parts = [run(b) for b in bounds]
 
     cat = lambda key: np.concatenate([p[key] for p in parts])  # noqa: E731
-    pnames = list(arrays)
-    return xr.Dataset(
-        {"cells": (("subject", "time_h", "site", "quantity"), cells, {"units": "cells"}),
-         "mass_balance_error": (("subject",), cat("mass")),
-         "administered": (("time_h",), parts[0]["administered"], {"units": "cells"}),
-         "peak_occlusion": (("subject",), cat("peak_occ")),
-         "solver": (("subject",), cat("solver").astype(str)),
-         "condition_number": (("subject",), cat("cond")),
-         "parameter_values": (("subject", "parameter"), np.column_stack([arrays[k] for k in pnames]))},
-        coords={"subject": np.arange(n), "time_h": times, "site": list(sites),
-                "quantity": list(CELL_QUANTITIES), "parameter": pnames},
-        attrs={"scenario": scenario.name, "species": species.name, "n_states": len(names)})
+    whole = {k: cat(k) for k in ("mass", "peak_occ", "solver", "cond")}
+    whole["administered"] = parts[0]["administered"]
+    return dataset(whole, 0, n, cells)
 
 
 __all__ = ["simulate_batch", "ArrayParameters", "check_samples"]

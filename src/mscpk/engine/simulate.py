@@ -13,7 +13,7 @@ from mscpk.engine import saturation as sat
 from mscpk.engine.model.build import build_network
 from mscpk.engine.network import Network
 from mscpk.engine.result import Result
-from mscpk.engine.solvers import LinearSolver, StiffSolver, administered
+from mscpk.engine.solvers import LinearSolver, SaturatingSolver, administered
 from mscpk.inputs.parameters import ParameterSet
 from mscpk.inputs.physiology import Species
 from mscpk.inputs.resolve import scenario_parameters, scenario_species
@@ -59,9 +59,9 @@ def simulate(scenario: Scenario, *, times_h: Sequence[float] | None = None,
     params : base model parameter set (default: the packaged one); the scenario's
         ``[parameters]`` overrides apply on top.
     saturation : "off" (linear, exact matrix-exponential solution), "on" (finite capillary
-        beds, stiff BDF solver) or "auto" (:mod:`mscpk.engine.saturation`); default: the
+        beds, exponential Rosenbrock solver) or "auto" (:mod:`mscpk.engine.saturation`); default: the
         scenario's ``run.saturation``.
-    progress : optional callable receiving the fraction of the run done (stiff solver).
+    progress : optional callable receiving the fraction of the run done (saturable model).
 
     Examples
     --------
@@ -80,8 +80,8 @@ def simulate(scenario: Scenario, *, times_h: Sequence[float] | None = None,
         states = LinearSolver().solve(net, times)
         by_bed = sat.peak_occlusion_by_bed(net, states)
     if sat.nonlinear(mode, max(by_bed.values(), default=0.0) if by_bed else None, params[sat.ONSET]):
-        states = StiffSolver().solve(net, times, progress=progress)
-        by_bed, solver = sat.peak_occlusion_by_bed(net, states), "bdf"
+        states = SaturatingSolver().solve(net, times, progress=progress)
+        by_bed, solver = sat.peak_occlusion_by_bed(net, states), "exprb"
     worst = max(by_bed, key=by_bed.get) if by_bed else None
     return Result(scenario.name, times, net.names, states, administered(net, times),
                   {k: c.capacity for k, c in net.capacities.items()}, solver, species.name,

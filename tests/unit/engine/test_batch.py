@@ -154,7 +154,7 @@ def test_batch_dataset_layout(iv_batch):
     for var in ("mass_balance_error", "peak_occlusion", "solver", "condition_number"):
         assert ds[var].dims == ("subject",)
     assert ds.administered.dims == ("time_h",)
-    assert set(np.unique(ds.solver.values)) <= {"eig", "expm", "bdf"}
+    assert set(np.unique(ds.solver.values)) <= {"eig", "expm", "exprb"}
     # same numbers, whatever the chunking and threading
     ds1 = simulate_batch(sc, {k: v[:40] for k, v in samples.items()}, saturation="off", chunk=7, threads=1)
     np.testing.assert_allclose(ds1.cells.values, ds.cells.values[:40], rtol=0, atol=1e-9 * 5e5)
@@ -200,8 +200,8 @@ def test_auto_saturation_resolves_saturated_subjects_like_simulate():
     samples = {"Lung embolic capacity [cells/g]": np.array([1e8, 1e12])}
     ds = simulate_batch(sc, samples, saturation="auto")
     refs = [mscpk.simulate(sc, params=subject_params(base, samples, i), saturation="auto") for i in range(2)]
-    assert [r.solver for r in refs] == ["bdf", "expm"]
-    assert list(ds.solver.values) == ["bdf", "eig"]
+    assert [r.solver for r in refs] == ["exprb", "expm"]
+    assert list(ds.solver.values) == ["exprb", "eig"]
     for i, r in enumerate(refs):
         np.testing.assert_allclose(ds.cells.isel(subject=i).values, r.to_xarray().values, rtol=0, atol=1e-6 * 2e7)
         assert float(ds.peak_occlusion[i]) == pytest.approx(r.metadata["peak_occlusion"], rel=1e-6)
@@ -223,7 +223,44 @@ def test_bad_samples_are_refused(samples, match):
 
 def test_batch_refuses_what_it_cannot_do_exactly():
     sc = make(end=24.0, vasodilator=True)
-    with pytest.raises(SolverError, match="saturation 'on'"):
-        simulate_batch(sc, {RATES[0]: [1.0, 2.0]}, saturation="on")
     with pytest.raises(ParameterError, match="event times"):
         simulate_batch(sc, {"Vasodilator effect duration [h]": [1.0, 2.0]})
+
+
+def test_saturation_on_solves_every_subject_together_like_simulate():
+    sc = make(cells=2e7, end=24.0, times=[0.0, 0.1, 1.0, 6.0, 24.0])
+    base = scenario_parameters(sc)
+    samples = {"Lung embolic capacity [cells/g]": np.array([5e7, 1e8, 4e8]), RATES[0]: np.array([3.0, 6.0, 12.0])}
+    ds = simulate_batch(sc, samples, saturation="on", chunk=2)
+    assert list(ds.solver.values) == ["exprb"] * 3
+    assert float(ds.mass_balance_error.max()) < 1e-9
+    for i in range(3):
+        ref = mscpk.simulate(sc, params=subject_params(base, samples, i), saturation="on")
+        np.testing.assert_allclose(ds.cells.isel(subject=i).values, ref.to_xarray().values, rtol=0, atol=1e-6 * 2e7)
+        assert float(ds.peak_occlusion[i]) == pytest.approx(ref.metadata["peak_occlusion"], rel=1e-6)
+
+
+def test_sampled_physiology_gives_each_subject_its_own_species():
+    sc = make(end=24.0, times=[0.0, 1.0, 24.0])
+    samples = {"Cardiac output [L/h]": np.array([0.6, 0.9]), RATES[0]: np.array([4.0, 8.0])}
+    ds = simulate_batch(sc, samples, threads=1)
+    base = scenario_parameters(sc)
+    for i in range(2):
+        sub = make(end=24.0, times=[0.0, 1.0, 24.0], params={"Cardiac output [L/h]": float(samples["Cardiac output [L/h]"][i])})
+        ref = mscpk.simulate(sub, params=base.updated({RATES[0]: float(samples[RATES[0]][i])}))
+        np.testing.assert_allclose(ds.cells.isel(subject=i).values, ref.to_xarray().values, rtol=0, atol=1e-9 * 1e6)
+    with pytest.raises(ParameterError, match="subject 1.*Cardiac output"):
+        simulate_batch(sc, {"Cardiac output [L/h]": [0.6, -1.0]})
+
+
+def test_sites_and_streamed_chunks_form_only_what_is_asked(iv_batch):
+    sc, _, samples, ds = iv_batch
+    got = []
+    out = simulate_batch(sc, samples, saturation="off", sites=["lung", "blood"], chunk=100, sink=got.append,
+                         threads=1)
+    assert "cells" not in out and [int(g.subject.values[0]) for g in got] == [0, 100, 200]
+    streamed = np.concatenate([g.cells.values for g in got])
+    np.testing.assert_array_equal(streamed, ds.cells.sel(site=["lung", "blood"]).values)
+    np.testing.assert_array_equal(out.mass_balance_error.values, ds.mass_balance_error.values)
+    with pytest.raises(ParameterError, match="not a site"):
+        simulate_batch(sc, samples, sites=["lungs"])

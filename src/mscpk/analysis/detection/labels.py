@@ -26,7 +26,7 @@ from mscpk.engine.network import (CIRCULATING_KINDS, LIVE_KINDS, Input, Network,
                                   split_state, state_id)
 from mscpk.engine.result import Result
 from mscpk.engine.simulate import network_for, simulate
-from mscpk.engine.solvers import LinearSolver, StiffSolver
+from mscpk.engine.solvers import LinearSolver, SaturatingSolver
 from mscpk.errors import DetectionError
 from mscpk.inputs.catalogue import LabelInfo, label_info
 from mscpk.inputs.load import load_scenario
@@ -268,7 +268,7 @@ def solve_labels(inputs: Inputs, result: Result, info: LabelInfo) -> LabelKineti
             raise DetectionError("the result does not belong to this scenario (its states differ)")
     groups = label_groups(net, info)
     aug = build_label_network(net, info, inputs.species.organ_names(), groups)
-    solver = StiffSolver() if result.solver == "bdf" else LinearSolver()
+    solver = SaturatingSolver() if result.solver == "exprb" else LinearSolver()
     times = np.asarray(result.times_h, dtype=float)
     states = solver.solve(aug, times)
     n = len(net.names)

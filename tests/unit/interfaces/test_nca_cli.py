@@ -194,3 +194,14 @@ def test_refuses_to_overwrite_the_input(tmp_path):
     r = run(data, "-o", data)
     assert r.exit_code == 2
     assert data.read_text() == GOOD
+
+
+def test_summary_is_plain_unwrapped_text_when_piped(tmp_path):
+    """Issue 14 (class 7): the summary table wrapped flags mid-word in a boxed table when
+    stdout was a pipe; piped it is plain aligned text, one line per profile."""
+    data = write(tmp_path, GOOD.replace("1,0,0,lung", "1,0.5,2000,lung"))
+    r = run(data, "-o", tmp_path / "pp.csv")
+    assert r.exit_code == 0, r.output
+    assert not set("┃│┏━") & set(r.output)
+    line = next(ln for ln in r.output.splitlines() if " lung " in ln)
+    assert "NO_TIME0" in line and "PERSIST_AT_LAST_SAMPLE" in line

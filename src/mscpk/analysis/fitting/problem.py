@@ -212,6 +212,30 @@ class Problem:
     def n_summary(self) -> int:
         return int(self.summary.sum())
 
+    def dose_warnings(self) -> list[str]:
+        """A warning per group whose rows in cells exceed the cells administered by their
+        time (at the start values): an organ cannot hold more cells than were given."""
+        out = []
+        for g, idx in self.group_rows.items():
+            idx = idx[(np.asarray(self.units, object)[idx] == "cells") & ~self.censored[idx]]
+            if not len(idx):
+                continue
+            utimes, at = np.unique(self.times[idx], return_inverse=True)
+            given = self.models[g].administered(utimes)[at]
+            over = self.dv[idx] > given
+            if not over.any():
+                continue
+            rows, dv, given = idx[over], self.dv[idx][over], given[over]
+            worst = int(np.argmax(np.where(given > 0, dv / np.maximum(given, 1e-300), np.inf)))
+            where = "" if g == "*" else f"GROUP {g!r}, "
+            what = (f"{dv[worst] / given[worst]:.3g}x the {given[worst]:g} cells dosed by then"
+                    if given[worst] > 0 else "but no cells were dosed by then")
+            out.append(f"{where}{rows_of(self.frame.iloc[rows])}, column DV: up to "
+                       f"{dv[worst]:.4g} cells (TIME {self.times[rows[worst]]:g} h) is {what}; "
+                       "a site cannot hold more cells than were given: check DVU (per gram? "
+                       "per organ?) and DOSE")
+        return out
+
     def predict(self, theta_log: Sequence[float]) -> np.ndarray:
         """Prediction of every row (its group's model) at the log-parameters ``theta_log``."""
         out = np.empty(self.n_obs)

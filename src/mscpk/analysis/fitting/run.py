@@ -14,13 +14,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mscpk.analysis.fitting.forward import PRED_FLOOR, ForwardModel, JointModel
+from mscpk.analysis.fitting.forward import PRED_FLOOR, SEARCH_FACTOR, ForwardModel, JointModel
 from mscpk.analysis.fitting.groups import prepare
 from mscpk.analysis.fitting.likelihood import LogLikelihood
 from mscpk.analysis.fitting.optimise import optimise, profile_ci
 from mscpk.analysis.fitting.problem import NO_ASSAY, Problem
 from mscpk.errors import FitError
 from mscpk.inputs.studydata import StudyData
+
+#: an estimate within this (log scale) of a search bound is reported as on the bound
+BOUND_TOLERANCE = 1e-6
 
 
 def error_model(sigma_mode: str, centre: str, animal_effect: bool) -> str:
@@ -41,7 +44,12 @@ def error_model(sigma_mode: str, centre: str, animal_effect: bool) -> str:
 class FitResult:
     """Result of :func:`~mscpk.analysis.fitting.fit`.
 
-    ``parameters``: name -> {estimate, ci_low, ci_high, unit, identifiable} (natural scale).
+    ``parameters``: name -> {estimate, ci_low, ci_high, unit, identifiable, at_bound}
+    (natural scale; ``at_bound`` ``"lower"``/``"upper"`` when the estimate sits on its search
+    bound, else None). ``converged`` is False when the optimiser stopped early or an estimate
+    is on a bound; ``convergence`` says which.
+    ``excluded``: the rows read_study left out (ROW, COLUMN, VALUE, REASON); ``warnings``:
+    data that look wrong but were fitted (rows in cells above the cells dosed by then).
     ``sigmas``: residual SD(s) on the log scale, by assay (``{"all": s}`` when shared);
     ``sigma``: the shared sigma, or with several the pooled value
     ``sqrt(sum n_k sigma_k^2 / sum n_k)`` over the rows of each assay.
@@ -78,6 +86,9 @@ class FitResult:
     omega: float | None = None
     omega_ci: tuple[float, float] | None = None
     n_animals: int | None = None
+    convergence: str = "converged"
+    excluded: tuple[dict[str, Any], ...] = ()
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The fit output JSON as a dict (non-finite numbers as None)."""
@@ -96,10 +107,14 @@ class FitResult:
             "parameters": {n: {"estimate": num(p["estimate"]), "ci_low": num(p["ci_low"]),
                                "ci_high": num(p["ci_high"]), "unit": p["unit"],
                                "identifiable": bool(p["identifiable"]),
+                               "at_bound": p["at_bound"],
                                "ci_level": 0.95, "ci_method": "profile likelihood"}
                            for n, p in self.parameters.items()},
             "objective": num(self.objective),
             "converged": bool(self.converged),
+            "convergence": self.convergence,
+            "warnings": list(self.warnings),
+            "excluded": [dict(e) for e in self.excluded],
             "sigma": num(self.sigma),
             "sigmas": {k: num(v) for k, v in self.sigmas.items()},
             "sigma_mode": self.sigma_mode,
@@ -135,14 +150,42 @@ def _interval(loglik: LogLikelihood, x_best: np.ndarray, ll_best: float, i: int,
 
 def _estimates(loglik: LogLikelihood, x_best: np.ndarray, ll_best: float, profile: bool
                ) -> dict[str, dict[str, Any]]:
-    """name -> estimate, profile CI, unit, identifiable (natural scale)."""
+    """name -> estimate, profile CI, unit, identifiable, at_bound (natural scale)."""
     out: dict[str, dict[str, Any]] = {}
+    lo, hi = loglik.bounds()
     for name in loglik.layout.names:
         i = loglik.layout.index(name)
         ci_low, ci_high, ident = _interval(loglik, x_best, ll_best, i, profile)
+        at = ("lower" if x_best[i] <= lo[i] + BOUND_TOLERANCE else
+              "upper" if x_best[i] >= hi[i] - BOUND_TOLERANCE else None)
         out[name] = {"estimate": math.exp(x_best[i]), "ci_low": ci_low, "ci_high": ci_high,
-                     "unit": loglik.problem.model.base.record(name).unit, "identifiable": ident}
+                     "unit": loglik.problem.model.units[name], "identifiable": ident,
+                     "at_bound": at}
     return out
+
+
+def _convergence(converged: bool, params: dict[str, dict[str, Any]]) -> str:
+    """``"converged"``, or why not: the optimiser stopped early, or estimates on a bound."""
+    if not converged:
+        return "the optimiser stopped before converging (try more --n-starts)"
+    on = [f"{n!r} at its {p['at_bound']} search bound ({p['estimate']:.4g} {p['unit']})"
+          for n, p in params.items() if p["at_bound"]]
+    if on:
+        return ("; ".join(on) + ": the data do not bound the estimate within the search range "
+                f"(default / {SEARCH_FACTOR:g} to default x {SEARCH_FACTOR:g}, or the allowed "
+                "values)")
+    return "converged"
+
+
+def _excluded(data: Any, scenarios: Any) -> tuple[dict[str, Any], ...]:
+    """The rows that read_study left out (``DATASET`` added for several datasets)."""
+    if isinstance(data, StudyData):
+        return tuple(data.excluded.to_dict("records"))
+    if isinstance(scenarios, (list, tuple)):
+        return tuple({"DATASET": k, **e} for k, pair in enumerate(scenarios, 1)
+                     if isinstance(pair, (list, tuple)) and len(pair) == 2
+                     and isinstance(pair[1], StudyData) for e in pair[1].excluded.to_dict("records"))
+    return ()
 
 
 def _predictions(loglik: LogLikelihood, theta: np.ndarray, names: list[str]) -> pd.DataFrame:
@@ -215,8 +258,10 @@ def fit(scenario: Any = None, data: StudyData | pd.DataFrame | None = None,
     if animal_effect:
         omega = math.exp(x_best[layout.omega])
         omega_ci = _interval(loglik, x_best, ll_best, layout.omega, profile)[:2]
+    convergence = _convergence(converged, params)
     return FitResult(parameters=params, sigma=pooled, objective=-2 * ll_best,
-                     converged=converged, n_obs=problem.n_obs, n_blq=problem.n_blq,
+                     converged=convergence == "converged", convergence=convergence,
+                     excluded=_excluded(data, scenarios), warnings=tuple(problem.dose_warnings()), n_obs=problem.n_obs, n_blq=problem.n_blq,
                      predictions=_predictions(loglik, theta, names),
                      start_objectives=tuple(-2 * v for v in lls),
                      n_starts=n_starts, seed=seed,

@@ -191,8 +191,9 @@ def _row(rownum: int, cells: dict[str, Any], lay: _Layout, opts: UnitOptions,
     elif t is NOT_A_NUMBER:
         problems.add(rownum, "TIME", f"TIME {show(raw_t)} is not a number (hours)")
     elif not 0 <= t <= MAX_TIME_H:  # type: ignore[operator]
-        problems.add(rownum, "TIME", f"TIME {text(raw_t)} is outside [0, {MAX_TIME_H:g}] h "
-                     "(hours after the first dose, at most the longest scenario time)")
+        problems.add(rownum, "TIME", f"{'negative ' if t < 0 else ''}TIME {text(raw_t)} is "
+                     f"outside [0, {MAX_TIME_H:g}] h (hours after the first dose, at most the "
+                     "longest scenario time)")
     out["TIME"] = t if isinstance(t, float) else math.nan
 
     # DVU

@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mscpk.interfaces.cli.common import PLOT_SUFFIXES, check_out, fail, user_errors
+from mscpk.interfaces.cli.common import PLOT_SUFFIXES, check_out, fail, print_table, user_errors
 
 if TYPE_CHECKING:  # pandas is imported by the commands themselves (fast CLI start)
     import pandas as pd
@@ -66,7 +66,7 @@ def _summary(result: pd.DataFrame, console: Console) -> None:
     cols = ["GROUP", "SITE"] + (["ID"] if any_id else []) + ["unit", "CMAX", "TMAX h", "AUCLST"]
     cols += (["SE"] if any_sparse else []) + ["t1/2 h", "flags"]
     for col in cols:
-        table.add_column(escape(col), overflow="fold")
+        table.add_column(escape(col))
     groups = list(params.groupby(["GROUP", "SITE", "ID", "ASSAY"], sort=False))
     for (group, site, ident, assay), sub in groups[:_SUMMARY_ROWS]:
         p = {r.PPTESTCD: r for r in sub.itertuples(index=False)}
@@ -78,7 +78,7 @@ def _summary(result: pd.DataFrame, console: Console) -> None:
         cells += [_fmt(p["AUCLST"].SE)] if any_sparse else []
         cells += [_fmt(p["LAMZHL"].PPORRES), " ".join(flags)]
         table.add_row(*[escape(str(c)) for c in cells])
-    console.print(table)
+    print_table(table)
     if len(groups) > _SUMMARY_ROWS:
         console.print(f"... and {len(groups) - _SUMMARY_ROWS} more profiles (see the output file)",
                       markup=False)
@@ -250,8 +250,17 @@ def fit_command(
         except (OSError, ValueError) as exc:
             raise fail(f"cannot write plot {plot}: {exc}") from None
     console = Console(highlight=False, soft_wrap=True, markup=False)
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if result.excluded:
+        shown = "; ".join(f"row {e['ROW']} ({e['REASON']})" for e in result.excluded[:5])
+        more = f"; ... and {len(result.excluded) - 5} more" if len(result.excluded) > 5 else ""
+        console.print(f"{len(result.excluded)} row(s) of the data left out: {shown}{more} "
+                      f"(listed under 'excluded' in {out})")
     for name, p in result.parameters.items():
         flag = "" if p["identifiable"] else "  (not identifiable from these data)"
+        if p["at_bound"]:
+            flag += f"  (at its {p['at_bound']} search bound)"
         console.print(f"{name}: {p['estimate']:.4g} {p['unit']} (95% CI {p['ci_low']:.4g} - "
                       f"{p['ci_high']:.4g}){flag}")
     if len(result.groups) > 1:
@@ -269,4 +278,5 @@ def fit_command(
                       f"{result.n_animals} animals)")
     console.print(f"objective (-2 log L) {result.objective:.4g}; sigma {sig}; "
                   f"{result.n_obs} observations ({result.n_blq} BLQ, {result.n_summary} "
-                  f"summary); converged {result.converged}; wrote {out}")
+                  f"summary); converged {result.converged}"
+                  + ("" if result.converged else f" ({result.convergence})") + f"; wrote {out}")

@@ -2,9 +2,11 @@
 
 A grid key is either a dotted path into the scenario (``"product.diameter_um.mean"``,
 ``"subject.immune"``, ``"product.receptors.CXCR4"``, ``"dose[1].cells"``, ``"dose[1].route"``,
-``"dose[*].cells"`` for every dose) or a parameter name as ``mscpk params`` lists it
-(``"Lung arrested cell death half-life [h]"``). The full factorial product is simulated;
-each point is validated like a scenario file, so a bad value names the key.
+``"dose[*].cells"`` for every dose, ``"dose[1]"`` for a whole dose) or a parameter name as
+``mscpk params`` lists it (``"Lung arrested cell death half-life [h]"``). A table value updates
+the table at its key (``{"route": "local", "site": "heart"}`` keeps the dose's cells; null
+removes a key). The full factorial product is simulated; each point is validated like a
+scenario file, so a bad value names the key.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from mscpk.engine.result import ALL_QUANTITIES, CELL_QUANTITIES
 from mscpk.engine.simulate import simulate
 from mscpk.errors import ScenarioError
 from mscpk.inputs.load import scenario_from_dict
@@ -28,6 +31,31 @@ from mscpk.inputs.scenario import Scenario
 _INDEX = re.compile(r"^(\w+)\[(\d+|\*)\]$")
 
 
+#: Keys of a dose of which exactly one is given: setting one removes the other.
+_EITHER = {"cells": "cells_per_kg", "cells_per_kg": "cells"}
+
+
+def _update(table: dict, changes: Mapping[str, Any]) -> None:
+    """Set ``changes`` in ``table``: None removes a key; cells / cells_per_kg replace each other."""
+    for key, value in changes.items():
+        table.pop(key, None)
+        if value is not None:
+            table[key] = value
+            if key in _EITHER:
+                table.pop(_EITHER[key], None)
+
+
+def _put(container: dict | list, key: str | int, value: Any) -> None:
+    """Set ``container[key]``; a table value updates a table already there."""
+    old = container[key] if isinstance(container, list) else container.get(key)
+    if isinstance(value, Mapping) and isinstance(old, dict):
+        _update(old, value)
+    elif isinstance(container, list):
+        container[key] = value
+    else:
+        _update(container, {key: value})
+
+
 def _set_path(raw: dict, path: str, value: Any) -> None:
     parts = path.split(".")
     targets: list[Any] = [raw]
@@ -36,6 +64,8 @@ def _set_path(raw: dict, path: str, value: Any) -> None:
         m = _INDEX.match(part)
         nxt: list[Any] = []
         for node in targets:
+            if not isinstance(node, dict):
+                raise ScenarioError(f"scan key {path!r}: {parts[i - 1]!r} is not a table")
             if m:
                 seq = node.get(m.group(1))
                 if not isinstance(seq, list):
@@ -45,18 +75,31 @@ def _set_path(raw: dict, path: str, value: Any) -> None:
                     if not 0 <= j < len(seq):
                         raise ScenarioError(f"scan key {path!r}: index {j + 1} out of range 1..{len(seq)}")
                     if last:
-                        seq[j] = value
+                        _put(seq, j, value)
                     else:
                         nxt.append(seq[j])
             elif last:
-                node[part] = value
-                if part == "cells" and "cells_per_kg" in node:
-                    node.pop("cells_per_kg")
-                elif part == "cells_per_kg" and "cells" in node:
-                    node.pop("cells")
+                _put(node, part, value)
             else:
                 nxt.append(node.setdefault(part, {}))
         targets = nxt
+
+
+def check_quantities(quantities: Sequence[str] | str, key: str = "quantities") -> list[str]:
+    """The quantities of a scan: ``"all"`` (every quantity of the result table) or names of
+    :data:`~mscpk.engine.result.ALL_QUANTITIES`, each once. Raises :class:`ScenarioError`."""
+    if quantities == "all":
+        return list(ALL_QUANTITIES)
+    names = [quantities] if isinstance(quantities, str) else list(quantities)
+    allowed = f"allowed: {', '.join(ALL_QUANTITIES)}, or all"
+    if not names:
+        raise ScenarioError(f"{key}: give at least one quantity; {allowed}")
+    for q in names:
+        if q not in ALL_QUANTITIES:
+            raise ScenarioError(f"{key}: unknown quantity {q!r}; {allowed}")
+        if names.count(q) > 1:
+            raise ScenarioError(f"{key}: {q!r} is listed {names.count(q)} times; give it once")
+    return names
 
 
 def _is_parameter(key: str, base: Scenario) -> bool:
@@ -64,11 +107,12 @@ def _is_parameter(key: str, base: Scenario) -> bool:
 
 
 def scan(scenario: Scenario, grid: Mapping[str, Sequence[Any]], *, times_h: Sequence[float] | None = None,
-         saturation: str | None = None, quantities: Sequence[str] | str = ("live_cells", "dead_cells")):
+         saturation: str | None = None, quantities: Sequence[str] | str = CELL_QUANTITIES):
     """Simulate every combination of ``grid`` values; ``xarray.DataArray`` of cells with dims
     (*grid keys, time_h, site, quantity). Sites missing at a grid point (a depot of another
-    route) are filled with 0. ``quantities``: as :meth:`Result.to_xarray` (``"all"`` adds
-    transit, arrested, engrafted cells and occlusion fraction).
+    route) are filled with 0; NaN marks a quantity a site never has (blood has no arrested
+    cells). ``quantities``: as :meth:`Result.to_xarray` (``"all"`` adds transit, arrested,
+    engrafted cells and occlusion fraction; :func:`check_quantities`).
 
     Examples
     --------
@@ -89,6 +133,11 @@ def scan(scenario: Scenario, grid: Mapping[str, Sequence[Any]], *, times_h: Sequ
     for k, v in zip(keys, values):
         if not v:
             raise ScenarioError(f"scan key {k!r}: no values given")
+        labels = [json.dumps(x, sort_keys=True) for x in v]
+        for x, label in zip(v, labels):
+            if labels.count(label) > 1:
+                raise ScenarioError(f"scan key {k!r}: value {x!r} is listed {labels.count(label)} times; give it once")
+    quantities = check_quantities(quantities)
     base = scenario.model_dump(mode="json", exclude_none=True)
     params = {k for k in keys if _is_parameter(k, scenario)}
     times = list(times_h) if times_h is not None else scenario.output_times()
@@ -106,8 +155,9 @@ def scan(scenario: Scenario, grid: Mapping[str, Sequence[Any]], *, times_h: Sequ
             raise ScenarioError(f"scan point {dict(zip(keys, combo))}: {exc}") from None
         arrays.append(simulate(point, times_h=times, saturation=saturation).to_xarray(quantities))
     sites = list(dict.fromkeys(s for a in arrays for s in a.site.values.tolist()))
-    arrays = [a.reindex(site=sites, fill_value=0.0) for a in arrays]
-    stacked = xr.concat(arrays, dim="point")
+    absent = xr.DataArray([[s not in a.site for s in sites] for a in arrays], dims=("point", "site"))
+    stacked = xr.concat([a.reindex(site=sites) for a in arrays], dim="point")
+    stacked = stacked.where(~(absent & stacked.notnull().any(("point", "time_h"))), 0.0)
     shape = [len(v) for v in values]
     data = stacked.values.reshape(*shape, *stacked.shape[1:])
     coords = {k: _coordinate(v) for k, v in zip(keys, values)}
@@ -128,13 +178,29 @@ def parse_vary(items: Sequence[str]) -> dict[str, list[Any]]:
     """``["KEY=v1,v2", ...]`` -> grid; numbers are parsed as floats, other values kept as text.
 
     ``KEY=[...]`` takes a JSON list of values instead, for values that are lists or tables:
-    ``product.preconditioning=[[], ["hypoxia"]]``.
+    ``product.preconditioning=[[], ["hypoxia"]]``; ``KEY={...},{...}`` JSON tables, e.g. a dose
+    with its site: ``dose[1]={"route": "local", "site": "heart"},{"route": "iv"}``. A key is
+    given once.
+
+    >>> parse_vary(["dose[1].cells=1e5,1e6", 'dose[2]={"route": "ip"},{"route": "iv"}'])
+    {'dose[1].cells': [100000.0, 1000000.0], 'dose[2]': [{'route': 'ip'}, {'route': 'iv'}]}
     """
     grid: dict[str, list[Any]] = {}
     for item in items:
         key, sep, vals = item.partition("=")
         if not sep or not key.strip() or not vals.strip():
             raise ScenarioError(f"--vary {item!r}: expected KEY=value[,value...]")
+        if key.strip() in grid:
+            raise ScenarioError(f"--vary: key {key.strip()!r} is given twice; list all its values in one --vary")
+        if vals.strip().startswith("{"):
+            try:
+                tables = json.loads(f"[{vals}]")
+            except json.JSONDecodeError as exc:
+                raise ScenarioError(f"--vary {item!r}: not JSON tables separated by commas ({exc.msg})") from None
+            if not all(isinstance(t, dict) for t in tables):
+                raise ScenarioError(f"--vary {item!r}: not JSON tables separated by commas")
+            grid[key.strip()] = tables
+            continue
         if vals.strip().startswith("["):
             try:
                 parsed_json = json.loads(vals)

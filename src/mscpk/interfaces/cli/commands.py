@@ -189,18 +189,23 @@ def export_petab_cmd(
 @user_errors
 def scan(
     scenario: Annotated[Path, typer.Argument(help="scenario TOML file")],
-    vary: Annotated[list[str], typer.Option("--vary", help='KEY=v1,v2,... (repeatable); KEY a scenario path such as "product.diameter_um.mean", "dose[1].cells", "subject.immune", or a parameter name')],
+    vary: Annotated[list[str], typer.Option("--vary", help='KEY=v1,v2,... (repeatable, each KEY once); KEY a scenario path such as "product.diameter_um.mean", "dose[1].cells", "subject.immune", or a parameter name; KEY=[...] a JSON list of values; KEY={...},{...} JSON tables that update the table at KEY, e.g. dose[1]={"route":"local","site":"heart"},{"route":"iv"} (null removes a key)')],
     out: Annotated[Path, typer.Option("-o", "--out", help="tidy table (.csv or .parquet): varied keys, time_h, site, quantity, value")],
     times: Annotated[Optional[str], typer.Option("--times", help="output times [h], e.g. 1,24,168 (default: the scenario's grid)")] = None,
+    quantities: Annotated[str, typer.Option("--quantities", help="comma-separated quantities of the simulate table (default live_cells,dead_cells), e.g. live_cells,occlusion_fraction, or all")] = "live_cells,dead_cells",
 ) -> None:
     """Simulate every combination of the --vary values (full factorial) into one table."""
     from mscpk.utils import write_table
-    from mscpk.analysis.scans import parse_vary, scan as run_scan
+    from mscpk.analysis.scans import check_quantities, parse_vary, scan as run_scan
     from mscpk.inputs.load import load_scenario
 
     check_out(out, (".csv", ".parquet"))
+    names = quantities.strip() if quantities.strip() == "all" else [q.strip() for q in quantities.split(",") if q.strip()]
+    check_quantities(names, "--quantities")
     grid = parse_vary(vary)
-    da = run_scan(load_scenario(scenario), grid, times_h=parse_times(times))
+    da = run_scan(load_scenario(scenario), grid, times_h=parse_times(times), quantities=names)
     df = da.to_dataframe().reset_index().rename(columns={"cells": "value"})
+    # rows only for the quantities a site has (as the simulate table: no arrested blood cells)
+    df = df[df.groupby(["site", "quantity"])["value"].transform("count") > 0]
     write_table(df, out)
     typer.echo(f"wrote {out}: {len(df)} rows, {int(np.prod([len(v) for v in grid.values()]))} scenarios")

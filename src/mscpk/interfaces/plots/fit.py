@@ -15,6 +15,8 @@ from mscpk.errors import MscpkError
 from mscpk.utils import atomic_path
 
 _MAX_CURVE_PANELS = 24
+#: one colour per kind of mark, the same in every panel
+COLOURS = {"observed": "tab:blue", "blq": "tab:grey", "fit": "tab:red"}
 
 
 def _observed_vs_predicted(ax, pred: pd.DataFrame, unit: pd.Series, cens: np.ndarray) -> None:
@@ -23,7 +25,8 @@ def _observed_vs_predicted(ax, pred: pd.DataFrame, unit: pd.Series, cens: np.nda
         ax.loglog(pred["PRED"][~cens & um], pred["DV"][~cens & um], "o", ms=4,
                   label=f"observed [{u}]")
     if cens.any():
-        ax.loglog(pred["PRED"][cens], pred["LLOQ"][cens], "v", mfc="none", ms=5, label="BLQ (LLOQ)")
+        ax.loglog(pred["PRED"][cens], pred["LLOQ"][cens], "v", mfc="none", ms=5,
+                  color=COLOURS["blq"], label="BLQ (LLOQ)")
     vals = pd.concat([pred["PRED"], pred["DV"]])
     vals = vals[vals > 0]
     if len(vals):
@@ -36,7 +39,7 @@ def _observed_vs_predicted(ax, pred: pd.DataFrame, unit: pd.Series, cens: np.nda
 
 
 def _residuals(ax, pred: pd.DataFrame, cens: np.ndarray, sigma: float) -> None:
-    ax.plot(pred["TIME"][~cens], pred["LOGRES"][~cens], "o", ms=4)
+    ax.plot(pred["TIME"][~cens], pred["LOGRES"][~cens], "o", ms=4, color=COLOURS["observed"])
     ax.axhline(0, color="k", lw=0.8)
     for s in (-2, 2):
         ax.axhline(s * sigma, color="grey", ls=":", lw=0.8)
@@ -56,22 +59,38 @@ def _curve(ax, result: FitResult, group: str, site: str, assay: str, grid: np.nd
     try:
         s_list, arr = fm.signals(result.theta_log, grid, [assay])[assay]
         y = arr[:, s_list.index(site)]
-        ax.semilogy(grid, np.maximum(y, PRED_FLOOR), "-", lw=1.2, label="fit")
+        ax.semilogy(grid, np.maximum(y, PRED_FLOOR), "-", lw=1.2, color=COLOURS["fit"],
+                    label="fit")
     except (MscpkError, ValueError):
         pass
     lows = [sub[c].min() for c in ("DV", "LLOQ") if c in sub]  # NaN: no value in the column
     ax.set_ylim(bottom=min([v for v in lows if v > 0] or [1.0]) / 10)
 
 
-def plot_fit(result: FitResult, path: str | Path) -> Path:
-    """Diagnostic figure: observed vs predicted, log residuals vs time, fitted curves over
-    the data per group, site and assay (curves need ``result.model``; BLQ rows drawn at the
-    LLOQ as open triangles; at most 24 curve panels)."""
+def _observed(ax, sub: pd.DataFrame, cens: np.ndarray) -> None:
+    """The data of one curve panel: quantified rows (summary means with +/- SD bars), BLQ
+    rows at the LLOQ as open triangles."""
+    q = sub[~cens]
+    sd = q["SD"].to_numpy(float) if "SD" in q else np.full(len(q), np.nan)
+    has = np.isfinite(sd) & (sd > 0)
+    ax.semilogy(q["TIME"][~has], q["DV"][~has], "o", ms=4, color=COLOURS["observed"],
+                label="observed")
+    if has.any():
+        dv = q["DV"].to_numpy(float)[has]
+        low = np.minimum(sd[has], dv * (1 - 1e-3))  # a log axis cannot show mean - SD <= 0
+        ax.errorbar(q["TIME"].to_numpy(float)[has], dv, yerr=[low, sd[has]], fmt="s", ms=4,
+                    color=COLOURS["observed"], capsize=2, label="mean +/- SD")
+    if cens.any():
+        ax.semilogy(sub["TIME"][cens], sub["LLOQ"][cens], "v", mfc="none", ms=5,
+                    color=COLOURS["blq"], label="BLQ")
+
+
+def fit_figure(result: FitResult):
+    """The diagnostic figure of :func:`plot_fit` (a matplotlib Figure)."""
     import matplotlib
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    path = Path(path)
     pred = result.predictions
     grp = pred.get("FITGROUP", pd.Series("*", index=pred.index))
     assay = pred.get("ASSAY", pd.Series("", index=pred.index)).fillna("").astype(str)
@@ -92,9 +111,7 @@ def plot_fit(result: FitResult, path: str | Path) -> Path:
         sel = ((grp == g) & (pred["SITE"] == site) & (assay == a)).to_numpy()
         sub = pred[sel]
         sc = cens[sel]
-        ax.semilogy(sub["TIME"][~sc], sub["DV"][~sc], "o", ms=4, label="observed")
-        if sc.any():
-            ax.semilogy(sub["TIME"][sc], sub["LLOQ"][sc], "v", mfc="none", ms=5, label="BLQ")
+        _observed(ax, sub, sc)
         _curve(ax, result, g, site, a, grid, sub)
         title = f"{site}" + (f" [{a}]" if a else "")
         if g not in ("*", "all") and len(set(grp)) > 1:
@@ -106,6 +123,18 @@ def plot_fit(result: FitResult, path: str | Path) -> Path:
     for ax in axes[n_panels:]:
         ax.set_visible(False)
     fig.tight_layout()
+    return fig
+
+
+def plot_fit(result: FitResult, path: str | Path) -> Path:
+    """Diagnostic figure: observed vs predicted, log residuals vs time, fitted curves over
+    the data per group, site and assay (curves need ``result.model``; summary means with
+    +/- SD bars; BLQ rows drawn at the LLOQ as open triangles; at most 24 curve panels; the
+    same colour for each kind of mark in every panel)."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig = fit_figure(result)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)

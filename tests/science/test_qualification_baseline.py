@@ -17,7 +17,7 @@ def summary():
     return qualify().summary
 
 
-@pytest.mark.parametrize("use", ["calibration", "validation"])
+@pytest.mark.parametrize("use", sorted(BASELINE))
 def test_no_figure_worse_than_the_baseline(summary, use):
     now, base = summary.loc[use], BASELINE[use]
     assert now.studies >= base["studies"] and now.observations >= base["observations"]

@@ -21,11 +21,13 @@ from mscpk.engine.simulate import simulate
 from mscpk.errors import ScenarioError
 from mscpk.inputs.catalogue import detection_constants, method_info
 from mscpk.inputs.resolve import resolve
-from mscpk.inputs.studies import Point, Study, load_study, study_ids
+from mscpk.inputs.studies import MSC, Point, Study, load_study, study_ids
 
 #: Columns of the qualification table (INTERFACE.md, "Qualification").
 COLUMNS = ("study", "species", "route", "assay", "site", "time_h", "observed", "predicted", "unit", "fold_error",
-           "used_for", "finding", "holds", "where")
+           "used_for", "finding", "holds", "cell_type", "where")
+#: Summary group of the studies of other cell types (not counted in calibration or validation).
+OTHER = "other cell types"
 #: Units compared by fold error; the others (shares of animals, yes/no) by agreement.
 CONTINUOUS = ("percent_dose", "cells", "cells_per_g", "percent_injected_activity", "percent_id_per_g",
               "percent_of_initial")
@@ -162,7 +164,7 @@ def study_rows(study: Study) -> list[dict]:
     pred = _Predictor(study)
     base = {"study": study.id, "species": study.scenario.subject.species,
             "route": "+".join(dict.fromkeys(d.route for d in study.scenario.dose)), "assay": study.method,
-            "used_for": study.used_for}
+            "used_for": study.used_for, "cell_type": study.cell_type}
     first = _first_times(study)
     rows = []
     for o in study.observations:
@@ -212,13 +214,15 @@ class Qualification:
 
 
 def summarize_qualification(table) -> object:
-    """Per ``used_for``: studies, observations compared by fold error, geometric mean fold
-    error (GMFE = 10^mean|log10 fold|), shares within 2- and 3-fold, detection shares that
-    agree, qualitative findings held."""
+    """Per ``used_for`` over the MSC studies, and for the studies of other cell types apart:
+    studies, observations compared by fold error, geometric mean fold error (GMFE =
+    10^mean|log10 fold|), shares within 2- and 3-fold, detection shares that agree,
+    qualitative findings held."""
     import pandas as pd
 
     rows = {}
-    for use, g in table.groupby("used_for"):
+    group = table.used_for.where(table.cell_type.eq(MSC), OTHER)
+    for use, g in table.groupby(group):
         fold = g.fold_error[g.finding.eq("") & g.fold_error.notna()].to_numpy(float)
         err = np.abs(np.log10(fold))
         shares = g[g.finding.eq("") & g.holds.notna()]

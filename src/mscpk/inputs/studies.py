@@ -27,8 +27,10 @@ UNITS = ("percent_dose", "cells", "cells_per_g", "percent_injected_activity", "p
 PROVENANCE = ("text", "table", "figure", "derived")
 USES = ("calibration", "validation")
 OPS = (">", "<", ">=", "<=")
-_TOP = ("id", "citation", "doi", "used_for", "source_checked", "note", "assumed", "scenario", "assay",
-        "observation", "finding")
+_TOP = ("id", "citation", "doi", "cell_type", "used_for", "source_checked", "note", "assumed", "scenario",
+        "assay", "observation", "finding")
+#: The cells the library is about; studies of other cell types are reported apart.
+MSC = "MSC"
 _OBS = ("site", "time_h", "value", "stat", "spread", "spread_kind", "low", "high", "n", "unit", "provenance",
         "where", "note")
 _FINDING = ("statement", "a", "op", "b", "factor", "unit", "provenance", "where", "note")
@@ -80,6 +82,7 @@ class Study:
     observations: tuple[Observation, ...]
     findings: tuple[Finding, ...]
     source_checked: str = ""
+    cell_type: str = MSC
 
     @property
     def times_h(self) -> tuple[float, ...]:
@@ -155,7 +158,7 @@ def study_from_dict(raw: Mapping[str, Any]) -> Study:
     if not obs and not findings:
         raise _fail(sid, "observation", "a study needs at least one observation or finding")
     return Study(sid, str(raw["citation"]), used_for, scenario, method, tuple(obs), tuple(findings),
-                 str(raw.get("source_checked", "")))
+                 str(raw.get("source_checked", "")), str(raw.get("cell_type", MSC)))
 
 
 def study_ids() -> tuple[str, ...]:
@@ -180,5 +183,5 @@ def load_study(sid: str) -> Study:
     return study_from_dict(raw)
 
 
-__all__ = ["Study", "Observation", "Finding", "Point", "METHODS", "UNITS", "load_study", "study_ids",
+__all__ = ["Study", "Observation", "Finding", "Point", "METHODS", "UNITS", "MSC", "load_study", "study_ids",
            "study_from_dict"]

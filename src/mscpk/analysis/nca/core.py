@@ -62,6 +62,8 @@ class NCAOptions:
     span_ratio_min: float = _DEFAULTS["span_ratio_min"]
     max_extrap_pct: float = _DEFAULTS["max_extrap_pct"]
     iv_routes: tuple[str, ...] = ("iv", "intravenous")
+    iv_bolus_c0: bool = True
+    c0_sites: tuple[str, ...] = ("blood",)
 
     def __post_init__(self) -> None:
         key = "".join(ch for ch in str(self.auc_method).lower() if ch.isalnum())
@@ -84,12 +86,42 @@ class NCAOptions:
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name} must be a finite number")
         object.__setattr__(self, "iv_routes", tuple(r.lower() for r in self.iv_routes))
+        object.__setattr__(self, "c0_sites", tuple(s.lower() for s in self.c0_sites))
 
 
 #: Codes of the terminal (lambda_z) fit and of the parameters extrapolated with it.
 LAMZ_CODES = ("LAMZ", "LAMZHL", "LAMZNPT", "R2", "R2ADJ", "LAMZLL", "LAMZUL", "LAMZSPN")
 EXTRAP_CODES = ("CLSTP", "AUCIFO", "AUCIFP", "AUCPEO", "AUCPEP", "AUMCIFO", "MRTEVIFO",
                 "MRTIVIFO")
+#: Codes added with a DOSE: per-dose exposures (any profile), clearance and volumes (IV bolus
+#: blood profiles, where the whole dose enters the sampled circulation).
+DOSE_CODES = ("CMAXD", "AUCLSTD", "AUCIFOD")
+SYSTEMIC_CODES = ("CLO", "VZO", "VSSO")
+
+
+def back_extrapolate(t: np.ndarray, c: np.ndarray) -> tuple[float, str]:
+    """C0 of an IV bolus profile and the rule used, in PKNCA's order (``pk.calc.c0``): the
+    value at time 0 when it is > 0 (``c0``); else log-linear back-extrapolation from the first
+    two samples after time 0 when they fall and the second is > 0 (``logslope``); else the
+    first sample after time 0 (``c1``)."""
+    if t[0] == 0 and c[0] > 0:
+        return float(c[0]), "c0"
+    after = np.flatnonzero(t > 0)
+    if len(after) >= 2:
+        (t1, t2), (c1, c2) = t[after[:2]], c[after[:2]]
+        if 0 < c2 < c1:
+            return float(c1 * math.exp(math.log(c1 / c2) / (t2 - t1) * t1)), "logslope"
+    return (float(c[after[0]]), "c1") if len(after) else (math.nan, "none")
+
+
+def dose_parameters(v: dict[str, float], dose: float, systemic: bool) -> None:
+    """Add the per-dose exposures (and with ``systemic`` CLO, VZO, VSSO) to ``v``."""
+    if not (dose > 0 and math.isfinite(dose)):
+        return
+    v.update(CMAXD=v["CMAX"] / dose, AUCLSTD=v["AUCLST"] / dose, AUCIFOD=v["AUCIFO"] / dose)
+    if systemic:
+        clo = dose / v["AUCIFO"] if v["AUCIFO"] > 0 else math.nan
+        v.update(CLO=clo, VZO=clo / v["LAMZ"], VSSO=clo * v["MRTIVIFO"])
 
 
 def clean_blq(time: Any, conc: Any, options: NCAOptions | None = None
@@ -225,10 +257,14 @@ def fit_lambda_z(t: np.ndarray, c: np.ndarray, tmax: float, opts: NCAOptions) ->
     return max(ok, key=lambda f: f.n)
 
 
-def profile_parameters(t: np.ndarray, c: np.ndarray, opts: NCAOptions, *, method: str
+def profile_parameters(t: np.ndarray, c: np.ndarray, opts: NCAOptions, *, method: str,
+                       iv_bolus: bool = False
                        ) -> tuple[dict[str, float], LambdaFit | None, list[str], list[str]]:
     """NCA of one cleaned profile (t sorted, c >= 0). Returns (values, lambda fit, profile
-    flags, lambda/extrapolation flags)."""
+    flags, lambda/extrapolation flags). ``iv_bolus``: add C0 (:func:`back_extrapolate`) at
+    time 0 (replacing a measured pre-dose 0 there) and start the areas from it; Cmax, Tmax and
+    lambda_z stay on the samples; the area before the first sample is AUCPBEO (% of AUCIFO)
+    and the rule ``IV_BOLUS_C0:<rule>`` is the first profile flag."""
     v: dict[str, float] = {}
     pflags: list[str] = []
     xflags: list[str] = []
@@ -243,14 +279,21 @@ def profile_parameters(t: np.ndarray, c: np.ndarray, opts: NCAOptions, *, method
     cmax = float(c.max())
     imax = np.flatnonzero(c == cmax)
     tmax = float(t[imax[0] if opts.first_tmax else imax[-1]])
-    ipos = np.flatnonzero(c > 0)
+    ta, ca = t, c  # the points of the areas
+    if iv_bolus:
+        c0, rule = back_extrapolate(t, c)
+        pflags.append(f"IV_BOLUS_C0:{rule}")
+        v["C0"] = c0
+        ta, ca = (np.r_[0.0, t[1:]], np.r_[c0, c[1:]]) if t[0] == 0 else (np.r_[0.0, t],
+                                                                          np.r_[c0, c])
+    ipos = np.flatnonzero(ca > 0)
     ilast = int(ipos[-1])
-    tlast, clast = float(t[ilast]), float(c[ilast])
-    auc_i, aumc_i = interval_areas(t[: ilast + 1], c[: ilast + 1], method)
+    tlast, clast = float(ta[ilast]), float(ca[ilast])
+    auc_i, aumc_i = interval_areas(ta[: ilast + 1], ca[: ilast + 1], method)
     auclast = float(auc_i.sum())
     aumclast = float(aumc_i.sum())
     v.update(CMAX=cmax, TMAX=tmax, CLST=clast, TLST=tlast, AUCLST=auclast, AUMCLST=aumclast,
-             AUCALL=float(interval_areas(t, c, method)[0].sum()))
+             AUCALL=float(interval_areas(ta, ca, method)[0].sum()))
     v["MRTEVLST"] = aumclast / auclast if auclast > 0 else math.nan
     v["MRTIVLST"] = v["MRTEVLST"]
 
@@ -258,6 +301,8 @@ def profile_parameters(t: np.ndarray, c: np.ndarray, opts: NCAOptions, *, method
     if math.isnan(fit.lamz):
         xflags.append(f"NO_LAMZ:{fit.reason}")
         v.update(dict.fromkeys(LAMZ_CODES + EXTRAP_CODES, math.nan))
+        if iv_bolus:
+            v["AUCPBEO"] = math.nan
         return v, None, pflags, xflags
     lz = fit.lamz
     hl = math.log(2.0) / lz
@@ -273,6 +318,8 @@ def profile_parameters(t: np.ndarray, c: np.ndarray, opts: NCAOptions, *, method
              AUCPEP=100.0 * (aucifp - auclast) / aucifp if aucifp > 0 else math.nan,
              AUMCIFO=aumcifo, MRTEVIFO=aumcifo / aucifo if aucifo > 0 else math.nan)
     v["MRTIVIFO"] = v["MRTEVIFO"]
+    if iv_bolus:
+        v["AUCPBEO"] = 100.0 * float(auc_i[0]) / aucifo if aucifo > 0 else math.nan
     if fit.adj_r2 < opts.r2adj_min:
         xflags.append("LOW_R2ADJ")
     if span < opts.span_ratio_min:

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mscpk.analysis.nca.core import (NCAOptions, Profile, clean_indices, persistence,
-                                     profile_parameters, start)
+from mscpk.analysis.nca.core import (NCAOptions, Profile, clean_indices, dose_parameters,
+                                     persistence, profile_parameters, start)
 from mscpk.analysis.nca.table import parameter_rows, ratio_rows, to_frame
 from mscpk.errors import DataError
 from mscpk.inputs.studydata import StudyData, study_from_frame
@@ -96,6 +96,7 @@ def sparse_profile(sub: pd.DataFrame, *, is_summary: bool, pooled_serial: bool,
     if added:
         sd, n_t = np.r_[0.0, sd], np.r_[1.0, n_t]
     vals, fit, pflags, xflags = profile_parameters(t, c, opts, method="linear")
+    dose_parameters(vals, _dose(sub), systemic=False)
     auc_flags: list[str] = []
     if len(t) and np.any(c > 0):
         upto = t <= vals["TLST"]
@@ -116,14 +117,26 @@ def sparse_profile(sub: pd.DataFrame, *, is_summary: bool, pooled_serial: bool,
                    persist_flags, se=se, auc_flags=auc_flags)
 
 
-def _serial_profile(ident: Any, prof: pd.DataFrame, opts: NCAOptions) -> Profile:
-    """NCA of one animal's profile."""
+def _dose(rows: pd.DataFrame) -> float:
+    """The DOSE of a profile's rows (NaN without one, or with several)."""
+    doses = set(rows["DOSE"].dropna()) if "DOSE" in rows else set()
+    return float(doses.pop()) if len(doses) == 1 else math.nan
+
+
+def _serial_profile(ident: Any, prof: pd.DataFrame, opts: NCAOptions, iv_bolus: bool
+                    ) -> Profile:
+    """NCA of one animal's profile (``iv_bolus``: the IV bolus convention, C0 and CL/V)."""
     prof = prof.sort_values("TIME")
     t_all = prof["TIME"].to_numpy(dtype=float)
     conc = np.where(prof["CENS"].to_numpy() == 1, 0.0, prof["DV"].to_numpy(dtype=float))
     idx, c = clean_indices(t_all, np.nan_to_num(conc, nan=0.0), opts)
-    t, c, _, aflags = start(t_all[idx], c, opts)
-    vals, fit, pflags, xflags = profile_parameters(t, c, opts, method=opts.auc_method)
+    if iv_bolus:
+        t, aflags = t_all[idx], []
+    else:
+        t, c, _, aflags = start(t_all[idx], c, opts)
+    vals, fit, pflags, xflags = profile_parameters(t, c, opts, method=opts.auc_method,
+                                                   iv_bolus=iv_bolus)
+    dose_parameters(vals, _dose(prof), systemic=iv_bolus)
     vals["PERSIST"], persist_flags = persistence(prof)
     return Profile(str(ident), "serial", vals, len(prof), fit, pflags, xflags, aflags,
                    persist_flags)
@@ -168,6 +181,7 @@ def nca(
         unit = sub["DVU"].iloc[0]
         routes = set(sub["ROUTE"].dropna().unique()) - {""} if "ROUTE" in sub else set()
         is_iv = bool(routes) and routes <= set(opts.iv_routes)
+        iv_bolus = is_iv and opts.iv_bolus_c0 and site in opts.c0_sites
         one_each = bool((sub.groupby("ID", sort=False).size() == 1).all())
         is_sparse = (study.is_summary or one_each) if force is None else force
         if is_sparse:
@@ -175,7 +189,7 @@ def nca(
                                        pooled_serial=not one_each, opts=opts)]
             summary = {"AUCLST": profiles[0].vals["AUCLST"], "TLST": profiles[0].vals["TLST"]}
         else:
-            profiles = [_serial_profile(ident, prof, opts)
+            profiles = [_serial_profile(ident, prof, opts, iv_bolus)
                         for ident, prof in sub.groupby("ID", sort=False)]
             tlsts = [p.vals["TLST"] for p in profiles]
             summary = {"AUCLST": float(np.mean([p.vals["AUCLST"] for p in profiles])),

@@ -12,7 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from mscpk.analysis.nca.core import EXTRAP_CODES, LAMZ_CODES, NCAOptions, Profile
+from mscpk.analysis.nca.core import (DOSE_CODES, EXTRAP_CODES, LAMZ_CODES, SYSTEMIC_CODES,
+                                     NCAOptions, Profile)
 from mscpk.inputs.studydata import unit_ratio, ureg
 
 #: Output columns, in order (the first five are fixed by the interface).
@@ -23,6 +24,7 @@ OUTPUT_COLUMNS = (
 
 PPTEST_NAMES: dict[str, str] = {
     "CMAX": "Max Conc",
+    "C0": "Initial Conc",
     "TMAX": "Time of CMAX",
     "CLST": "Last Nonzero Conc",
     "TLST": "Time of Last Nonzero Conc",
@@ -47,6 +49,13 @@ PPTEST_NAMES: dict[str, str] = {
     "MRTEVIFO": "MRT Extravasc Infinity Obs",
     "MRTIVLST": "MRT Intravasc to Last Nonzero Conc",
     "MRTIVIFO": "MRT Intravasc Infinity Obs",
+    "AUCPBEO": "AUC %Back Extrapolation Obs",
+    "CMAXD": "Max Conc Norm by Dose",
+    "AUCLSTD": "AUC to Last Nonzero Conc Norm by Dose",
+    "AUCIFOD": "AUC Infinity Obs Norm by Dose",
+    "CLO": "Total CL Obs",
+    "VZO": "Vz Obs",
+    "VSSO": "Vol Dist Steady State Obs",
     "EXPOSURE": "Cell exposure, AUCLST in days (mscpk)",
     "PERSIST": "Persistence, last time above LLOQ (mscpk)",
     "TBRATIO": "Tissue-to-blood AUCLST ratio (mscpk)",
@@ -57,20 +66,27 @@ PPTEST_NAMES: dict[str, str] = {
 HOURS_PER_DAY = float(ureg.Quantity(1.0, "day").to("hour").magnitude)
 
 _AREA_CODES = ("AUCLST", "AUCALL", "AUMCLST", "AUCIFO", "AUCIFP", "AUCPEO", "AUCPEP",
-               "AUMCIFO", "MRTEVLST", "MRTEVIFO", "MRTIVLST", "MRTIVIFO", "EXPOSURE")
+               "AUMCIFO", "MRTEVLST", "MRTEVIFO", "MRTIVLST", "MRTIVIFO", "EXPOSURE", "AUCPBEO",
+               "AUCLSTD", "AUCIFOD", "CLO", "VZO", "VSSO")
+# codes that depend on lambda_z besides EXTRAP_CODES
+_LAMZ_DEPENDENT = ("AUCPBEO", "AUCIFOD", "CLO", "VZO", "VSSO")
+# codes listed only when the profile has them (IV bolus convention, DOSE given)
+_OPTIONAL = ("C0", "AUCPBEO") + DOSE_CODES + SYSTEMIC_CODES
 # code -> the extrapolated percentage that flags it HIGH_EXTRAP
 _EXTRAP_PCT = {**dict.fromkeys(("AUCIFO", "AUCPEO", "AUMCIFO", "MRTEVIFO", "MRTIVIFO"), "AUCPEO"),
                "AUCIFP": "AUCPEP", "AUCPEP": "AUCPEP"}
-_ORDER = ("CMAX", "TMAX", "CLST", "TLST", "AUCLST", "AUCALL", "AUMCLST", "LAMZ", "LAMZHL",
+_ORDER = ("CMAX", "TMAX", "C0", "CLST", "TLST", "AUCLST", "AUCALL", "AUMCLST", "LAMZ", "LAMZHL",
           "LAMZNPT", "R2", "R2ADJ", "LAMZLL", "LAMZUL", "LAMZSPN", "CLSTP", "AUCIFO", "AUCIFP",
-          "AUCPEO", "AUCPEP", "AUMCIFO", "MRTEVLST", "MRTEVIFO", "MRTIVLST", "MRTIVIFO",
-          "EXPOSURE", "PERSIST")
+          "AUCPEO", "AUCPEP", "AUCPBEO", "AUMCIFO", "MRTEVLST", "MRTEVIFO", "MRTIVLST",
+          "MRTIVIFO", "CMAXD", "AUCLSTD", "AUCIFOD", "CLO", "VZO", "VSSO", "EXPOSURE", "PERSIST")
 
 
 def _unit_times(unit: str, tunit: str, power: int = 1) -> str:
     tpart = tunit if power == 1 else f"{tunit}^{power}"
     if not unit:
         return tpart
+    if unit.startswith("1/"):
+        return f"{tpart}{unit[1:]}"
     return f"{tpart}*{unit}" if "/" in unit else f"{unit}*{tpart}"
 
 
@@ -83,7 +99,12 @@ def units_for(unit: str) -> dict[str, str]:
              AUCIFP=auc,
              AUMCLST=_unit_times(unit, "h", 2), AUMCIFO=_unit_times(unit, "h", 2),
              LAMZ="1/h", LAMZNPT="", R2="", R2ADJ="", LAMZSPN="", AUCPEO="%", AUCPEP="%",
-             EXPOSURE=_unit_times(unit, "d"))
+             EXPOSURE=_unit_times(unit, "d"), C0=unit, AUCPBEO="%")
+    per_dose = unit_ratio(unit, "cells")  # DOSE is in cells
+    volume = unit_ratio("cells", unit)
+    u.update(CMAXD=per_dose, AUCLSTD=_unit_times(per_dose, "h"),
+             AUCIFOD=_unit_times(per_dose, "h"), CLO=f"{volume or '1'}/h", VZO=volume,
+             VSSO=volume)
     return u
 
 
@@ -94,11 +115,11 @@ def parameter_rows(p: Profile, *, group: str, site: str, assay: str, unit: str, 
     vals = p.vals
     rows = []
     for code in _ORDER:
-        if code in ("MRTIVLST", "MRTIVIFO") and not is_iv:
+        if code in ("MRTIVLST", "MRTIVIFO") and not is_iv or code in _OPTIONAL and code not in vals:
             continue
         val = vals["AUCLST"] / HOURS_PER_DAY if code == "EXPOSURE" else vals.get(code, math.nan)
         flags = list(p.pflags)
-        if code in LAMZ_CODES or code in EXTRAP_CODES:
+        if code in LAMZ_CODES or code in EXTRAP_CODES or code in _LAMZ_DEPENDENT:
             flags += p.xflags
         if code in _AREA_CODES:
             flags += p.area_flags

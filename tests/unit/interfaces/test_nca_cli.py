@@ -205,3 +205,34 @@ def test_summary_is_plain_unwrapped_text_when_piped(tmp_path):
     assert not set("┃│┏━") & set(r.output)
     line = next(ln for ln in r.output.splitlines() if " lung " in ln)
     assert "NO_TIME0" in line and "PERSIST_AT_LAST_SAMPLE" in line
+
+
+SPARSE_ONE_ANIMAL = ("ID,TIME,DV,SITE\n" "a,1,100,lung\n" "b,1,120,lung\n" "c,4,60,lung\n"
+                     "d,8,30,lung\n" "e,8,20,lung\n")
+
+
+def test_sparse_se_not_estimable_is_said_with_what_was_assumed(tmp_path):
+    """Issue 14 (class 8): one animal at TIME 4 leaves the Bailer SE undefined; the command
+    says so and what was done (as PKNCA: no variance assumed, SE empty)."""
+    data = write(tmp_path, SPARSE_ONE_ANIMAL)
+    out = tmp_path / "pp.csv"
+    r = run(data, "-o", out)
+    assert r.exit_code == 0, r.output
+    assert ("note: GROUP all, SITE lung: the SE of the sparse AUCLST is not estimable "
+            "(a single animal at TIME 4 h" in r.output)
+    assert "as in PKNCA" in r.output
+    auc = pd.read_csv(out).set_index("PPTESTCD").loc["AUCLST"]
+    assert math.isnan(auc["SE"]) and "SE_NOT_ESTIMABLE" in auc["FLAGS"]
+
+
+def test_iv_bolus_convention_option(tmp_path):
+    text = ("ID,TIME,DV,SITE,ROUTE,DOSE\n" "1,0.5,100,blood,iv,1e6\n" "1,1,50,blood,iv,1e6\n"
+            "1,2,25,blood,iv,1e6\n" "1,4,12,blood,iv,1e6\n")
+    data = write(tmp_path, text)
+    r = run(data, "-o", tmp_path / "on.csv")
+    assert r.exit_code == 0, r.output
+    on = pd.read_csv(tmp_path / "on.csv").set_index("PPTESTCD")
+    assert on.loc["C0", "PPORRES"] == pytest.approx(200.0) and "CLO" in on.index
+    r = run(data, "-o", tmp_path / "off.csv", "--no-iv-bolus-c0")
+    assert r.exit_code == 0, r.output
+    assert "C0" not in set(pd.read_csv(tmp_path / "off.csv")["PPTESTCD"])

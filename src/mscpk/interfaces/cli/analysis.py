@@ -82,6 +82,15 @@ def _summary(result: pd.DataFrame, console: Console) -> None:
     if len(groups) > _SUMMARY_ROWS:
         console.print(f"... and {len(groups) - _SUMMARY_ROWS} more profiles (see the output file)",
                       markup=False)
+    auc = params[params["PPTESTCD"] == "AUCLST"]
+    for r in auc.itertuples(index=False):
+        why = next((f.split(":", 1)[1] for f in r.FLAGS.split(";")
+                    if f.startswith("SE_NOT_ESTIMABLE:")), None)
+        if why:
+            console.print(f"note: GROUP {r.GROUP}, SITE {r.SITE}: the SE of the sparse AUCLST is "
+                          f"not estimable ({why} h: no variance there); as in PKNCA, SE and CI "
+                          "are left empty rather than a variance assumed", markup=False,
+                          highlight=False, soft_wrap=True)
 
 
 @user_errors
@@ -117,6 +126,10 @@ def nca_command(
         "--zero-at-time0/--no-zero-at-time0",
         help="Assume 0 at time 0 for profiles that start later (never for blood after IV "
              "or the administration site).")] = False,
+    iv_bolus_c0: Annotated[bool, typer.Option(
+        "--iv-bolus-c0/--no-iv-bolus-c0",
+        help="IV bolus blood profiles (ROUTE iv, SITE blood): back-extrapolate C0, areas from "
+             "time 0, with DOSE clearance and volumes (CLO, VZO, VSSO).")] = True,
     ci_level: Annotated[float, typer.Option(
         "--ci-level", help="Confidence level of the sparse AUC interval.")] = 0.95,
     sheet: Annotated[str | None, typer.Option(
@@ -135,7 +148,7 @@ def nca_command(
             auc_method=auc_method, min_hl_points=min_hl_points,
             allow_tmax_in_half_life=allow_tmax_in_half_life, adj_r2_factor=adj_r2_factor,
             blq_first=blq_first, blq_middle=blq_middle, blq_last=blq_last,
-            assume_zero_at_time0=zero_at_time0, ci_level=ci_level,
+            assume_zero_at_time0=zero_at_time0, ci_level=ci_level, iv_bolus_c0=iv_bolus_c0,
         )
     except ValueError as exc:
         raise fail(f"invalid option: {exc} (AUC methods: {', '.join(AUC_METHODS)})") from None

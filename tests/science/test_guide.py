@@ -31,6 +31,20 @@ def test_guide_has_runnable_blocks():
     assert len(blocks) >= 5
 
 
+def test_guide_parameter_count_is_the_codes():
+    """The number of parameters the guide prints (under the runnable block that computes
+    ``n_params``) is what `mscpk params` lists, and no other figure of it is in the text."""
+    import mscpk
+
+    text = GUIDE.read_text(encoding="utf-8")
+    n = len(mscpk.parameters_in_force(mscpk.load_scenario(ROOT / "examples" / "iv_mouse.toml")))
+    shown = re.search(r"n_params = len\(mscpk\.parameters_in_force\(.*?```\n\n```text\n(\d+) parameters\n```",
+                      text, re.DOTALL)
+    assert shown and int(shown.group(1)) == n
+    assert {int(x) for x in re.findall(r"(\d+) (?:model )?parameters (?:in force|are listed)", text)} <= {n}
+
+
+@pytest.mark.filterwarnings("default::mscpk.errors.MscpkWarning")  # the guide shows some (a scan's embolic burden)
 def test_guide_python_blocks_run(tmp_path, monkeypatch):
     import matplotlib
 

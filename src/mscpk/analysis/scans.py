@@ -15,18 +15,20 @@ import copy
 import itertools
 import json
 import re
+import warnings
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from mscpk.engine.result import ALL_QUANTITIES, CELL_QUANTITIES
 from mscpk.engine.simulate import simulate
-from mscpk.errors import ScenarioError
+from mscpk.analysis.summary import EMBOLIC, embolic_warnings, peak_occlusions
+from mscpk.errors import MscpkWarning, ScenarioError
 from mscpk.inputs.load import scenario_from_dict
 from mscpk.inputs.parameters import load_parameter_set
 from mscpk.inputs.physiology import physiology_names
 from mscpk.inputs.resolve import scenario_species
-from mscpk.inputs.scenario import Scenario
+from mscpk.inputs.scenario import Scenario, check_times
 
 _INDEX = re.compile(r"^(\w+)\[(\d+|\*)\]$")
 
@@ -112,16 +114,24 @@ def scan(scenario: Scenario, grid: Mapping[str, Sequence[Any]], *, times_h: Sequ
     (*grid keys, time_h, site, quantity). Sites missing at a grid point (a depot of another
     route) are filled with 0; NaN marks a quantity a site never has (blood has no arrested
     cells). ``quantities``: as :meth:`Result.to_xarray` (``"all"`` adds transit, arrested,
-    engrafted cells and occlusion fraction; :func:`check_quantities`).
+    engrafted cells and occlusion fraction; :func:`check_quantities`). Points whose embolic
+    burden (read on the scenario's dense grid too) exceeds the threshold
+    (:func:`~mscpk.analysis.summary.embolic_warnings`) give one :class:`MscpkWarning`, also in
+    ``attrs["warnings"]``.
 
     Examples
     --------
     >>> import mscpk
     >>> sc = mscpk.load_scenario("examples/iv_mouse.toml")
-    >>> da = mscpk.scan(sc, {"product.diameter_um.mean": [12, 18, 30]}, times_h=[1, 24])
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True):  # a warning is also kept in attrs["warnings"]
+    ...     warnings.simplefilter("always")
+    ...     da = mscpk.scan(sc, {"product.diameter_um.mean": [12, 18, 30]}, times_h=[1, 24])
     >>> lung = da.sel(site="lung", quantity="live_cells", time_h=1).values
     >>> bool(lung[0] < lung[1] < lung[2])  # larger cells are trapped more
     True
+    >>> print(da.attrs["warnings"][0])  # and 30 um cells occlude more of the lung's capillaries
+    embolic burden above 4.65 % at 1 of 3 scan points: {'product.diameter_um.mean': 30} lung 11.4 % ...
     """
     import xarray as xr
 
@@ -140,8 +150,8 @@ def scan(scenario: Scenario, grid: Mapping[str, Sequence[Any]], *, times_h: Sequ
     quantities = check_quantities(quantities)
     base = scenario.model_dump(mode="json", exclude_none=True)
     params = {k for k in keys if _is_parameter(k, scenario)}
-    times = list(times_h) if times_h is not None else scenario.output_times()
-    arrays = []
+    times = check_times(times_h if times_h is not None else scenario.output_times())
+    arrays, burdens = [], []
     for combo in itertools.product(*values):
         raw = copy.deepcopy(base)
         for k, v in zip(keys, combo):
@@ -153,7 +163,13 @@ def scan(scenario: Scenario, grid: Mapping[str, Sequence[Any]], *, times_h: Sequ
             point = scenario_from_dict(raw)
         except ScenarioError as exc:
             raise ScenarioError(f"scan point {dict(zip(keys, combo))}: {exc}") from None
-        arrays.append(simulate(point, times_h=times, saturation=saturation).to_xarray(quantities))
+        # on the dense grid as well, so that the peak embolic burden is not missed between times
+        result = simulate(point, times_h=np.union1d(times, point.dense_times()), saturation=saturation)
+        peaks = peak_occlusions(result)
+        if embolic_warnings(peaks):
+            worst = max(peaks, key=peaks.get)
+            burdens.append((peaks[worst], f"{dict(zip(keys, combo))} {worst} {100 * peaks[worst]:.3g} %"))
+        arrays.append(result.to_xarray(quantities).sel(time_h=times))
     sites = list(dict.fromkeys(s for a in arrays for s in a.site.values.tolist()))
     absent = xr.DataArray([[s not in a.site for s in sites] for a in arrays], dims=("point", "site"))
     stacked = xr.concat([a.reindex(site=sites) for a in arrays], dim="point")
@@ -162,8 +178,15 @@ def scan(scenario: Scenario, grid: Mapping[str, Sequence[Any]], *, times_h: Sequ
     data = stacked.values.reshape(*shape, *stacked.shape[1:])
     coords = {k: _coordinate(v) for k, v in zip(keys, values)}
     coords.update({"time_h": stacked.time_h.values, "site": sites, "quantity": stacked.quantity.values})
+    notes = []
+    if burdens:  # one warning for the whole scan, worst points first
+        shown = [text for _, text in sorted(burdens, reverse=True)[:3]]
+        more = f" and {len(burdens) - 3} more" if len(burdens) > 3 else ""
+        notes.append(f"embolic burden above {100 * EMBOLIC['warn']:.3g} % at {len(burdens)} of {len(arrays)} scan "
+                     f"points: {'; '.join(shown)}{more} (Kwon 2024; model-derived threshold in data/embolic.toml)")
+        warnings.warn(MscpkWarning(notes[0]), stacklevel=2)
     return xr.DataArray(data, dims=(*keys, "time_h", "site", "quantity"), coords=coords, name="cells",
-                        attrs={"units": "cells", "scenario": scenario.name})
+                        attrs={"units": "cells", "scenario": scenario.name, "warnings": notes})
 
 
 def _coordinate(values: list[Any]) -> np.ndarray:

@@ -1,14 +1,46 @@
-"""Per-site summary of a result: peak, time of peak, exposure and % of dose at chosen times."""
+"""Per-site summary of a result: peak, time of peak, exposure and % of dose at chosen times;
+the embolic-burden warning (thresholds in data/embolic.toml)."""
 
 from __future__ import annotations
 
-from typing import Sequence
+import tomllib
+import warnings
+from importlib import resources
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from mscpk.engine.result import Result
+from mscpk.errors import MscpkWarning
 
 DEFAULT_TIMES_H = (1.0, 24.0, 72.0, 168.0, 672.0)
+#: Peak occlusion thresholds [-] ("warn", "lethal"), model-derived from Kwon 2024 (data/embolic.toml).
+EMBOLIC = {k: float(v["value"]) for k, v in tomllib.loads(
+    resources.files("mscpk.data").joinpath("embolic.toml").read_text("utf-8"))["threshold"].items()}
+
+
+def peak_occlusions(result: Result) -> dict[str, float]:
+    """Peak occlusion fraction [-] of each capillary bed of ``result``, by site."""
+    return {s: float(result.quantity(s, "occlusion_fraction").max()) for s, c in result.capacities.items() if c}
+
+
+def embolic_warnings(peaks: Mapping[str, float]) -> list[str]:
+    """One message per bed whose peak occlusion (site -> fraction) exceeds the warning threshold.
+
+    >>> embolic_warnings({"lung": 0.02})
+    []
+    """
+    warn, lethal = EMBOLIC["warn"], EMBOLIC["lethal"]
+    out = []
+    for site, occ in peaks.items():
+        if occ > warn:
+            level = (f"at or above {100 * lethal:.4g} %, the model's burden for 3e6 IV cells in mice, which "
+                     "none survived (" if occ >= lethal else
+                     f"above {100 * warn:.4g} %, the model's burden for 1e6 IV cells in mice, which all survived "
+                     f"(none survived 3e6 cells, {100 * lethal:.4g} %; ")
+            out.append(f"embolic burden: {site} capillary bed peaks at {100 * occ:.3g} % occluded, {level}"
+                       "Kwon 2024; model-derived thresholds in data/embolic.toml)")
+    return out
 
 
 def exposure(times_h: np.ndarray, values: np.ndarray) -> float:
@@ -28,7 +60,8 @@ def summarize(result: Result, times_h: Sequence[float] = DEFAULT_TIMES_H):
     (area under the live-cell curve / 24), ``peak_occlusion`` (largest fraction of the site's
     capillary bed occupied by arrested cells; NaN for sites without a bed), and ``pct_dose_live_<t>h`` / ``pct_dose_dead_<t>h``
     (percent of the cells administered by then) at each of ``times_h`` within the run
-    (values at the nearest output time at or before ``t``).
+    (values at the nearest output time at or before ``t``). ``attrs["warnings"]``: the
+    :func:`embolic_warnings` of the result, each also issued as a :class:`MscpkWarning`.
 
     Examples
     --------
@@ -41,15 +74,14 @@ def summarize(result: Result, times_h: Sequence[float] = DEFAULT_TIMES_H):
 
     t = result.times_h
     chosen = [x for x in times_h if t[0] <= x <= t[-1]]
+    peaks = peak_occlusions(result)
     rows = []
     for site in result.sites:
         live = result.quantity(site, "live_cells")
         dead = result.quantity(site, "dead_cells")
         k = int(np.argmax(live))
         row = {"site": site, "peak_live_cells": float(live[k]), "t_peak_h": float(t[k]),
-               "exposure_cell_days": exposure(t, live) / 24.0,
-               "peak_occlusion": float(result.quantity(site, "occlusion_fraction").max())
-               if result.capacities.get(site) else np.nan}
+               "exposure_cell_days": exposure(t, live) / 24.0, "peak_occlusion": peaks.get(site, np.nan)}
         for x in chosen:
             i = int(np.searchsorted(t, x, side="right") - 1)
             given = result.administered[i]
@@ -57,4 +89,8 @@ def summarize(result: Result, times_h: Sequence[float] = DEFAULT_TIMES_H):
             row[f"pct_dose_live_{x:g}h"] = float(live[i] * scale)
             row[f"pct_dose_dead_{x:g}h"] = float(dead[i] * scale)
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.attrs["warnings"] = embolic_warnings(peaks)
+    for text in table.attrs["warnings"]:
+        warnings.warn(MscpkWarning(text), stacklevel=2)
+    return table

@@ -12,15 +12,16 @@ from typer.testing import CliRunner
 import mscpk
 from helpers import make
 from mscpk.interfaces.cli import app
-from mscpk.errors import ScenarioError
+from mscpk.errors import MscpkWarning, ScenarioError
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "iv_mouse.toml"
 
 
 def test_scan_points_equal_direct_simulations():
     sc = make(cells=1e6, times=[1, 24])
-    da = mscpk.scan(sc, {"product.diameter_um.mean": [12.0, 30.0], "dose[1].cells": [1e5, 1e6]},
-                    times_h=[1, 24], saturation="off")
+    with pytest.warns(MscpkWarning, match="embolic burden above"):  # 30 um x 1e6 cells
+        da = mscpk.scan(sc, {"product.diameter_um.mean": [12.0, 30.0], "dose[1].cells": [1e5, 1e6]},
+                        times_h=[1, 24], saturation="off")
     assert da.dims == ("product.diameter_um.mean", "dose[1].cells", "time_h", "site", "quantity")
     direct = mscpk.simulate(make(cells=1e5, diam=(30.0, 3.0)), times_h=[1, 24], saturation="off")
     got = da.sel({"product.diameter_um.mean": 30.0, "dose[1].cells": 1e5}).sel(site="lung", quantity="live_cells")
@@ -32,8 +33,9 @@ def test_scan_points_equal_direct_simulations():
 
 def test_scan_parameter_and_route_fill_missing_sites():
     sc = make(times=[24])
-    da = mscpk.scan(sc, {"Lung arrested cell death half-life [h]": [3.0, 12.0], "dose[1].route": ["iv", "ip"]},
-                    times_h=[24])
+    with pytest.warns(MscpkWarning, match="embolic burden above"):  # 1e6 IV cells: 4.9 % of the lung bed
+        da = mscpk.scan(sc, {"Lung arrested cell death half-life [h]": [3.0, 12.0], "dose[1].route": ["iv", "ip"]},
+                        times_h=[24])
     lung = da.sel(site="lung", quantity="live_cells", time_h=24, **{"dose[1].route": "iv"}).values
     assert lung[1] > 4 * lung[0]
     assert float(da.sel(site="peritoneum", quantity="live_cells", **{"dose[1].route": "iv"}).max()) == 0.0
@@ -69,7 +71,8 @@ def test_scan_list_valued_key_and_json_vary():
     from mscpk.analysis.scans import parse_vary
 
     sc = make(times=[24], injury=[{"site": "heart", "severity": 1.0}])
-    da = mscpk.scan(sc, {"product.preconditioning": [[], ["hypoxia"]]}, times_h=[24])
+    with pytest.warns(MscpkWarning, match="embolic burden above"):  # 1e6 IV cells: 4.9 % of the lung bed
+        da = mscpk.scan(sc, {"product.preconditioning": [[], ["hypoxia"]]}, times_h=[24])
     labels = list(da["product.preconditioning"].values)
     assert labels == ["[]", '["hypoxia"]']
     eng = lambda p: mscpk.simulate(make(times=[24], injury=[{"site": "heart", "severity": 1.0}], preconditioning=p))

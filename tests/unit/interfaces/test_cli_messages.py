@@ -59,3 +59,17 @@ def test_an_error_prints_only_the_error_line(tmp_path):
     assert res.stderr.splitlines() == ["error: --summary-times: 100 h is after run.end_h = 24 h; "
                                        "give times within the run"]
     assert not Path(tmp_path / "out.csv").exists()
+
+
+def test_simulate_title_reads_both_occlusions_on_the_same_dense_grid(tmp_path):
+    """With a coarse run.times_h the title gave 4.91 % (lung, dense grid) and 4.80 % (worst bed
+    lung, coarse grid) for the same bed."""
+    sc = tmp_path / "coarse.toml"
+    sc.write_text('[subject]\nspecies = "mouse"\n[[dose]]\nroute = "iv"\ncells = 1e5\n'
+                  '[run]\nend_h = 24.0\ntimes_h = [0.25, 24]\n')
+    res = runner.invoke(app, ["simulate", str(sc), "-o", str(tmp_path / "o.csv")])
+    assert res.exit_code == 0, res.output
+    import re
+
+    lung, worst = re.search(r"peak occlusion ([\d.]+)% \(lung\), ([\d.]+)% \(worst bed: lung\)", res.stdout).groups()
+    assert lung == worst

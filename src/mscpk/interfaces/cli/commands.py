@@ -66,8 +66,8 @@ def simulate(
     # titles, headers and cells are escaped: "[h]" etc. must not be read as rich markup
     table = Table(title=escape(f"{sc.name}: {result.administered.max():.3g} cells, solver {result.solver}, "
                                f"peak occlusion {summ.set_index('site')['peak_occlusion'].get('lung', 0.0):.2%} (lung), "
-                               f"{result.metadata['peak_occlusion']:.2%} (worst bed: "
-                               f"{result.metadata['peak_occlusion_site']})"))
+                               f"{dense.metadata['peak_occlusion']:.2%} (worst bed: "
+                               f"{dense.metadata['peak_occlusion_site']})"))
     cols = ["site", "peak_live_cells", "t_peak_h", "exposure_cell_days", "peak_occlusion"] + [
         c for c in summ.columns if c.startswith("pct_dose_live_")]
     heads = {"site": "site", "peak_live_cells": "peak live", "t_peak_h": "t peak [h]",

@@ -153,7 +153,8 @@ class Problem:
             what = f"ASSAY {a!r} reports {expected[i]}" if a else \
                 "rows without ASSAY are live cells and need DVU cells"
             raise FitError(f"{rows_of(fr[mask])}, column DVU: DV in {units[i]} but {what} "
-                           "(convert with mscpk.inputs.studydata.to_cells, or set ASSAY)")
+                           "(convert with mscpk.inputs.studydata.to_cells or the fit command's "
+                           "conversion options, or set ASSAY)")
         return units.tolist()
 
     def _set_values(self) -> None:

@@ -50,7 +50,8 @@ def _check(study: StudyData, keys: list[str], force: bool | None) -> None:
                             "unit per GROUP and SITE (convert with to_cells first)")
         elif units[0] == "Ct":
             problems.append(f"{where} is in Ct (cycle threshold, a log scale): convert to "
-                            "cells or copies first (to_cells with a standard curve)")
+                            "cells first (to_cells with a standard curve; on the command line "
+                            "--standard-curve, --copies-per-cell, --dna-per-reaction, --dna-mass)")
         if study.is_summary and force is not False:
             dup = sub.groupby("TIME").size()
             dup = dup[dup > 1]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from importlib import resources
 from typing import Any
@@ -46,6 +46,19 @@ def _lookup(table: Mapping[Any, float] | float | None, group: str, ident: str, s
     return None
 
 
+def dna_mass_ug(tissue_mass_g: Mapping[Any, float], cells_per_gram: float,
+                dna_per_cell_pg: float = DNA_PER_CELL_PG) -> dict[Any, float]:
+    """Total DNA [ug] of each sampled tissue from its mass [g] and the cells per gram of
+    tissue (all host cells, diploid): mass x cells per g x DNA per cell.
+
+    >>> dna_mass_ug({"lung": 0.15}, 1e8)
+    {'lung': 99.0}
+    """
+    ug_per_pg = float(ureg.Quantity(1.0, "picogram").to("microgram").magnitude)
+    return {k: float(m) * cells_per_gram * dna_per_cell_pg * ug_per_pg
+            for k, m in tissue_mass_g.items()}
+
+
 def to_cells(
     study: StudyData,
     *,
@@ -58,6 +71,7 @@ def to_cells(
     dna_per_cell_pg: float = DNA_PER_CELL_PG,
     dna_mass_ug: Mapping[Any, float] | float | None = None,
     dna_per_reaction_ug: float | None = None,
+    units: Collection[str] | None = None,
 ) -> StudyData:
     """Convert every observation to absolute cells in the sampled site (whole organ, whole
     fluid volume, or whole sample).
@@ -93,6 +107,9 @@ def to_cells(
     ``tissue_mass_g``, ``fluid_volume_ml`` and ``dna_mass_ug`` are looked up per sample with
     keys ``(GROUP, ID, SITE)``, then ``(ID, SITE)``, then ``SITE``; ``dna_mass_ug`` may also
     be a single number for every sample.
+
+    ``units``: convert only the rows in these units (the others are kept as they are, with
+    an empty ``CONVERSION``); default every row.
 
     Anything needed and not given is refused with one :class:`DataError` listing each missing
     item and the rows that need it. The result has ``DVU = "cells"``; the original values
@@ -131,6 +148,9 @@ def to_cells(
     for i, r in enumerate(frame.to_dict("records")):
         unit, row = r["DVU"], int(r["ROW"])
         g, ident, site = r["GROUP"], r["ID"], r["SITE"]
+        if units is not None and unit not in units:
+            factors[i] = 1.0
+            continue
         if unit == "cells":
             factors[i], notes[i] = 1.0, "cells"
             continue
@@ -228,8 +248,10 @@ def to_cells(
         raise DataError(f"cannot convert {study.source or 'study data'} to cells:\n  "
                         + "\n  ".join(capped(lines)))
 
+    kept = frame["DVU"] if units is None else frame["DVU"].where(~frame["DVU"].isin(units))
     frame = frame.assign(DV_ORIG=frame["DV"], LLOQ_ORIG=frame["LLOQ"], DVU_ORIG=frame["DVU"],
-                         DV=new_dv, LLOQ=new_lloq, DVU="cells", CONVERSION=notes)
+                         DV=new_dv, LLOQ=new_lloq, DVU="cells" if units is None
+                         else kept.fillna("cells"), CONVERSION=notes)
     if "SD" in frame:
         frame["SD"] = frame["SD"].to_numpy(dtype=float) * factors
     return replace(study, frame=frame)

@@ -93,6 +93,102 @@ def _summary(result: pd.DataFrame, console: Console) -> None:
                           highlight=False, soft_wrap=True)
 
 
+#: units the conversion options turn into cells (cells/mg and cells/uL arrive as /g and /mL)
+CONVERTED_UNITS = ("cells/g", "cells/mL", "copies/ug", "Ct")
+_PAIR = "SITE=VALUE, repeatable"
+TissueMass = Annotated[list[str] | None, typer.Option(
+    "--tissue-mass", help=f"Mass of the whole sampled tissue [g] ({_PAIR}; e.g. lung=0.15): "
+                          "converts cells/g and, with --cells-per-gram, copies/ug and Ct.",
+    show_default=False)]
+FluidVolume = Annotated[list[str] | None, typer.Option(
+    "--fluid-volume", help=f"Volume of the whole sampled fluid [mL] ({_PAIR}; e.g. "
+                           "blood=1.8): converts cells/mL.", show_default=False)]
+DnaMass = Annotated[list[str] | None, typer.Option(
+    "--dna-mass", help=f"Total DNA of the whole sampled site [ug] ({_PAIR}): converts "
+                       "copies/ug and Ct (else tissue mass x --cells-per-gram x DNA per cell).",
+    show_default=False)]
+CellsPerGram = Annotated[float | None, typer.Option(
+    "--cells-per-gram", help="Host cells per g of tissue [1/g], for the DNA of a site from its "
+                             "mass.", show_default=False)]
+CopiesPerCell = Annotated[float | None, typer.Option(
+    "--copies-per-cell", help="Target copies per donor cell (1 for genome equivalents or one "
+                              "transgene): needed for copies/ug and Ct with copies.",
+    show_default=False)]
+StandardCurve = Annotated[str | None, typer.Option(
+    "--standard-curve", help="qPCR standard curve SLOPE,INTERCEPT (Ct = intercept + slope x "
+                             "log10 quantity; slope about -3.32): converts Ct.",
+    show_default=False)]
+CurveQuantity = Annotated[str, typer.Option(
+    "--curve-quantity", help="What the standard curve counts: copies, or pg of donor DNA.")]
+DnaPerReaction = Annotated[float | None, typer.Option(
+    "--dna-per-reaction", help="Total DNA per qPCR reaction [ug]: converts Ct.",
+    show_default=False)]
+
+
+def _site_values(items: list[str] | None, option: str) -> dict[str, float]:
+    """``["lung=0.15", ...]`` -> ``{"lung": 0.15}`` (positive finite values)."""
+    from mscpk.inputs.studydata.columns import site_name
+
+    out: dict[str, float] = {}
+    for item in items or []:
+        site, sep, value = item.partition("=")
+        try:
+            v = float(value)
+        except ValueError:
+            v = math.nan
+        if not sep or not site.strip() or not (v > 0 and math.isfinite(v)):
+            raise fail(f"{option}: {item!r} must be SITE=VALUE with a positive number")
+        out[site_name(site)] = v
+    return out
+
+
+def convert_study(study, *, tissue_mass, fluid_volume, dna_mass, cells_per_gram,
+                  copies_per_cell, standard_curve, curve_quantity, dna_per_reaction,
+                  units=CONVERTED_UNITS, species=None):
+    """``study`` with its rows in ``units`` converted to cells from the conversion options;
+    ``species`` (the fit's scenario) gives what was not given: organ masses (volume at
+    1 g/mL), blood volume, cells per g of tissue. Returns (study, lines saying what was
+    used)."""
+    from mscpk.inputs.studydata import dna_mass_ug, to_cells
+
+    present = sorted(set(study.frame["DVU"]) & set(units))
+    if not present:
+        return study, []
+    masses = _site_values(tissue_mass, "--tissue-mass")
+    volumes = _site_values(fluid_volume, "--fluid-volume")
+    dna = _site_values(dna_mass, "--dna-mass")
+    curve = None
+    if standard_curve is not None:
+        try:
+            curve = tuple(float(x) for x in standard_curve.split(","))
+        except ValueError:
+            curve = ()
+        if len(curve) != 2:
+            raise fail(f"--standard-curve: {standard_curve!r} must be SLOPE,INTERCEPT")
+    notes = []
+    if species is not None:
+        sites = set(study.frame["SITE"])
+        for site in sorted(sites & set(species.organs) - set(masses)):
+            masses[site] = species.organs[site].volume_L * 1000.0
+            notes.append(f"{site} mass {masses[site]:g} g (the scenario's organ volume at 1 g/mL)")
+        if "blood" in sites and "blood" not in volumes:
+            volumes["blood"] = species.blood_volume_L * 1000.0
+            notes.append(f"blood volume {volumes['blood']:g} mL (the scenario's)")
+        if cells_per_gram is None and {"copies/ug", "Ct"} & set(present):
+            cells_per_gram = species.cells_per_gram_tissue
+            notes.append(f"{cells_per_gram:g} cells per g of tissue (the scenario's species)")
+    if cells_per_gram is not None:
+        dna = {**dna_mass_ug({s: m for s, m in masses.items() if s not in dna}, cells_per_gram),
+               **dna}
+    converted = to_cells(study, tissue_mass_g=masses or None, fluid_volume_ml=volumes or None,
+                         dna_mass_ug=dna or None, standard_curve=curve,
+                         curve_quantity=curve_quantity, copies_per_cell=copies_per_cell,
+                         dna_per_reaction_ug=dna_per_reaction, units=present)
+    n = int(converted.frame["CONVERSION"].ne("").sum())
+    return converted, [f"converted {n} row(s) in {', '.join(present)} to cells"
+                       + (f" using {'; '.join(notes)}" if notes else "")]
+
+
 @user_errors
 def nca_command(
     data: Annotated[Path, typer.Argument(help="Study data file (.csv or .xlsx).",
@@ -134,8 +230,16 @@ def nca_command(
         "--ci-level", help="Confidence level of the sparse AUC interval.")] = 0.95,
     sheet: Annotated[str | None, typer.Option(
         "--sheet", help="XLSX worksheet name (default: the first sheet).")] = None,
+    standard_curve: StandardCurve = None,
+    curve_quantity: CurveQuantity = "copies",
+    copies_per_cell: CopiesPerCell = None,
+    dna_per_reaction: DnaPerReaction = None,
+    dna_mass: DnaMass = None,
+    tissue_mass: TissueMass = None,
+    cells_per_gram: CellsPerGram = None,
 ) -> None:
-    """Noncompartmental analysis per group and site (serial or destructive sampling)."""
+    """Noncompartmental analysis per group and site (serial or destructive sampling); Ct
+    data are converted to cells with the qPCR options."""
     from mscpk.analysis.nca import AUC_METHODS, NCAOptions, nca
     from mscpk.inputs.studydata import read_study
 
@@ -163,6 +267,11 @@ def nca_command(
             raise fail(f"output {out} is the input data file; choose another name")
 
     study = read_study(data, sheet=sheet)
+    study, notes = convert_study(
+        study, tissue_mass=tissue_mass, fluid_volume=None, dna_mass=dna_mass,
+        cells_per_gram=cells_per_gram, copies_per_cell=copies_per_cell,
+        standard_curve=standard_curve, curve_quantity=curve_quantity,
+        dna_per_reaction=dna_per_reaction, units=("Ct",))
     result = nca(study, sparse=sparse_choice, options=options)  # "yes", "no" or "auto"
 
     excluded_path = excluded_path_for(out)
@@ -173,6 +282,8 @@ def nca_command(
         raise fail(f"cannot write {out}: {exc.strerror or exc}") from None
 
     _summary(result, console)
+    for note in notes:
+        console.print(note, markup=False, highlight=False, soft_wrap=True)
     n_prof = int((result["PPTESTCD"] == "CMAX").sum())
     console.print(f"wrote {len(result)} parameters of {n_prof} profile(s) to {out}",
                   highlight=False, soft_wrap=True, markup=False)
@@ -214,6 +325,14 @@ def fit_command(
                                 "estimated) shared by all rows of one ID: use it when each "
                                 "animal gives several sites (destructive sampling); summary "
                                 "rows get none.")] = False,
+    tissue_mass: TissueMass = None,
+    fluid_volume: FluidVolume = None,
+    cells_per_gram: CellsPerGram = None,
+    dna_mass: DnaMass = None,
+    copies_per_cell: CopiesPerCell = None,
+    standard_curve: StandardCurve = None,
+    curve_quantity: CurveQuantity = "copies",
+    dna_per_reaction: DnaPerReaction = None,
 ) -> None:
     """Estimate named model parameters from study data (profile-likelihood 95 % CIs).
 
@@ -221,6 +340,7 @@ def fit_command(
     parameter vector; each datum goes through its assay's observation model.
     """
     from mscpk.inputs.load import load_scenario
+    from mscpk.inputs.resolve import scenario_species
     from mscpk.analysis.fitting import FIT_UNIT_OPTIONS, fit
     from mscpk.interfaces.plots.fit import plot_fit
     from mscpk.inputs.studydata import read_study
@@ -243,6 +363,11 @@ def fit_command(
     names = [n.strip() for n in estimate.split(",") if n.strip()]
     sc = load_scenario(scenario)
     study = read_study(data, unit_options=FIT_UNIT_OPTIONS)
+    study, notes = convert_study(
+        study, tissue_mass=tissue_mass, fluid_volume=fluid_volume, dna_mass=dna_mass,
+        cells_per_gram=cells_per_gram, copies_per_cell=copies_per_cell,
+        standard_curve=standard_curve, curve_quantity=curve_quantity,
+        dna_per_reaction=dna_per_reaction, species=scenario_species(sc))
     mapping = None  # with --scenario-for: every data group's scenario
     if own:
         groups = list(dict.fromkeys(study.frame["GROUP"].astype(str)))
@@ -263,6 +388,8 @@ def fit_command(
         except (OSError, ValueError) as exc:
             raise fail(f"cannot write plot {plot}: {exc}") from None
     console = Console(highlight=False, soft_wrap=True, markup=False)
+    for note in notes:
+        console.print(note)
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     if result.excluded:

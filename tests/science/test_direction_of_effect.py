@@ -151,8 +151,9 @@ def test_release_of_arrested_lung_cells_feeds_other_organs():
 
 def test_ibmir_destroys_more_high_passage_cells_on_blood_contact():
     """C13 (Moll 2012): the instant blood-mediated inflammatory reaction rises with passage."""
-    dead = lambda p: at(mscpk.simulate(make(passage=p, viability=1.0, times=[0.05])), "blood", 0.05, "dead_cells") \
-        + at(mscpk.simulate(make(passage=p, viability=1.0, times=[0.05])), "liver", 0.05, "dead_cells")
+    def dead(p):
+        r = mscpk.simulate(make(passage=p, viability=1.0, times=[0.05]))
+        return sum(at(r, s, 0.05, "dead_cells") for s in ("blood", "lung", "liver", "spleen"))
     assert dead(10) > 1.5 * dead(4) > 0
     local = mscpk.simulate(make(route="intra_articular", passage=10, viability=1.0, times=[0.05]))
     assert at(local, "blood", 0.05, "dead_cells") < 1e-5 * 1e6  # no direct blood contact
@@ -168,7 +169,8 @@ def test_ibmir_kill_fraction_follows_its_stated_law(passage):
     f_ref, g, p_ref, viab, leak = 0.08, 0.2, 5.0, 0.9, 0.4
     params = {"IBMIR kill fraction at reference passage [-]": f_ref,
               "IBMIR increase per passage [1/passage]": g, "Reference passage [passage]": p_ref,
-              "Intramyocardial leak-back fraction [-]": leak}
+              "Intramyocardial leak-back fraction [-]": leak,
+              "Lodging share of dead cells given into blood [-]": 0.0}  # all killed cells stay in blood
     f = min(f_ref * (1 + g * max(0.0, passage - p_ref)), 1.0)
     iv = mscpk.simulate(make(passage=passage, viability=viab, params=params, times=[1e-4]))
     assert 1 - iv.live_total()[0] / 1e6 == pytest.approx(1 - viab * (1 - f), rel=2e-3)
@@ -183,6 +185,29 @@ def test_ibmir_depends_on_cell_source():
     lost = {}
     for source in ("bone_marrow", "adipose", "placenta"):
         r = mscpk.simulate(make(source=source, viability=1.0, times=[0.0]))
-        lost[source] = at(r, "blood", 0.0, "dead_cells") / 1e6
+        lost[source] = 1 - r.live_total()[0] / 1e6
     assert lost["bone_marrow"] < lost["adipose"] < lost["placenta"]
     np.testing.assert_allclose(lost["adipose"] / lost["bone_marrow"], 2.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("share", [0.0, 0.4, 1.0])
+def test_dead_cells_given_into_blood_lodge_in_the_first_capillary_bed(share):
+    """Non-viable and IBMIR-killed cells of a vascular dose lodge, by the lodging share, in the
+    first bed they meet (the lung after IV, the organ reached after IA); the rest is debris in
+    blood. C1 (Lee 2009): fewer than 1,000 of 2e6 cells' DNA outside the lung at 15 min."""
+    params = {"Lodging share of dead cells given into blood [-]": share}
+    viab = 0.8
+    iv = mscpk.simulate(make(viability=viab, params=params, times=[0.0]))
+    kill = 0.05  # the default IBMIR kill fraction at the default passage and bone-marrow source
+    dead = 1 - viab * (1 - kill)
+    assert at(iv, "lung", 0.0, "dead_cells") / 1e6 == pytest.approx(share * dead, rel=1e-12, abs=1e-15)
+    assert at(iv, "blood", 0.0, "dead_cells") / 1e6 == pytest.approx((1 - share) * dead, rel=1e-12, abs=1e-15)
+    ia = mscpk.simulate(make(route="ia", site="brain", viability=viab, params=params, times=[0.0]))
+    assert at(ia, "brain", 0.0, "dead_cells") / 1e6 == pytest.approx(share * dead, rel=1e-12, abs=1e-15)
+
+
+def test_lee2009_little_human_dna_outside_the_lung_at_15_min():
+    r = mscpk.simulate(make(immune="immunodeficient", cells=2e6, times=[0.25]))
+    outside = sum(at(r, s, 0.25, "live_cells") + at(r, s, 0.25, "dead_cells")
+                  for s in ("liver", "spleen", "kidney", "heart", "brain"))
+    assert outside < 1000

@@ -226,7 +226,7 @@ def test_events_infusions_and_mode_switch(tmp_path):
     inf = model.getParameter("inf_1")
     assert inf.getValue() == 0.0 and not inf.getConstant()
     feeds = [r for r in model.getListOfReactions() if r.getId().startswith("inf_1_")]
-    assert {r.getProduct(0).getSpecies() for r in feeds} == {"blood__venous", "blood__dead"}
+    assert {r.getProduct(0).getSpecies() for r in feeds} == {"blood__venous", "lung__dead"}  # dead cells lodge
     assert all(r.getNumReactants() == 0 for r in feeds)
 
     vaso = _scenario(tmp_path, VASODILATOR, "v.toml")

@@ -225,9 +225,8 @@ def test_label_per_cell_halves_per_division():
     # total label in cells is unchanged by division; label-positive cells (flow) are fewer
     sc = scenario(label="DiD", end=336.0, times=[24, 168, 336])
     res = mscpk.simulate(sc)
-    f0 = observe(res, "fluorescence", scenario=sc)
-    f1 = observe(res, "fluorescence", scenario=sc, division_time_h=24.0)
-    np.testing.assert_allclose(f0["value"], f1["value"], rtol=1e-12)
+    with pytest.raises(DetectionError, match="changes nothing for fluorescence"):  # it sees the total label
+        observe(res, "fluorescence", scenario=sc, division_time_h=24.0)
     c0 = observe(res, "flow", scenario=sc)
     c1 = observe(res, "flow", scenario=sc, division_time_h=24.0)
     assert value(c1, "lung", 336.0) < 0.5 * value(c0, "lung", 336.0)
@@ -293,12 +292,13 @@ def test_virtual_study_mean_reproduces_the_model_curve():
     assert list(data.columns[:10]) == ["ID", "TIME", "DV", "SITE", "GROUP", "DOSE", "DVU", "LLOQ", "CENS", "ASSAY"]
     assert data["ID"].nunique() == n * len(times)  # destructive: one time point per animal
     truth = observe(sc, "qpcr", times_h=times)
-    for t in times:
-        for site in ("lung", "liver"):
-            d = data[(data.TIME == t) & (data.SITE == site)]
-            assert (d.CENS == 0).all()
-            se = d.DV.std(ddof=1) / math.sqrt(len(d))
-            assert abs(d.DV.mean() - value(truth, site, t)) < 4 * se, (site, t)
+    # sites and times well above the detection limit (liver at 1 h holds only ~500 cells'
+    # DNA: the product's dead cells lodge in the lung with the live ones)
+    for site, t in (("lung", 1.0), ("lung", 24.0), ("lung", 72.0), ("liver", 24.0), ("liver", 72.0)):
+        d = data[(data.TIME == t) & (data.SITE == site)]
+        assert (d.CENS == 0).all()
+        se = d.DV.std(ddof=1) / math.sqrt(len(d))
+        assert abs(d.DV.mean() - value(truth, site, t)) < 4 * se, (site, t)
     # BLQ rows: flagged, DV empty, LLOQ = the Table 2 limit
     heart = data[data.SITE == "heart"]
     blq = heart[heart.CENS == 1]
@@ -336,11 +336,11 @@ def test_design_study_proposes_methods_times_and_group_sizes():
     plan2 = design_study(scenario(label="111In-oxine", end=168.0), assays=["spect"])
     mig = plan2[(plan2.item == "migration")].iloc[0]
     assert mig.can_show and mig.sites == "lung;liver" and "not the cells" in mig.caveat
-    # homing to an injured site
+    # qPCR at an injured liver that live cells hardly reach: the signal is dead cells' DNA, not homing
     inj = scenario(label="luciferase", origin="xenogeneic", immune="immunodeficient", end=168.0,
                    injury=[{"site": "liver", "severity": 3.0}])
-    plan3 = design_study(inj, assays=["qpcr"])
-    assert plan3[(plan3.item == "homing")].can_show.iloc[0]
+    homing = design_study(inj, assays=["qpcr"]).query("item == 'homing'").iloc[0]
+    assert not homing.can_show and "not live cells" in homing.caveat and "100 % DNA of dead cells" in homing.caveat
 
 
 # ------------------------------------------------------------------------------------------

@@ -47,16 +47,18 @@ def test_iv_live_fraction_is_viability_minus_the_ibmir_kill():
     inp = only_input(make(route="iv", cells=2e6, viability=0.8, passage=6))
     kill = ibmir_expected(6, "bone_marrow")
     assert kill == pytest.approx(0.05 * 1.3)  # 2 passages above the reference, +15 % each
-    assert set(inp.targets) == {"blood__venous", "blood__dead"}
+    lodge = data_value("Lodging share of dead cells given into blood [-]")
     assert inp.targets["blood__venous"] == pytest.approx(0.8 * (1 - kill), rel=1e-12)
-    assert inp.targets["blood__dead"] == pytest.approx(0.2 + 0.8 * kill, rel=1e-12)
+    # dead cells: the lodging share in the lung (the first bed), the rest debris in blood
+    assert inp.targets["lung__dead"] == pytest.approx(lodge * (0.2 + 0.8 * kill), rel=1e-12)
+    assert inp.targets.get("blood__dead", 0.0) == pytest.approx((1 - lodge) * (0.2 + 0.8 * kill), abs=1e-15)
     assert inp.cells == 2e6 and inp.time_h == 0.0 and inp.duration_h == 0.0
 
 
 def test_ia_enters_the_vessels_of_its_organ():
     inp = only_input(make(route="ia", site="brain", viability=0.9))
     kill = ibmir_expected(4, "bone_marrow")
-    assert set(inp.targets) == {"brain__vascular", "blood__dead"}
+    assert {"brain__vascular", "brain__dead"} <= set(inp.targets) <= {"brain__vascular", "brain__dead", "blood__dead"}
     assert inp.targets["brain__vascular"] == pytest.approx(0.9 * (1 - kill), rel=1e-12)
 
 
@@ -76,10 +78,10 @@ def test_local_injections_leak_back_the_parameter_fraction(route, site):
     assert kill == pytest.approx(0.05 * 2.0)
     t = inp.targets
     organ = site or ROUTES[route]["default_site"]  # the depot lies inside the injected organ
-    assert set(t) == {f"{organ}__depot", f"{organ}__dead", "blood__venous", "blood__dead"}
+    assert set(t) == {f"{organ}__depot", f"{organ}__dead", "blood__venous", "lung__dead"}  # default lodging 1
     assert t[f"{organ}__depot"] == pytest.approx(viab * (1 - leak), rel=1e-12)
     assert t["blood__venous"] == pytest.approx(viab * leak * (1 - kill), rel=1e-12)
-    assert t["blood__dead"] == pytest.approx(viab * leak * kill, rel=1e-12)  # IBMIR on the leak only
+    assert t["lung__dead"] == pytest.approx(viab * leak * kill, rel=1e-12)  # IBMIR on the leak only, lodged
     assert t[f"{organ}__dead"] == pytest.approx(1 - viab, rel=1e-12)
     assert sum(t.values()) == pytest.approx(1.0, rel=1e-12)
 

@@ -59,27 +59,37 @@ def dose_inputs(ctx: BuildContext) -> list[Input]:
     """One :class:`Input` per administration (states are registered here).
 
     Live cells entering blood (vascular routes, leak-back) first meet the instant
-    blood-mediated inflammatory reaction: a fraction ``ibmir_kill_fraction`` of them is
-    added to dead material in blood."""
+    blood-mediated inflammatory reaction: a fraction ``ibmir_kill_fraction`` of them dies.
+    Dead cells given into blood (the product's non-viable cells and those killed by IBMIR)
+    are intact cells, coated with platelets and complement in IBMIR: a share of them lodges
+    in the first capillary bed they meet (the lung for venous entry, the organ reached for
+    arterial entry) as that organ's dead material; the rest is debris in blood."""
     viab = ctx.scenario.product.viability
     ibmir = ibmir_kill_fraction(ctx)
+    lodge = ctx.p("Lodging share of dead cells given into blood [-]")
     out = []
     for dose in ctx.scenario.dose:
         targets: dict[str, float] = {}
-        if route(dose.route).enters == "venous_blood":
-            targets[ctx.s("blood", "venous")] = viab * (1 - ibmir)
-            targets[ctx.s("blood", "dead")] = 1 - viab * (1 - ibmir)
-        elif route(dose.route).vascular:
-            targets[ctx.s(dose.target_site(), "vascular")] = viab * (1 - ibmir)
-            targets[ctx.s("blood", "dead")] = 1 - viab * (1 - ibmir)
+
+        def dead_in_blood(amount: float, first_bed: str) -> None:
+            for state, share in (((first_bed, "dead"), lodge), (("blood", "dead"), 1 - lodge)):
+                if emit(amount * share):
+                    name = ctx.s(*state)
+                    targets[name] = targets.get(name, 0.0) + amount * share
+
+        r = route(dose.route)
+        if r.vascular:
+            entry, bed = ((("blood", "venous"), "lung") if r.enters == "venous_blood"
+                          else ((dose.target_site(), "vascular"), dose.target_site()))
+            targets[ctx.s(*entry)] = viab * (1 - ibmir)
+            dead_in_blood(1 - viab * (1 - ibmir), bed)
         else:
-            r = route(dose.route)
             depot = r.depot_site(dose.site)
             leak = ctx.p(r.leak_back) if r.leak_back else 0.0
             targets[ctx.s(depot, "depot" if r.in_organ else "free")] = viab * (1 - leak)
             if emit(leak):
                 targets[ctx.s("blood", "venous")] = viab * leak * (1 - ibmir)
-                targets[ctx.s("blood", "dead")] = viab * leak * ibmir
+                dead_in_blood(viab * leak * ibmir, "lung")
             targets[ctx.s(depot, "dead")] = 1 - viab
         targets = {k: v for k, v in targets.items() if emit(v)}
         out.append(Input(dose.time_h, dose.infusion_min / 60.0, _dose_cells(ctx, dose), targets))

@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import math
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -50,6 +50,39 @@ _LABEL_KINDS = ("radionuclide", "particle", "dye", "reporter", "none")
 #: Fields every direct label states: its kinetics in the label network.
 _DIRECT_FIELDS = ("efflux_half_life_h", "dead_release_half_life_h", "unbound_half_life_h", "unbound_fate",
                   "host_half_life_h", "labelled_fraction", "per_cell_cv")
+
+
+#: Rule of each number a label option may change (``LabelInfo.updated``; the scenario's
+#: detection parameters use the same rules): "pos" finite > 0, "half" > 0 (inf: never),
+#: "nonneg" finite >= 0, "frac" in (0, 1].
+LABEL_RULES: Mapping[str, str] = MappingProxyType({
+    "half_life_h": "half", "efflux_half_life_h": "half", "dead_release_half_life_h": "half",
+    "unbound_half_life_h": "half", "host_half_life_h": "half", "labelled_fraction": "frac",
+    "per_cell_cv": "nonneg", "specific_activity_Bq_per_cell": "pos", "photons_per_cell_per_s": "pos",
+    "mu_eff_per_mm": "nonneg", "background_photons_per_s": "nonneg", "probe_uptake_per_cell": "frac",
+    "probe_activity_MBq": "pos", "probe_half_life_h": "pos", "probe_uptake_time_h": "pos"})
+_RULE_TEXT = {"pos": "> 0 and finite", "half": "> 0 (inf: never)", "nonneg": ">= 0 and finite",
+              "frac": "in (0, 1]", "count": "a whole number >= 1 (finite)"}
+
+
+def check_number(where: str, value: Any, rule: str, error: type[DetectionError] = DetectionError) -> float:
+    """``value`` as a float if it obeys ``rule`` (:data:`LABEL_RULES`; "count": a whole number
+    >= 1), else ``error`` naming ``where``, the value and what is allowed.
+
+    >>> check_number("label option labelled_fraction", 0.5, "frac")
+    0.5
+    """
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        v = float(value)
+    except (TypeError, ValueError):
+        raise error(f"{where}: {value!r} is not a number; it must be {_RULE_TEXT[rule]}") from None
+    ok = {"pos": 0 < v < math.inf, "half": v > 0, "nonneg": 0 <= v < math.inf, "frac": 0 < v <= 1,
+          "count": 1 <= v < math.inf and v == int(v)}[rule]
+    if not ok:
+        raise error(f"{where}: value {value!r} must be {_RULE_TEXT[rule]}")
+    return v
 
 
 def _data_dir():
@@ -120,26 +153,12 @@ class LabelInfo:
         return 0.0 if math.isinf(t) else math.log(2.0) / t
 
     def updated(self, **changes: Any) -> "LabelInfo":
-        """A copy with some fields replaced (e.g. ``efflux_half_life_h=30``)."""
-        known = sorted({f.name for f in fields(self)} - {"name", "sources"})
+        """A copy with some numbers replaced (e.g. ``efflux_half_life_h=30``; rules in :data:`LABEL_RULES`)."""
         for key, value in changes.items():
-            if key not in known:
-                raise DetectionError(f"label option {key!r} is unknown; {did_you_mean(key, known, cutoff=0.6)}"
-                                     f"allowed: {', '.join(known)}")
-            if key.endswith("_h") or key in ("labelled_fraction", "per_cell_cv", "mu_eff_per_mm",
-                                             "background_photons_per_s", "photons_per_cell_per_s",
-                                             "specific_activity_Bq_per_cell", "probe_uptake_per_cell",
-                                             "probe_activity_MBq"):
-                v = _num(value, f"label option {key}")
-                zero_ok = key in ("per_cell_cv", "mu_eff_per_mm", "background_photons_per_s")
-                if math.isnan(v) or not (v > 0 or (v == 0 and zero_ok)):
-                    raise DetectionError(f"label option {key}: value {v!r} must be > 0"
-                                         + (" (or 0)" if zero_ok else ""))
-                if math.isinf(v) and not key.endswith("half_life_h"):
-                    raise DetectionError(f"label option {key}: value {v!r} must be finite")
-                if key == "labelled_fraction" and v > 1:
-                    raise DetectionError(f"label option {key}: value {v!r} must be in (0, 1]")
-        return replace(self, **changes)
+            if key not in LABEL_RULES:
+                raise DetectionError(f"label option {key!r} is unknown; {did_you_mean(key, LABEL_RULES, cutoff=0.6)}"
+                                     f"allowed: {', '.join(LABEL_RULES)}")
+        return replace(self, **{k: check_number(f"label option {k}", v, LABEL_RULES[k]) for k, v in changes.items()})
 
 
 @dataclass(frozen=True)
@@ -364,6 +383,6 @@ def knowledge_table(name: str):
     raise _unknown("knowledge table", name, KNOWLEDGE_TABLES)
 
 
-__all__ = ["ASSAYS", "ASSAY_UNITS", "XENOGENEIC_ASSAYS", "KNOWLEDGE_TABLES", "LabelInfo", "MethodInfo",
+__all__ = ["LABEL_RULES", "check_number", "ASSAYS", "ASSAY_UNITS", "XENOGENEIC_ASSAYS", "KNOWLEDGE_TABLES", "LabelInfo", "MethodInfo",
            "label_names", "label_info", "method_info", "supported_assays", "check_assay", "knowledge_table",
            "detection_constants"]

@@ -33,13 +33,13 @@ Example
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Mapping
 
 from mscpk.errors import DetectionError, ParameterError
-from mscpk.inputs.catalogue import ASSAYS, LabelInfo, MethodInfo, _labels_raw, label_info, label_names, method_info
+from mscpk.inputs.catalogue import (ASSAYS, LABEL_RULES, LabelInfo, MethodInfo, _labels_raw, check_number, label_info,
+                                    label_names, method_info)
 
 
 class DetectionParameterError(DetectionError, ParameterError):
@@ -47,22 +47,22 @@ class DetectionParameterError(DetectionError, ParameterError):
     printed as ParameterError prints: the message without KeyError's quotes)."""
 
 
-#: Label fields that are parameters: field -> (what, unit, rule). rule: "pos" > 0,
-#: "nonneg" >= 0, "frac" in (0, 1], "half" > 0 (inf allowed: never).
-LABEL_FIELDS: Mapping[str, tuple[str, str, str]] = MappingProxyType({
-    "efflux_half_life_h": ("label efflux half-life", "h", "half"),
-    "dead_release_half_life_h": ("label release half-life from dead cells", "h", "half"),
-    "unbound_half_life_h": ("unbound label clearance half-life", "h", "half"),
-    "host_half_life_h": ("host-held label turnover half-life", "h", "half"),
-    "labelled_fraction": ("labelled fraction", "-", "frac"),
-    "per_cell_cv": ("per-cell label CV", "-", "nonneg"),
-    "specific_activity_Bq_per_cell": ("specific activity per cell", "Bq", "pos"),
-    "photons_per_cell_per_s": ("photons per cell", "photons/s", "pos"),
-    "mu_eff_per_mm": ("tissue attenuation", "1/mm", "nonneg"),
-    "background_photons_per_s": ("optical background per site", "photons/s", "nonneg"),
-    "probe_uptake_per_cell": ("probe uptake per cell", "-", "frac"),
-    "probe_activity_MBq": ("probe activity", "MBq", "pos"),
-    "probe_uptake_time_h": ("probe uptake time", "h", "pos"),
+#: Label fields that are parameters: field -> (what, unit); their rules are
+#: :data:`~mscpk.inputs.catalogue.LABEL_RULES`.
+LABEL_FIELDS: Mapping[str, tuple[str, str]] = MappingProxyType({
+    "efflux_half_life_h": ("label efflux half-life", "h"),
+    "dead_release_half_life_h": ("label release half-life from dead cells", "h"),
+    "unbound_half_life_h": ("unbound label clearance half-life", "h"),
+    "host_half_life_h": ("host-held label turnover half-life", "h"),
+    "labelled_fraction": ("labelled fraction", "-"),
+    "per_cell_cv": ("per-cell label CV", "-"),
+    "specific_activity_Bq_per_cell": ("specific activity per cell", "Bq"),
+    "photons_per_cell_per_s": ("photons per cell", "photons/s"),
+    "mu_eff_per_mm": ("tissue attenuation", "1/mm"),
+    "background_photons_per_s": ("optical background per site", "photons/s"),
+    "probe_uptake_per_cell": ("probe uptake per cell", "-"),
+    "probe_activity_MBq": ("probe activity", "MBq"),
+    "probe_uptake_time_h": ("probe uptake time", "h"),
 })
 
 #: Display names of the assays in parameter names.
@@ -71,7 +71,7 @@ METHOD_DISPLAY: Mapping[str, str] = MappingProxyType({
     "fluorescence": "Fluorescence imaging", "mri": "MRI", "spect": "SPECT", "pet": "PET"})
 
 #: Method fields: key (``detection_limit_cells``, ``cv``, ``per_cell_threshold`` or
-#: ``sample.<setting>``) -> (what, unit, rule).
+#: ``sample.<setting>``) -> (what, unit, rule); rules as :func:`~mscpk.inputs.catalogue.check_number`.
 METHOD_FIELDS: Mapping[str, tuple[str, str, str]] = MappingProxyType({
     "detection_limit_cells": ("detection limit", "cells", "pos"),
     "cv": ("measurement CV", "-", "nonneg"),
@@ -80,8 +80,8 @@ METHOD_FIELDS: Mapping[str, tuple[str, str, str]] = MappingProxyType({
     "sample.dna_per_cell_pg": ("DNA per cell", "pg", "pos"),
     "sample.blood_nucleated_cells_per_mL": ("nucleated blood cells", "1/mL", "pos"),
     "sample.depot_fraction": ("sampled fraction of a depot", "-", "frac"),
-    "sample.events_acquired": ("events acquired", "cells", "pos"),
-    "sample.sections": ("sections per organ", "-", "pos"),
+    "sample.events_acquired": ("events acquired", "cells", "count"),
+    "sample.sections": ("sections per organ", "-", "count"),
     "sample.section_thickness_um": ("section thickness", "um", "pos"),
     "sample.blood_fraction": ("sampled fraction of blood", "-", "frac"),
     "sample.exposure_s": ("exposure", "s", "pos"),
@@ -98,20 +98,32 @@ def label_display(name: str) -> str:
     return (name[:1].upper() + name[1:]).replace("_", " ")
 
 
+def label_parameter_name(label: str, fld: str) -> str:
+    """The parameter name of field ``fld`` of ``label`` (``"Luciferase photons per cell [photons/s]"``)."""
+    what, unit = LABEL_FIELDS[fld]
+    return f"{label_display(label)} {what} [{unit}]"
+
+
+def method_parameter_name(assay: str, key: str) -> str:
+    """The parameter name of setting ``key`` of ``assay`` (``"qPCR detection limit [cells]"``)."""
+    what, unit, _ = METHOD_FIELDS[key]
+    return f"{METHOD_DISPLAY[assay]} {what} [{unit}]"
+
+
 @functools.lru_cache(maxsize=1)
 def _catalogue() -> Mapping[str, tuple[str, str, str, str, str]]:
     """name -> (kind 'label'|'method', owner, field, unit, rule), in display order."""
     out: dict[str, tuple[str, str, str, str, str]] = {}
     raw_labels = _labels_raw()
     for lab in label_names():
-        for fld, (what, unit, rule) in LABEL_FIELDS.items():
+        for fld, (_what, unit) in LABEL_FIELDS.items():
             if fld in raw_labels[lab]:
-                out[f"{label_display(lab)} {what} [{unit}]"] = ("label", lab, fld, unit, rule)
+                out[label_parameter_name(lab, fld)] = ("label", lab, fld, unit, LABEL_RULES[fld])
     for a in ASSAYS:
         m = method_info(a)
-        for key, (what, unit, rule) in METHOD_FIELDS.items():
+        for key, (_what, unit, rule) in METHOD_FIELDS.items():
             if (key[len("sample."):] in m.sample if key.startswith("sample.") else getattr(m, key) is not None):
-                out[f"{METHOD_DISPLAY[a]} {what} [{unit}]"] = ("method", a, key, unit, rule)
+                out[method_parameter_name(a, key)] = ("method", a, key, unit, rule)
     return MappingProxyType(out)
 
 
@@ -123,24 +135,6 @@ def detection_parameter_names() -> tuple[str, ...]:
 def is_detection_parameter(name: str) -> bool:
     """True when ``name`` is a detection parameter name."""
     return name in _catalogue()
-
-
-def _check(name: str, value: Any, rule: str) -> float:
-    if isinstance(value, bool):
-        raise DetectionParameterError(f"parameter {name!r}: {value!r} is not a number")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise DetectionParameterError(f"parameter {name!r}: {value!r} is not a number") from None
-    if math.isnan(v) or (math.isinf(v) and rule != "half"):
-        raise DetectionParameterError(f"parameter {name!r}: value {v!r} must be a finite number")
-    if rule in ("pos", "half") and not v > 0:
-        raise DetectionParameterError(f"parameter {name!r}: value {v:g} must be > 0")
-    if rule == "nonneg" and v < 0:
-        raise DetectionParameterError(f"parameter {name!r}: value {v:g} must be >= 0")
-    if rule == "frac" and not (0 < v <= 1):
-        raise DetectionParameterError(f"parameter {name!r}: value {v:g} must be in (0, 1]")
-    return v
 
 
 @dataclass(frozen=True)
@@ -192,7 +186,7 @@ def apply_detection_overrides(overrides: Mapping[str, float] | None) -> Detectio
         if name not in cat:
             continue
         kind, owner, fld, _unit, rule = cat[name]
-        v = _check(name, value, rule)
+        v = check_number(f"parameter {name!r}", value, rule, DetectionParameterError)
         given[name] = v
         (labels if kind == "label" else methods).setdefault(owner, {})[fld] = v
     return DetectionSettings(MappingProxyType(given),
@@ -231,4 +225,5 @@ def detection_parameter_rows(overrides: Mapping[str, float] | None = None,
 
 __all__ = ["DetectionSettings", "DetectionParameterError", "apply_detection_overrides",
            "detection_parameter_rows", "detection_parameter_names", "is_detection_parameter",
-           "LABEL_FIELDS", "METHOD_FIELDS", "METHOD_DISPLAY", "label_display"]
+           "LABEL_FIELDS", "METHOD_FIELDS", "METHOD_DISPLAY", "label_display", "label_parameter_name",
+           "method_parameter_name"]

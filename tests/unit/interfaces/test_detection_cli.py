@@ -136,3 +136,31 @@ def test_knowledge_command(tmp_path):
     assert "Cartistem" in set(pd.read_csv(out)["product"])
     r = run("knowledge", "drugs")
     assert r.exit_code == 2 and r.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize("label, args, words", [
+    ("none", [], "no assay can see a product labelled 'none'"),         # was "label None, 0 rows", exit 0
+    ("luciferase", ["--division-time", "24"], "changes none of the assays"),   # division changes no assay
+    ("luciferase", ["--detection-limit", "spect=10"], "not among the assays"),  # was silently dropped
+])
+def test_detection_window_refuses_what_it_cannot_compute(make_scenario, tmp_path, label, args, words):
+    out, fig = tmp_path / "win.csv", tmp_path / "win.png"
+    r = run("detection-window", make_scenario(label=label, end=24.0), "-o", out, "--plot", fig, *args)
+    assert r.exit_code == 2, r.output
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and words in err[0]
+    assert not out.exists() and not fig.exists()
+
+
+def test_observe_refuses_a_division_time_that_changes_nothing(make_scenario, tmp_path):
+    out = tmp_path / "obs.csv"
+    r = run("observe", make_scenario(label="luciferase", end=24.0), "--assay", "bli", "-o", out,
+            "--division-time", "24")
+    assert r.exit_code == 2 and "changes nothing for bli" in r.stderr and not out.exists()
+    # a dye seen by flow cytometry: label per cell dilutes, accepted
+    r = run("observe", make_scenario(label="DiR", end=24.0), "--assay", "flow", "-o", out, "--division-time", "24")
+    assert r.exit_code == 0, r.output
+    # the detection window says to which assays the division time applied
+    r = run("detection-window", make_scenario(label="DiR", end=24.0), "-o", tmp_path / "w.csv",
+            "--division-time", "24")
+    assert r.exit_code == 0 and "note: division time 24 h: applies to flow, ihc" in r.output

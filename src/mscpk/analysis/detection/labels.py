@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from mscpk.analysis.detection.noise import log_variance
 from mscpk.engine.model.fate import PHAGOCYTIC
 from mscpk.engine.network import (CIRCULATING_KINDS, LIVE_KINDS, Input, Network, StateLayout, Transition,
                                   split_state, state_id)
@@ -367,7 +368,7 @@ def label_positive_fraction(times_h: Sequence[float] | float, label: str | Label
     cv = info.per_cell_cv
     if cv <= 0:
         return info.labelled_fraction * (q >= threshold).astype(float)
-    s2 = math.log1p(cv * cv)
+    s2 = log_variance(cv)
     z = (np.log(np.maximum(q, 1e-300)) - 0.5 * s2 - math.log(threshold)) / math.sqrt(s2)
     return info.labelled_fraction * ndtr(z)
 

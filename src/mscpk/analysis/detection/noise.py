@@ -1,7 +1,7 @@
 """Measurement noise of the observation models: counting (Poisson) noise and log-normal error.
 
-Both are multiplicative factors with mean 1, so the mean of many noisy readouts is the
-noise-free one.
+Both have mean 1 (counting noise: the counts observed for the expected counts), so the mean
+of many noisy readouts is the noise-free one.
 
 >>> rng = rng_from_seed(1)
 >>> f = lognormal_factor(rng, 0.3, 100_000)
@@ -22,30 +22,45 @@ from mscpk.errors import DetectionError
 _MAX_COUNTS = 1e15
 
 
+def log_variance(cv: float) -> float:
+    """Variance of the log of a log-normal with coefficient of variation ``cv``: log(1 + cv^2)
+    (no overflow for a huge ``cv``).
+
+    >>> round(log_variance(0.3), 6), round(log_variance(1e200), 1)
+    (0.086178, 921.0)
+    """
+    return math.log1p(cv * cv) if cv <= 1.0 else 2.0 * math.log(cv) + math.log1p(cv ** -2)
+
+
 def lognormal_factor(rng: np.random.Generator, cv: float, size) -> np.ndarray:
     """Multiplicative log-normal error with mean 1 and coefficient of variation ``cv``."""
     if cv <= 0:
         return np.ones(size)
-    s2 = math.log1p(cv * cv)
+    s2 = log_variance(cv)
     return np.exp(rng.normal(-0.5 * s2, math.sqrt(s2), size))
 
 
-def counting_factor(rng: np.random.Generator, counts: np.ndarray,
-                    background: np.ndarray | float | None = None) -> np.ndarray:
-    """Poisson counting noise as a factor ``observed / expected`` (1 where nothing is counted).
+def counted(rng: np.random.Generator, expected: np.ndarray, counts: np.ndarray,
+            background: np.ndarray | float | None = None) -> np.ndarray:
+    """``expected`` with Poisson counting noise: the observed counts in ``expected``'s unit
+    (``expected`` where nothing is counted).
 
-    ``background``: expected background counts in the same region (broadcast to ``counts``):
-    signal and background are counted together and the expected background is subtracted
-    (a negative difference is reported as 0).
+    ``counts``: expected counts of the signal (same shape as ``expected``); ``background``:
+    expected background counts in the same region (broadcast to ``counts``): signal and
+    background are counted together and the expected background is subtracted (a negative
+    difference is reported as 0).
     """
-    counts = np.asarray(counts, dtype=float)
+    expected = np.asarray(expected, dtype=float)
+    counts = np.broadcast_to(np.asarray(counts, dtype=float), expected.shape)
     lam = np.clip(counts, 0.0, _MAX_COUNTS)
     if background is None or not np.any(background):
         obs = rng.poisson(lam)
     else:
         b = np.broadcast_to(np.clip(np.asarray(background, dtype=float), 0.0, _MAX_COUNTS), lam.shape)
         obs = np.maximum(rng.poisson(lam + b) - b, 0.0)
-    return np.divide(obs, lam, out=np.ones_like(lam), where=lam > 0)
+    # value per count (finite however small the counts are), times the observed counts
+    per_count = np.divide(expected, lam, out=np.zeros_like(lam), where=lam > 0)
+    return np.where(lam > 0, obs * per_count, expected)
 
 
 def rng_from_seed(seed) -> np.random.Generator | None:
@@ -60,4 +75,4 @@ def rng_from_seed(seed) -> np.random.Generator | None:
         raise DetectionError(f"seed: {seed!r} is not a valid seed ({exc})") from None
 
 
-__all__ = ["lognormal_factor", "counting_factor", "rng_from_seed"]
+__all__ = ["log_variance", "lognormal_factor", "counted", "rng_from_seed"]

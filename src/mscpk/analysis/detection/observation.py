@@ -21,21 +21,24 @@ import numpy as np
 
 from mscpk.analysis.detection.context import EX_VIVO, Context, make_context
 from mscpk.analysis.detection.labels import LABEL_PARTS, label_positive_fraction
-from mscpk.analysis.detection.noise import counting_factor, lognormal_factor, rng_from_seed
+from mscpk.analysis.detection.noise import counted, lognormal_factor, rng_from_seed
 from mscpk.errors import DetectionError
-from mscpk.inputs.catalogue import ASSAY_UNITS, check_assay, detection_constants
+from mscpk.inputs.catalogue import ASSAY_UNITS, LabelInfo, check_assay, check_number, detection_constants
+from mscpk.inputs.detection import DetectionParameterError, label_parameter_name, method_parameter_name
+
+#: [%ID] all of the injected activity: the largest value a % injected activity can take.
+ALL_INJECTED = 100.0
 
 
-def _check_positive(name: str, value: float | None, allow_zero: bool = False) -> float | None:
-    if value is None:
-        return None
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise DetectionError(f"{name}: {value!r} is not a number") from None
-    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        raise DetectionError(f"{name}: {v!r} must be a finite number > 0")
-    return v
+def _check_finite(ro: "Readout", ctx: Context) -> None:
+    """Refuse a readout that is not finite (detection settings far outside physical values)."""
+    for what, x in (("signal", ro.expected), ("detected cells", ro.detected_cells),
+                    ("detection limit", ro.limit), ("detection limit [cells]", ro.limit_cells)):
+        if not np.isfinite(x).all():
+            given = ", ".join(f"{k!r} = {v:g}" for k, v in ctx.inputs.detection.overrides.items())
+            raise DetectionParameterError(
+                f"{ro.assay} ({ro.label}): the {what} is not a finite number with the detection settings in force "
+                f"({given or 'label options or packaged values'}); give physically possible values")
 
 
 @dataclass
@@ -45,7 +48,11 @@ class Readout:
     ``expected`` [unit]; ``detected_cells`` [cells] compared with ``limit_cells`` [cells]
     (per site); ``limit`` [unit]; ``counts`` expected counts (None: no counting noise);
     ``sampled_fraction`` per site (ex vivo); ``background`` optical background per site
-    [unit] (bli, fluorescence; None otherwise) and ``background_counts`` its expected counts.
+    [unit] (bli, fluorescence; None otherwise) and ``background_counts`` its expected counts;
+    ``parts``: ``detected_cells`` by where the signal comes from (``live`` cells, ``dead``
+    cell material, label held by ``host`` macrophages, ``unbound`` label in blood; they sum to
+    ``detected_cells``); ``reachable``: False where even all of the injected activity would
+    stay below the limit (spect, pet; None: reachable everywhere).
     """
 
     assay: str
@@ -65,10 +72,34 @@ class Readout:
     notes: list[str] = field(default_factory=list)
     background: np.ndarray | None = None
     background_counts: np.ndarray | None = None
+    parts: Mapping[str, np.ndarray] = field(default_factory=dict)
+    reachable: np.ndarray | None = None
 
-    @property
-    def detectable(self) -> np.ndarray:
-        return (self.detected_cells >= self.limit_cells) & (self.detected_cells > 0)
+    def margin(self, part: str | None = None) -> np.ndarray:
+        """Detected cells over the detection limit ``(T, S)`` (>= 1: detectable) of the whole
+        signal or of one of its ``parts``; 0 where the limit cannot be reached. The whole-body
+        region holds every site: it is detectable when its sum is or any site is."""
+        det = self.detected_cells if part is None else self.parts.get(part, np.zeros_like(self.detected_cells))
+        r = np.divide(det, self.limit_cells, out=np.zeros_like(det), where=det > 0)
+        if self.reachable is not None:
+            r = np.where(self.reachable, r, 0.0)
+        if "whole_body" in self.sites:
+            j = self.sites.index("whole_body")
+            r[:, j] = np.maximum(r[:, j], r[:, :j].max(axis=1, initial=0.0))
+        return r
+
+
+def dilutes(assay: str, info: LabelInfo) -> bool:
+    """True when a division time changes ``assay``'s readout of label ``info``: flow and ihc
+    count cells above a per-cell threshold of a direct label, which division dilutes (the
+    total label, which every other readout sees, does not change)."""
+    return assay in ("flow", "ihc") and assay in info.assays and info.direct
+
+
+def division_error(division_time_h: float, changes: str) -> DetectionError:
+    """The error for a division time that changes ``changes`` (``"nothing for bli ..."``)."""
+    return DetectionError(f"division time (--division-time, division_time_h) {division_time_h:g} h changes {changes}; "
+                          "it dilutes the label per cell, which only flow and ihc of a direct label (a dye, SPIO) see")
 
 
 def readout(ctx: Context, assay: str, *, decay_correct: bool = True,
@@ -80,14 +111,14 @@ def readout(ctx: Context, assay: str, *, decay_correct: bool = True,
     m = ctx.method(assay)  # unknown assay -> DetectionError
     info = ctx.label
     check_assay(assay, info.name, ctx.scenario.product.origin)
-    detection_limit = _check_positive("detection limit", detection_limit)
-    detection_limit_ratio = _check_positive("detection limit ratio", detection_limit_ratio)
-    cv = _check_positive("cv", cv, allow_zero=True)
-    sampled_fraction = _check_positive("sampled fraction", sampled_fraction)
-    if sampled_fraction is not None and sampled_fraction > 1:
-        raise DetectionError(f"sampled fraction: {sampled_fraction!r} must be in (0, 1]")
+    detection_limit, detection_limit_ratio, cv, sampled_fraction = (
+        None if v is None else check_number(name, v, rule) for name, v, rule in (
+            ("detection limit", detection_limit, "pos"), ("detection limit ratio", detection_limit_ratio, "pos"),
+            ("cv", cv, "nonneg"), ("sampled fraction", sampled_fraction, "frac")))
     if not (division_time_h > 0):
         raise DetectionError(f"division_time_h: {division_time_h!r} must be > 0 (inf = no division)")
+    if math.isfinite(division_time_h) and not dilutes(assay, info):
+        raise division_error(division_time_h, f"nothing for {assay} with label {info.name!r}")
     if detection_limit_ratio is not None and assay not in EX_VIVO:
         raise DetectionError(f"a detection limit ratio (donor per host cell) applies to qpcr, flow and ihc, not {assay!r}")
     t = ctx.times
@@ -123,46 +154,50 @@ def readout(ctx: Context, assay: str, *, decay_correct: bool = True,
                     out[:, j] += np.divide(live_label[s], ret[g], out=np.zeros(T), where=ret[g] > 0) * pos
         return out
 
-    def label_all(decay: bool = True, parts: Sequence[str] = LABEL_PARTS) -> np.ndarray:
-        """Label units ``(T, S)`` per site in the label ``parts`` (decay-corrected or not)."""
-        bs = ctx.kinetics().by_site(decay_correct=decay, parts=parts)
-        return np.column_stack([bs.get(s, np.zeros(T)) for s in sites])
+    def label_parts(decay: bool = True, parts: Sequence[str] = LABEL_PARTS) -> dict[str, np.ndarray]:
+        """Label units ``(T, S)`` per site in each of the label ``parts`` (decay-corrected or not)."""
+        kin = ctx.kinetics()
+        out = {}
+        for p in parts:
+            bs = kin.by_site(decay_correct=decay, parts=(p,))
+            out[p] = np.column_stack([bs.get(s, np.zeros(T)) for s in sites])
+        return out
 
     if assay == "qpcr":
-        det = live_arr + dead_arr
-        val = det.copy()
-        counts = det * frac
+        parts = {"live": live_arr, "dead": dead_arr}
         notes.append("qPCR counts live and dead (not yet degraded) donor cells: "
                      + ("transgene of the reporter" if own else "species-specific sequence (xenogeneic product)"))
     elif assay in ("flow", "ihc"):
-        det = positive_live()
+        parts = {"live": positive_live()}
         if assay == "ihc" and own and info.kind in ("particle", "dye"):
-            det = det + label_all(parts=("dead", "host"))
+            parts.update(label_parts(parts=("dead", "host")))
             notes.append(f"{info.name} on sections also stains dead material and label-laden macrophages")
-        val = det.copy()
-        counts = det * frac
     elif assay in ("bli", "fluorescence"):
         mu = info.mu_eff_per_mm
         flux = info.photons_per_cell_per_s
         if mu is None or flux is None:
             raise DetectionError(f"label {info.name!r} has no optical properties for {assay}")
+        ref = m.sample["reference_depth_mm"]
+        deepest = max(o.depth_mm for o in ctx.species.organs.values())
+        if ref > deepest:
+            raise DetectionParameterError(
+                f"parameter {method_parameter_name(assay, 'sample.reference_depth_mm')!r}: value {ref:g} mm is deeper "
+                f"than any organ of this {ctx.species.name} (deepest {deepest:g} mm); the detection limit must refer "
+                f"to a depth in the body: allowed 0-{deepest:g} mm")
         att = np.array([ctx.attenuation(s, mu) for s in sites])
-        att_ref = math.exp(-mu * m.sample["reference_depth_mm"])
+        att_ref = math.exp(-mu * ref)
         if info.direct:  # membrane dye: all dye, wherever it is
-            cells = label_all()
+            parts = label_parts()
             notes.append(f"{info.name} fluoresces in live cells, dead material and macrophages alike")
         else:
-            cells = live_arr * info.labelled_fraction
-        val = cells * flux * att[None, :]
-        det = cells * att[None, :] / att_ref
+            parts = {"live": live_arr * info.labelled_fraction}
+        val = sum(parts.values()) * flux * att[None, :]
+        parts = {p: x * att[None, :] / att_ref for p, x in parts.items()}
         conv[:] = flux * att_ref
         bg_counts_per_unit = m.sample["exposure_s"] * m.sample["collection_efficiency"]
-        counts = val * bg_counts_per_unit
         bg = np.full(S, float(info.background_photons_per_s))
     elif assay == "mri":
-        det = label_all()
-        val = det.copy()
-        counts = None
+        parts = label_parts()
         notes.append("MRI sees SPIO iron in live cells, dead material and macrophages alike")
     elif assay in ("spect", "pet"):
         adm = np.asarray(ctx.result.administered, dtype=float)
@@ -171,8 +206,9 @@ def readout(ctx: Context, assay: str, *, decay_correct: bool = True,
         if info.direct:
             if not info.radioactive:
                 raise DetectionError(f"label {info.name!r} is not radioactive")
-            det = act = label_all(decay=False)  # decayed activity in cell equivalents
-            val = (label_all() if decay_correct else act) * inv[:, None]
+            parts = label_parts(decay=False)  # decayed activity in cell equivalents
+            act = sum(parts.values())
+            val = (sum(label_parts().values()) if decay_correct else act) * inv[:, None]
             counts = act * info.specific_activity_Bq_per_cell * sens
             # unit per detected cell: site-specific when decay-corrected with several groups
             body_act = act.sum(axis=1)
@@ -187,21 +223,33 @@ def readout(ctx: Context, assay: str, *, decay_correct: bool = True,
                          + ("; decay-corrected" if decay_correct else "; not decay-corrected"))
         else:  # reporter PET: probe injected before each scan, trapped by live reporter cells
             u = info.probe_uptake_per_cell
+            if u * float(adm.max(initial=0.0)) > 1.0:
+                raise DetectionParameterError(
+                    f"parameter {label_parameter_name(info.name, 'probe_uptake_per_cell')!r}: value {u:g} per cell "
+                    f"x {adm.max():g} cells given = {u * adm.max():.3g}: the cells would trap more than all of the "
+                    f"probe; allowed: at most 1 / cells given = {1.0 / adm.max():.3g}")
             scan = math.exp(-math.log(2) * info.probe_uptake_time_h / info.probe_half_life_h)  # probe left at the scan
             f_decay = 1.0 if decay_correct else scan
-            det = live_arr * info.labelled_fraction
-            val = 100.0 * u * det * f_decay
+            parts = {"live": live_arr * info.labelled_fraction}
+            val = 100.0 * u * parts["live"] * f_decay
             conv[:] = 100.0 * u * f_decay
-            counts = info.probe_activity_MBq * 1e6 * u * det * scan * sens
+            counts = info.probe_activity_MBq * 1e6 * u * parts["live"] * scan * sens
             notes.append("reporter PET: % of the injected probe trapped by live reporter cells")
     else:  # pragma: no cover - ctx.method validated the name
         raise DetectionError(f"assay {assay!r} is not implemented")
+    det = sum(parts.values())
+    if assay in ("qpcr", "flow", "ihc", "mri"):  # the readout counts cell equivalents
+        val = det.copy()
+        counts = det * frac if assay != "mri" else None
+    elif assay in ("bli", "fluorescence"):
+        counts = val * bg_counts_per_unit
     limit = lod_cells[None, :] * conv
     if imaging_sum:
         sites.append("whole_body")
         val, det, counts, live_arr, dead_arr = (np.column_stack([x, x.sum(axis=1)])
                                                 for x in (val, det, counts, live_arr, dead_arr))
-        lod_cells = np.append(lod_cells, lod_cells[0] if detection_limit_ratio is None else np.nan)
+        parts = {p: np.column_stack([x, x.sum(axis=1)]) for p, x in parts.items()}
+        lod_cells = np.append(lod_cells, lod_cells[0])  # imaging: the same limit everywhere
         body_conv = np.divide(val[:, -1], det[:, -1], out=conv[:, 0].copy(), where=det[:, -1] > 0)
         limit = np.column_stack([limit, lod_cells[-1] * body_conv])
         frac = np.append(frac, 1.0)
@@ -218,25 +266,34 @@ def readout(ctx: Context, assay: str, *, decay_correct: bool = True,
             notes.append(f"{info.name}: optical background {info.background_photons_per_s:g} photons/s per site "
                          f"raises the detection limit to {k_bg:g} x background where that exceeds the "
                          f"Table 2 limit")
-    return Readout(assay, ASSAY_UNITS[assay], info.name, t, tuple(sites), val, det,
-                   np.broadcast_to(lod_cells, det.shape).copy(), limit,
-                   counts, m.cv if cv is None else cv, frac,
-                   live_arr, dead_arr, notes, bg,
-                   None if bg is None else bg * bg_counts_per_unit)
+    reachable = None
+    if ASSAY_UNITS[assay] == "percent_injected_activity" and (limit > ALL_INJECTED).any():
+        # a limit above all of the injected activity cannot be reached: nothing is detectable
+        reachable = limit <= ALL_INJECTED
+        first = float(t[np.flatnonzero(~reachable.all(axis=1))[0]])
+        limit = np.minimum(limit, ALL_INJECTED)
+        why = "the label has decayed" if decay_correct and info.decay_rate > 0 else "fewer cells given than the limit"
+        notes.append(f"{info.name}: from {first:g} h even all of the injected activity would be below the {assay} "
+                     f"detection limit ({why}); the limit is shown as {ALL_INJECTED:g} %ID there and nothing is "
+                     "detectable")
+    ro = Readout(assay, ASSAY_UNITS[assay], info.name, t, tuple(sites), val, det,
+                 np.broadcast_to(lod_cells, det.shape).copy(), limit,
+                 counts, m.cv if cv is None else cv, frac,
+                 live_arr, dead_arr, notes, bg,
+                 None if bg is None else bg * bg_counts_per_unit, parts, reachable)
+    _check_finite(ro, ctx)
+    return ro
 
 
 def noisy(ro: Readout, rng: np.random.Generator, animal_factor: np.ndarray | float = 1.0) -> np.ndarray:
     """One noisy realisation of ``ro.expected`` (counting noise x log-normal CV x animal)."""
-    f = np.ones_like(ro.expected)
+    bgc = ro.background_counts
+    j = ro.sites.index("whole_body") if "whole_body" in ro.sites else len(ro.sites)  # whole body: sum of the sites
+    v = ro.expected[:, :j]
     if ro.counts is not None:
-        bgc = ro.background_counts
-        if "whole_body" in ro.sites:  # whole body = sum of the noisy sites
-            j = ro.sites.index("whole_body")
-            fc = counting_factor(rng, ro.counts[:, :j], None if bgc is None else bgc[None, :j])
-            v = ro.expected[:, :j] * fc * lognormal_factor(rng, ro.cv, fc.shape) * animal_factor
-            return np.column_stack([v, v.sum(axis=1)])
-        f = counting_factor(rng, ro.counts, None if bgc is None else bgc[None, :])
-    return ro.expected * f * lognormal_factor(rng, ro.cv, f.shape) * animal_factor
+        v = counted(rng, v, ro.counts[:, :j], None if bgc is None else bgc[None, :j])
+    v = v * lognormal_factor(rng, ro.cv, v.shape) * animal_factor
+    return v if j == len(ro.sites) else np.column_stack([v, v.sum(axis=1)])
 
 
 def observe(source, assay: str, *, scenario=None, label: str | None = None,
@@ -272,7 +329,10 @@ def observe(source, assay: str, *, scenario=None, label: str | None = None,
     ``detection_limit_cells``, ``label``, ``true_live_cells``, ``true_dead_cells``,
     ``sampled_fraction``, ``background`` (optical background of the region [photons/s];
     0 for non-optical assays). For bli and fluorescence ``limit`` is background-aware:
-    max(Table 2 limit, ``signal_to_background_min`` x ``background``). Detection
+    max(Table 2 limit, ``signal_to_background_min`` x ``background``); for spect and pet it is
+    at most 100 %ID: where even all of the injected activity would stay below the detection
+    limit (a decayed label) the limit reads 100 and nothing is detectable (see the notes).
+    ``whole_body`` (imaging) is detectable when its summed region is or any site is. Detection
     parameters in the scenario's ``[parameters]`` apply (:mod:`mscpk.inputs.detection`).
 
     Raises
@@ -296,7 +356,11 @@ def observe(source, assay: str, *, scenario=None, label: str | None = None,
                  division_time_h=division_time_h)
     rng = rng_from_seed(seed)
     value = ro.expected if rng is None else noisy(ro, rng)
-    detectable = (value >= ro.limit) & (value > 0) & np.isfinite(ro.limit)
+    detectable = (value >= ro.limit) & (value > 0)
+    if ro.reachable is not None:
+        detectable &= ro.reachable
+    if "whole_body" in ro.sites:  # the whole-body region holds every site
+        detectable[:, -1] |= detectable[:, :-1].any(axis=1)
     T, S = value.shape
     df = pd.DataFrame({
         "time_h": np.repeat(ro.times_h, S),
@@ -342,4 +406,4 @@ def expected_signals(result, scenario, assays: Sequence[str], *, label: str | No
     return out
 
 
-__all__ = ["observe", "readout", "Readout", "noisy", "expected_signals"]
+__all__ = ["observe", "readout", "Readout", "noisy", "expected_signals", "dilutes", "division_error", "ALL_INJECTED"]

@@ -19,8 +19,8 @@ import numpy as np
 
 from mscpk.analysis.detection.context import EX_VIVO, make_context
 from mscpk.analysis.detection.labels import as_scenario
-from mscpk.analysis.detection.noise import counting_factor, lognormal_factor, rng_from_seed
-from mscpk.analysis.detection.observation import readout
+from mscpk.analysis.detection.noise import counted, lognormal_factor, rng_from_seed
+from mscpk.analysis.detection.observation import dilutes, division_error, readout
 from mscpk.analysis.detection.windows import window
 from mscpk.engine.result import Result
 from mscpk.errors import DetectionError
@@ -67,6 +67,20 @@ def _live_specific(assay: str, label: str) -> bool:
     if assay == "ihc":
         return not (assay in info.assays and info.kind in ("particle", "dye"))
     return assay in ("fluorescence", "pet") and not info.direct
+
+
+#: What each part of a signal is (:attr:`~mscpk.analysis.detection.observation.Readout.parts`).
+_PART_TEXT = {"live": "live cells", "dead": "dead-cell material", "host": "label held by macrophages",
+              "unbound": "free label in blood"}
+
+
+def _signal(ro, j: int, i: int) -> str:
+    """What the signal of site ``j`` at time ``i`` is: ``"24 h: 3 % live cells, 97 % ..."``."""
+    total = float(ro.detected_cells[i, j])
+    text = dict(_PART_TEXT, dead="DNA of dead cells") if ro.assay == "qpcr" else _PART_TEXT
+    shares = [(100.0 * float(x[i, j]) / total, p) for p, x in ro.parts.items()] if total > 0 else []
+    return f"{ro.times_h[i]:g} h: " + ", ".join(f"{v:.0f} % {text[p]}" for v, p in shares
+                                                   if v >= 0.5 or p == "live")
 
 
 def _sampling_times(first: float, last: float, end: float, until_end: bool, t0: float) -> list[float]:
@@ -148,6 +162,7 @@ def design_study(source, *, scenario=None, label: str | None = None, precision: 
     assays = list(ASSAYS if assays is None else assays)
     for a in assays:
         method_info(a)
+    dose_times = [d.time_h for d in sc.dose]
     evaluated: dict[str, dict[str, Any]] = {}
     for a in assays:
         if a in supported_assays(base.label.name, origin):  # qpcr of a xenogeneic product included
@@ -158,23 +173,29 @@ def design_study(source, *, scenario=None, label: str | None = None, precision: 
             evaluated[a] = {"possible": False, "label": base.label.name}
             continue
         ctx = base if lab == base.label.name else base.with_label(lab)
-        ro = readout(ctx, a, division_time_h=division_time_h)
+        ro = readout(ctx, a, division_time_h=division_time_h if dilutes(a, ctx.label) else math.inf)
+        margin, live = ro.margin(), ro.margin("live")
         win = {}
         for j, s in enumerate(ro.sites):
             if s == "whole_body":
                 continue
-            first, last, until_end = window(ro.times_h, ro.detected_cells[:, j], float(ro.limit_cells[0, j]),
-                                            [d.time_h for d in sc.dose])
+            first, last, until_end = window(ro.times_h, margin[:, j], 1.0, dose_times)
             if not math.isnan(first):
                 k = int(np.argmax(ro.detected_cells[:, j]))
+                i_last = int(np.flatnonzero(margin[:, j] >= 1.0)[-1])
                 win[s] = {"first": first, "last": last, "until_end": until_end,
-                          "peak_h": float(ro.times_h[k]), "peak": float(ro.detected_cells[k, j])}
+                          "peak_h": float(ro.times_h[k]), "peak": float(ro.detected_cells[k, j]),
+                          "live_last": window(ro.times_h, live[:, j], 1.0, dose_times)[1],
+                          "at_peak": _signal(ro, j, k), "at_end": _signal(ro, j, i_last)}
         m = base.method(a)  # with the scenario's detection parameters
         cv = math.hypot(m.cv, between_animal_cv)
         evaluated[a] = {"possible": True, "label": lab, "relabel": lab != base.label.name, "windows": win,
                         "cv": cv, "n": animals_per_time(cv, precision, confidence),
                         "sampling": "destructive" if a in EX_VIVO else "serial",
                         "live_specific": _live_specific(a, lab), "direct": label_info(lab).direct}
+    diluted = [a for a, ev in evaluated.items() if ev["possible"] and dilutes(a, label_info(ev["label"]))]
+    if math.isfinite(division_time_h) and not diluted:
+        raise division_error(division_time_h, f"none of the assays evaluated ({', '.join(evaluated)})")
     # ground truth from the engine: tissue sites live cells reach
     sites = [s for s in res.sites if s not in ("eliminated", "blood")]
     adm = float(np.max(res.administered)) or 1.0
@@ -235,12 +256,32 @@ def design_study(source, *, scenario=None, label: str | None = None, precision: 
             if not injured:
                 return False, "the scenario has no injured site; add [[subject.injury]]", []
             use = [s for s in injured if s in win]
-            return bool(use), caveat if use else f"not detectable at the injured site(s) {', '.join(injured)}", use
+            if not use:
+                return False, f"not detectable at the injured site(s) {', '.join(injured)}", []
+            if ev["live_specific"]:
+                return True, caveat, use
+            live = [s for s in use if not math.isnan(win[s]["live_last"])]
+            what = "; ".join(f"{s} signal at its peak ({win[s]['at_peak']}), when last detectable "
+                             f"({win[s]['at_end']})" for s in use)
+            if not live:
+                return False, (f"the signal is not live cells ({what}): live cells at {', '.join(use)} stay below "
+                               "the detection limit"), []
+            return True, f"{what}; live cells detectable until " + ", ".join(
+                f"{win[s]['live_last']:.3g} h in {s}" for s in live), live
         if item == "persistence":
             if not tissue:
                 return False, "not detectable in any tissue", []
-            s_last = max(tissue, key=lambda s: (win[s]["last"], win[s]["peak"]))
-            return True, "" if ev["live_specific"] else ("overestimates persistence: " + caveat), [s_last]
+            if ev["live_specific"]:
+                return True, "", [max(tissue, key=lambda s: (win[s]["last"], win[s]["peak"]))]
+            live = [s for s in tissue if not math.isnan(win[s]["live_last"])]
+            if not live:
+                s_last = max(tissue, key=lambda s: (win[s]["last"], win[s]["peak"]))
+                return False, (f"the signal is not live cells: live cells stay below the detection limit at every "
+                               f"site ({s_last} signal when last detectable, {win[s_last]['at_end']})"), []
+            s_last = max(live, key=lambda s: (win[s]["live_last"], win[s]["peak"]))
+            w = win[s_last]
+            return True, (f"overestimates persistence: live cells in {s_last} are detectable until "
+                          f"{w['live_last']:.3g} h, the signal until {w['last']:.3g} h (at {w['at_end']})"), [s_last]
         if ev["live_specific"]:  # death
             return (bool(tissue), "combine with qPCR (live + dead cells) to see death" if tissue
                     else "not detectable in any tissue", tissue[:n_sites])
@@ -301,7 +342,8 @@ def simulate_study(source, *, assay: str = "qpcr", scenario=None, label: str | N
     times_h : sampling times [h after the first dose] (default: the standard grid up to the end
         of the run: 0.25, 1, 4, 8, 24, 48, 72, 168, 336, 504, 672 h).
     animals_per_time : animals per time point (>= 1).
-    sites : sites to sample (default: every tissue site, depot and blood).
+    sites : sites to sample (default: every tissue site, depot and blood); imaging assays
+        also offer ``whole_body`` (the sum of the animal's sites, as ``observe`` reports it).
     seed : int or ``numpy.random.Generator`` (required: the dataset is random).
 
     Returns
@@ -352,12 +394,10 @@ def simulate_study(source, *, assay: str = "qpcr", scenario=None, label: str | N
         raise DetectionError("the given Result lacks some sampling times; pass the scenario instead")
     ro = readout(ctx, assay, decay_correct=decay_correct, detection_limit=detection_limit,
                  division_time_h=division_time_h)
-    all_sites = [s for s in ro.sites if s != "whole_body"]
-    use = all_sites if sites is None else list(sites)
+    use = [s for s in ro.sites if s != "whole_body"] if sites is None else list(sites)
     for s in use:
-        if s not in all_sites:
-            raise DetectionError(f"site {s!r} is not observed in this scenario; sites: {', '.join(all_sites)}")
-    cols = [ro.sites.index(s) for s in use]
+        if s not in ro.sites:
+            raise DetectionError(f"site {s!r} is not observed in this scenario; sites: {', '.join(ro.sites)}")
     # lower limit of quantification: the readout's limit, and for ex vivo assays a few
     # detected cells in the analysed sample
     lloq_all = ro.limit.copy()
@@ -367,25 +407,29 @@ def simulate_study(source, *, assay: str = "qpcr", scenario=None, label: str | N
         lloq_all = np.maximum(lloq_all, LLOQ_MIN_SAMPLE_CELLS * per_cell[None, :])
     dose_total = float(sum(((d.cells if d.cells is not None else d.cells_per_kg * ctx.species.body_weight_kg)
                             for d in sc.dose)))
+    # sites drawn: the whole body is the sum of every site of the same animal
+    draw = ([j for j, s in enumerate(ro.sites) if s != "whole_body"] if "whole_body" in use
+            else [ro.sites.index(s) for s in use])
+    bgc = ro.background_counts
     n = int(animals_per_time)
     rows = []
     width = len(str(n * len(rel) if not serial else n))
     serial_factor = lognormal_factor(rng, between_animal_cv, n) if serial else None
     for k, (rt, i) in enumerate(zip(rel, tidx)):
         animal = serial_factor if serial else lognormal_factor(rng, between_animal_cv, n)
-        f = np.ones((n, len(cols)))
+        v = np.broadcast_to(ro.expected[i, draw], (n, len(draw)))
         if ro.counts is not None:
-            f = counting_factor(rng, np.broadcast_to(ro.counts[i, cols], (n, len(cols))),
-                                None if ro.background_counts is None else ro.background_counts[None, cols])
-        vals = ro.expected[i, cols][None, :] * f * lognormal_factor(rng, ro.cv, (n, len(cols))) * animal[:, None]
-        lloq = lloq_all[i, cols]
+            v = counted(rng, v, ro.counts[i, draw], None if bgc is None else bgc[None, draw])
+        v = v * lognormal_factor(rng, ro.cv, v.shape) * animal[:, None]
+        vals = dict(zip((ro.sites[j] for j in draw), v.T))
+        vals["whole_body"] = v.sum(axis=1)
         for a in range(n):
             aid = f"A{(a if serial else k * n + a) + 1:0{width}d}"
-            for j, s in enumerate(use):
-                v = float(vals[a, j])
-                cens = int(not (v >= lloq[j] and v > 0))
-                rows.append({"ID": aid, "TIME": rt, "DV": np.nan if cens else v, "SITE": s, "GROUP": group or sc.name,
-                             "DOSE": dose_total, "DVU": unit, "LLOQ": float(lloq[j]), "CENS": cens,
+            for s in use:
+                x, lloq = float(vals[s][a]), float(lloq_all[i, ro.sites.index(s)])
+                cens = int(not (x >= lloq and x > 0))
+                rows.append({"ID": aid, "TIME": rt, "DV": np.nan if cens else x, "SITE": s, "GROUP": group or sc.name,
+                             "DOSE": dose_total, "DVU": unit, "LLOQ": lloq, "CENS": cens,
                              "ASSAY": assay, "ROUTE": sc.dose[0].route})
     df = pd.DataFrame(rows, columns=["ID", "TIME", "DV", "SITE", "GROUP", "DOSE", "DVU", "LLOQ", "CENS",
                                      "ASSAY", "ROUTE"])

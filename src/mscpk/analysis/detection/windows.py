@@ -12,7 +12,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from mscpk.analysis.detection.context import make_context
-from mscpk.analysis.detection.observation import readout
+from mscpk.analysis.detection.observation import dilutes, division_error, readout
+from mscpk.errors import DetectionError
 from mscpk.inputs.catalogue import method_info, supported_assays
 
 
@@ -101,7 +102,11 @@ def detection_windows(source, *, scenario=None, assays: Sequence[str] | None = N
     interval, e.g. ``"0-17.8;48-72"`` (h, 3 significant digits; empty when never detectable):
     a signal can drop below the limit and rise again (a second dose), so ``first_h`` to
     ``last_h`` may span gaps. The detection limit of bli and fluorescence includes the
-    optical background (see :func:`~mscpk.analysis.detection.observation.observe`). Scenario detection parameters apply
+    optical background (see :func:`~mscpk.analysis.detection.observation.observe`). The
+    ``whole_body`` region of an image holds every site, so its window holds theirs.
+    ``division_time_h`` applies to the assays it changes (flow, ihc of a direct label; listed in
+    ``attrs["notes"]``) and is an error when it changes none; no assay at all (an unlabelled,
+    non-xenogeneic product) is an error. Scenario detection parameters apply
     (:mod:`mscpk.inputs.detection`).
 
     Returns a DataFrame with columns ``assay, site, first_h, last_h`` first, then ``label``,
@@ -120,29 +125,45 @@ def detection_windows(source, *, scenario=None, assays: Sequence[str] | None = N
 
     ctx = make_context(source, scenario=scenario, label=label, times_h=times_h, params=params,
                        label_options=label_options)
-    allowed = supported_assays(ctx.label.name, ctx.scenario.product.origin)
-    if assays is None:
-        assays = allowed
+    origin = ctx.scenario.product.origin
+    assays = list(supported_assays(ctx.label.name, origin) if assays is None else assays)
+    if not assays:
+        raise DetectionError(f"no assay can see a product labelled {ctx.label.name!r} (origin {origin!r}): "
+                             "give a label (--label, label=...; e.g. luciferase, 111In-oxine) or a xenogeneic product")
     limits = dict(detection_limits or {})
     for a in limits:
         method_info(a)
+        if a not in assays:
+            raise DetectionError(f"detection limit for {a!r}: {a} is not among the assays evaluated "
+                                 f"({', '.join(assays)})")
+    notes = []
+    if math.isfinite(division_time_h):
+        diluted = [a for a in assays if dilutes(a, ctx.label)]
+        if not diluted:
+            raise division_error(division_time_h, f"none of the assays evaluated ({', '.join(assays)}) with label "
+                                                  f"{ctx.label.name!r}")
+        notes.append(f"division time {division_time_h:g} h: applies to {', '.join(diluted)} (label per cell); "
+                     f"the other assays see the total label, which division does not change")
     dose_times = sorted({float(d.time_h) for d in ctx.scenario.dose})
     rows = []
     for a in assays:
-        ro = readout(ctx, a, detection_limit=limits.get(a), division_time_h=division_time_h)
+        ro = readout(ctx, a, detection_limit=limits.get(a),
+                     division_time_h=division_time_h if dilutes(a, ctx.label) else math.inf)
+        margin = ro.margin()
         for j, site in enumerate(ro.sites):
-            lod = float(ro.limit_cells[0, j])
-            first, last, until_end = window(ro.times_h, ro.detected_cells[:, j], lod, dose_times)
-            spans = format_intervals(intervals(ro.times_h, ro.detected_cells[:, j], lod, dose_times))
+            first, last, until_end = window(ro.times_h, margin[:, j], 1.0, dose_times)
+            spans = format_intervals(intervals(ro.times_h, margin[:, j], 1.0, dose_times))
             k = int(np.argmax(ro.expected[:, j])) if len(ro.times_h) else 0
             rows.append({"assay": a, "site": site, "first_h": first, "last_h": last, "label": ro.label,
-                         "unit": ro.unit, "detection_limit_cells": lod,
+                         "unit": ro.unit, "detection_limit_cells": float(ro.limit_cells[0, j]),
                          "peak_h": float(ro.times_h[k]) if len(ro.times_h) else math.nan,
                          "peak_value": float(ro.expected[k, j]) if len(ro.times_h) else math.nan,
                          "until_end": bool(until_end), "intervals": spans})
     cols = ["assay", "site", "first_h", "last_h", "label", "unit", "detection_limit_cells",
             "peak_h", "peak_value", "until_end", "intervals"]
-    return pd.DataFrame(rows, columns=cols)
+    df = pd.DataFrame(rows, columns=cols)
+    df.attrs["notes"] = notes
+    return df
 
 
 __all__ = ["detection_windows", "window", "intervals", "format_intervals"]

@@ -91,7 +91,7 @@ def observe_command(
     detection_limit_ratio: Annotated[Optional[float], typer.Option("--detection-limit-ratio", help="qpcr/flow/ihc: donor cells per host cell, e.g. 1e-5")] = None,
     times: Annotated[Optional[str], typer.Option("--times", help="output times in h, e.g. 1,24,72")] = None,
     no_noise: Annotated[bool, typer.Option("--no-noise", help="noise-free (expected) readout")] = False,
-    division_time: Annotated[Optional[float], typer.Option("--division-time", help="cell division time in h (label dilution)")] = None,
+    division_time: Annotated[Optional[float], typer.Option("--division-time", help="cell division time in h: dilutes a direct label per cell (flow, ihc only)")] = None,
 ) -> None:
     """Simulated readout of ASSAY for SCENARIO (time_h, site, assay, value, unit, detectable)."""
     from mscpk.analysis.detection import observe
@@ -124,7 +124,7 @@ def detection_window_command(
     assay: Annotated[Optional[str], typer.Option("--assay", help="comma-separated assays (default: all the label allows)")] = None,
     detection_limit: Annotated[Optional[str], typer.Option("--detection-limit", help="per-assay limits in cells, e.g. bli=1e4,qpcr=50")] = None,
     times: Annotated[Optional[str], typer.Option("--times", help="time grid in h (default: the scenario's)")] = None,
-    division_time: Annotated[Optional[float], typer.Option("--division-time", help="cell division time in h (label dilution)")] = None,
+    division_time: Annotated[Optional[float], typer.Option("--division-time", help="cell division time in h: dilutes a direct label per cell (flow, ihc only)")] = None,
 ) -> None:
     """First and last detectable time (and every detectable interval) per assay and site.
 
@@ -142,7 +142,7 @@ def detection_window_command(
     if plot is not None:
         plot_detection_windows(df, plot)
     _write_csvs([(df, out)])
-    typer.echo(f"wrote {out}: label {df['label'].iloc[0] if len(df) else label}, {len(df)} rows")
+    typer.echo(f"wrote {out}: label {df['label'].iloc[0]}, {len(df)} rows")
     for a, g in df.groupby("assay", sort=False):
         ok = g[g["first_h"].notna() & (g["site"] != "whole_body")]
         if ok.empty:
@@ -152,6 +152,8 @@ def detection_window_command(
                                              else f"{r.first_h:.3g}-{r.last_h:.3g}")
                              + f" h{'+' if r.until_end else ''}" for r in ok.itertuples())
             typer.echo(f"  {a}: {span}")
+    for note in df.attrs.get("notes", []):
+        typer.echo(f"note: {note}")
     if plot is not None:
         typer.echo(f"wrote {plot}")
 

@@ -65,7 +65,7 @@ def scenario_from_dict(raw: Mapping[str, Any]) -> Scenario:
         given_txt = "" if isinstance(given, Mapping) else f" (got {given!r})"
         if err["type"] == "missing":
             raise ScenarioError(f"{loc}: required key is missing") from None
-        raise ScenarioError(f"{loc}: {msg}{given_txt}") from None
+        raise ScenarioError(f"{loc}: {msg}{given_txt}" if loc else f"{msg}{given_txt}") from None
     check_scenario(scenario)  # cross-checks against species, homing and parameter data
     return scenario
 

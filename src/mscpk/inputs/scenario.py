@@ -127,6 +127,8 @@ class Dose(BaseModel):
     infusion_min: Number = Field(0.0, ge=0.0, le=7 * 24 * 60)
     site: str | None = None
     vasodilator: Annotated[bool, Strict()] = False
+    every_h: Number | None = Field(None, gt=0.0, le=MAX_TIME_H)  # repeat every ... h (NONMEM II)
+    count: Annotated[int, Strict()] = Field(1, ge=1, le=1000)  # ... count times in all (ADDL + 1)
 
     @field_validator("route")
     @classmethod
@@ -144,7 +146,19 @@ class Dose(BaseModel):
             raise ValueError("give exactly one of 'cells' or 'cells_per_kg'")
         if route_info(self.route).needs_site and not self.site:
             raise ValueError(f"route {self.route!r} needs 'site' (the organ reached)")
+        if self.count > 1 and self.every_h is None:
+            raise ValueError(f"count = {self.count} needs 'every_h' (the interval between administrations [h])")
+        if self.count > 1 and self.every_h < self.infusion_min / 60.0:
+            raise ValueError(f"every_h = {self.every_h:g} h is shorter than the infusion "
+                             f"({self.infusion_min:g} min): administrations would overlap")
         return self
+
+    def repeats(self) -> "tuple[Dose, ...]":
+        """The administrations this entry stands for: ``count`` copies, ``every_h`` apart."""
+        if self.count == 1:
+            return (self,)
+        return tuple(self.model_copy(update={"time_h": self.time_h + k * self.every_h, "count": 1, "every_h": None})
+                     for k in range(self.count))
 
     def target_site(self) -> str | None:
         """The organ the artery or needle reaches (``site`` or the route's default)."""
@@ -173,6 +187,18 @@ class Scenario(BaseModel):
     dose: tuple[Dose, ...] = Field(min_length=1)
     parameters: dict[str, ParameterValue] = Field(default_factory=dict)
     run: Run = Run()
+
+    @model_validator(mode="after")
+    def _administrations(self) -> "Scenario":
+        """Repeated entries (``every_h``, ``count``) become one dose per administration."""
+        if all(d.count == 1 for d in self.dose):
+            return self
+        for i, d in enumerate(self.dose, 1):
+            last = d.time_h + (d.count - 1) * (d.every_h or 0.0)
+            if last > self.run.end_h:
+                raise ValueError(f"dose[{i}].count: administration {d.count} of {d.count} at {last:g} h is after "
+                                 f"run.end_h = {self.run.end_h:g}; raise end_h or lower count")
+        return self.model_copy(update={"dose": tuple(a for d in self.dose for a in d.repeats())})
 
     def output_times(self) -> "list[float]":
         """Output grid [h]: ``run.times_h`` if given, else a grid dense early, then every 6 h."""

@@ -11,13 +11,19 @@ the suffix (.png, .pdf or .svg; the command line checks the path first).
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
 
+from mscpk.inputs.catalogue import ASSAYS
 from mscpk.utils import atomic_path
 
 _MIN_T = 0.01  # [h] left edge of the log time axis
+#: One colour per assay in every figure (matplotlib's tab10 without its grey, which the
+#: engine's dead cells use); the detection limit is dashed dark grey, true cells black / grey.
+ASSAY_COLOURS = dict(zip(ASSAYS, ("C0", "C1", "C2", "C3", "C4", "C5", "C6", "C8")))
+_LIMIT_COLOUR, _LIVE_COLOUR, _DEAD_COLOUR = "0.3", "k", "0.6"
 
 
 def _pyplot():
@@ -59,8 +65,7 @@ def plot_detection_windows(windows, path, title: str = "Detection windows") -> P
     plt = _pyplot()
     p = Path(path)
     w = windows[np.isfinite(windows["first_h"].astype(float))]
-    assays = list(dict.fromkeys(windows["assay"]))
-    colours = {a: plt.cm.tab10(i % 10) for i, a in enumerate(assays)}
+    colours = ASSAY_COLOURS
     n = max(len(w), 1)
     fig, ax = plt.subplots(figsize=(9, 0.28 * n + 1.6))
     labels = []
@@ -82,7 +87,7 @@ def plot_detection_windows(windows, path, title: str = "Detection windows") -> P
     never = sorted(set(windows["assay"]) - set(w["assay"]))
     sub = f" (never detectable: {', '.join(never)})" if never else ""
     label = windows["label"].iloc[0] if len(windows) else ""
-    ax.set_title(f"{title} - label {label}{sub}", fontsize=10)
+    ax.set_title("\n".join(textwrap.wrap(f"{title} - label {label}{sub}", 90)), fontsize=10)
     for t in (1, 24, 168, 672):  # 1 h, 1 day, 1 week, 4 weeks
         ax.axvline(t, color="0.85", lw=0.8, zorder=0)
     if not len(w):
@@ -107,18 +112,21 @@ def plot_observation(obs, path, max_sites: int = 6) -> Path:
     for ax, site in zip(axes.flat, sites):
         d = df[df["site"] == site]
         t = np.maximum(d["time_h"].to_numpy(float), _MIN_T)
-        ax.plot(t, np.maximum(d["expected"], 1e-300), color="C0", lw=1.2, label=f"{assay} expected")
+        c = ASSAY_COLOURS.get(assay, "C0")
+        ax.plot(t, np.maximum(d["expected"], 1e-300), color=c, lw=1.2, label=f"{assay} expected")
         det = d["detectable"].to_numpy(bool)
         v = np.maximum(d["value"].to_numpy(float), 1e-300)
-        ax.plot(t[det], v[det], "o", color="C0", ms=3.5, label="observed (detectable)")
-        ax.plot(t[~det], v[~det], "o", mfc="none", color="C0", ms=3.5, label="observed (< limit)")
-        ax.plot(t, d["limit"], color="C3", lw=0.9, ls="--", label="detection limit")
+        ax.plot(t[det], v[det], "o", color=c, ms=3.5, label="observed (detectable)")
+        ax.plot(t[~det], v[~det], "o", mfc="none", color=c, ms=3.5, label="observed (< limit)")
+        ax.plot(t, d["limit"], color=_LIMIT_COLOUR, lw=1.1, ls="--", label="detection limit")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_ylabel(unit, color="C0", fontsize=8)
+        ax.set_ylabel(unit, color=c, fontsize=8)
         ax2 = ax.twinx()
-        ax2.plot(t, np.maximum(d["true_live_cells"], 1e-300), color="k", lw=1.0, ls="-", label="true live cells")
-        ax2.plot(t, np.maximum(d["true_dead_cells"], 1e-300), color="0.6", lw=1.0, ls=":", label="true dead cells")
+        ax2.plot(t, np.maximum(d["true_live_cells"], 1e-300), color=_LIVE_COLOUR, lw=1.0, ls="-",
+                 label="true live cells")
+        ax2.plot(t, np.maximum(d["true_dead_cells"], 1e-300), color=_DEAD_COLOUR, lw=1.0, ls=":",
+                 label="true dead cells")
         ax2.set_yscale("log")
         ax2.set_ylabel("cells (engine)", fontsize=8)
         top = max(float(np.max(d["true_live_cells"])), float(np.max(d["true_dead_cells"])), 1.0)
@@ -137,4 +145,4 @@ def plot_observation(obs, path, max_sites: int = 6) -> Path:
     return p
 
 
-__all__ = ["plot_detection_windows", "plot_observation"]
+__all__ = ["plot_detection_windows", "plot_observation", "ASSAY_COLOURS"]

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
 
 from mscpk.engine.result import Result
+
+#: Colour range of the heat map and body maps [% of the administered dose]; values below the
+#: range are drawn in :data:`BELOW_COLOUR` (labelled), cells before the first dose stay white.
+PERCENT_RANGE = (1e-4, 100.0)
+BELOW_COLOUR = "0.72"
+#: Characters per line of the figure title (the scenario name) before it wraps.
+TITLE_WIDTH = 110
 
 
 #: Schematic position (x, y) of each site on the body map (head up, unit-free).
@@ -29,10 +37,9 @@ def _draw_body(ax, values: dict[str, float], norm, cmap, title: str) -> None:
     for site, (x, y) in BODY_POSITIONS.items():
         if site not in values:
             continue
-        v = values[site]
-        if v > norm.vmin:
-            size = 0.015 + 0.012 * np.log10(v / norm.vmin)
-            ax.add_patch(Circle((x, y), size, fc=cmap(norm(v)), ec="k", lw=0.4))
+        v = values[site]  # below the colour range: the smallest circle in the "below" colour
+        size = 0.015 + 0.012 * np.log10(max(v, norm.vmin) / norm.vmin)
+        ax.add_patch(Circle((x, y), size, fc=cmap(norm(v)) if v > norm.vmin else BELOW_COLOUR, ec="k", lw=0.4))
         ax.text(x, y - 0.045, site, ha="center", va="top", fontsize=6)
     ax.set_xlim(-0.35, 0.35)
     ax.set_ylim(-0.16, 1.05)
@@ -50,8 +57,9 @@ def result_figure(result: Result, *, min_fraction: float = 1e-5,
                   body_times_h: tuple[float, ...] = (1.0, 24.0, 168.0)):
     """The figure of a result: top left, live (solid) and dead (dashed) cells per site over time on
     log scales; top right, a heat map of where the live dose is (% of administered, log
-    colour); bottom, body maps of live cells (% of dose) at ``body_times_h`` and at the end.
-    Sites that never exceed ``min_fraction`` of the dose are left out of the curves."""
+    colour; below 1e-4 % in a labelled grey, white before the first dose); bottom, body maps of
+    live cells (% of dose) at ``body_times_h`` and at the end. Sites that never exceed
+    ``min_fraction`` of the dose are left out of the curves."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -80,15 +88,17 @@ def result_figure(result: Result, *, min_fraction: float = 1e-5,
     ax.set_ylim(max(min_fraction * dose, 1e-1), dose * 2)
     ax.set_xlabel("time after first dose [h]")
     ax.set_ylabel("cells [cell equivalents]")
-    ax.set_title(f"{result.scenario_name}: live (solid) and dead (dashed) cells")
+    fig.suptitle("\n".join(textwrap.wrap(result.scenario_name, TITLE_WIDTH)), fontsize=12)
+    ax.set_title("live (solid) and dead (dashed) cells")
     ax.grid(True, which="both", alpha=0.2)
     ax.legend(fontsize=7, ncol=2, loc="lower left")
-    given = np.where(result.administered > 0, result.administered, np.nan)
+    given = np.where(result.administered > 0, result.administered, np.nan)  # NaN before the first dose
     mat = np.array([result.quantity(s, "live_cells") / given * 100 for s in sites])
-    mat = np.where(mat > 1e-4, mat, np.nan)
+    # below the range (zero included): the "below" colour, not the blank of missing data
+    mat = np.where(np.isnan(mat), np.nan, np.maximum(mat, PERCENT_RANGE[0] / 10))
     edges = np.concatenate([[t[0]], (t[1:] + t[:-1]) / 2, [t[-1]]])
-    im = hm.pcolormesh(edges, np.arange(len(sites) + 1), mat, cmap="viridis", norm=LogNorm(1e-4, 100),
-                       shading="flat")
+    cmap, norm = plt.get_cmap("viridis").with_extremes(under=BELOW_COLOUR, bad="white"), LogNorm(*PERCENT_RANGE)
+    im = hm.pcolormesh(edges, np.arange(len(sites) + 1), mat, cmap=cmap, norm=norm, shading="flat")
     hm.set_xscale("symlog", linthresh=1.0)
     hm.set_xlim(edges[0], edges[-1])
     hm.set_ylim(len(sites), 0)
@@ -96,12 +106,16 @@ def result_figure(result: Result, *, min_fraction: float = 1e-5,
     hm.set_yticklabels(sites, fontsize=8)
     hm.set_xlabel("time after first dose [h] (linear below 1 h, log above)")
     hm.set_title("live cells, % of administered dose")
-    fig.colorbar(im, ax=hm, label="% of dose")
-    cmap, norm = plt.get_cmap("viridis"), LogNorm(1e-4, 100)
+    bar = fig.colorbar(im, ax=hm, label="% of dose", extend="min")
+    bar.ax.text(0.5, -0.03, "below\n" + f"{PERCENT_RANGE[0]:.0e} %".replace("e-0", "e-"), transform=bar.ax.transAxes,
+                ha="center", va="top", fontsize=7)
     for k, tb in enumerate(body_t):
         i = int(np.searchsorted(t, tb, side="right") - 1)
         given = result.administered[i]
-        vals = {s: float(result.quantity(s, "live_cells")[i] / given * 100) if given > 0 else 0.0 for s in sites}
+        vals = {s: float(result.quantity(s, "live_cells")[i] / given * 100) for s in sites} if given > 0 else {}
         _draw_body(fig.add_subplot(bottom[k]), vals, norm, cmap, f"live cells at {t[i]:g} h (% of dose)")
     fig.tight_layout()
     return fig
+
+
+__all__ = ["result_figure", "save_figure", "BODY_POSITIONS", "PERCENT_RANGE", "BELOW_COLOUR"]

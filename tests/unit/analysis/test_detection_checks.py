@@ -189,3 +189,15 @@ def test_reference_depth_must_lie_in_the_body():
     sc = with_parameters(scenario(label="luciferase", end=24.0, times=[1]), {"BLI reference depth [mm]": 1e30})
     with pytest.raises(DetectionParameterError, match=r"'BLI reference depth \[mm\]': value 1e\+30 mm is deeper"):
         observe(sc, "bli")
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: design_study(scenario(end=24.0), assays=["qpcr"], between_animal_cv=math.inf), "between_animal_cv"),
+    (lambda: design_study(scenario(end=24.0), assays=["qpcr"], precision=1e-200), "more animals than can be counted"),
+    (lambda: simulate_study(scenario(end=24.0), assay="qpcr", times_h=[1], animals_per_time=True), "whole number"),
+    (lambda: simulate_study(scenario(end=24.0), assay="qpcr", times_h=[1], between_animal_cv=math.nan), "finite"),
+])
+def test_study_design_numbers_must_be_finite(call, words):
+    # were a crash (OverflowError from an infinite group size), one True animal, or NaN data
+    with pytest.raises(DetectionError, match=words):
+        call()

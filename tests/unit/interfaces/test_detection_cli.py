@@ -164,3 +164,10 @@ def test_observe_refuses_a_division_time_that_changes_nothing(make_scenario, tmp
     r = run("detection-window", make_scenario(label="DiR", end=24.0), "-o", tmp_path / "w.csv",
             "--division-time", "24")
     assert r.exit_code == 0 and "note: division time 24 h: applies to flow, ihc" in r.output
+
+
+def test_design_study_refuses_an_infinite_between_animal_cv(make_scenario, tmp_path):
+    out = tmp_path / "plan.csv"
+    r = run("design-study", make_scenario(label="luciferase", end=24.0), "-o", out, "--between-animal-cv", "inf")
+    assert r.exit_code == 2 and r.stderr.startswith("error: between_animal_cv") and "Traceback" not in r.output
+    assert not out.exists()

@@ -71,11 +71,7 @@ def resolve(source: Any, scenario: Any = None, times_h: Sequence[float] | None =
             raise DetectionError("times_h cannot be chosen for a given Result; pass the scenario instead")
         return resolve_inputs(as_scenario(scenario), params), source
     inputs = resolve_inputs(as_scenario(source), params)
-    if times_h is not None:
-        times = [float(t) for t in times_h]
-        if not times or any(not math.isfinite(t) or t < 0 for t in times):
-            raise DetectionError(f"times_h: {list(times_h)!r}: give one or more finite times >= 0 [h]")
-    # the engine sees the scenario without detection parameters
+    # the engine sees the scenario without detection parameters (and checks times_h)
     return inputs, simulate(inputs.cell_scenario, times_h=times_h, params=params)
 
 

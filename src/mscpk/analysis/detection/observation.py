@@ -8,7 +8,7 @@ docs/detection.md ("Observation models").
 
 >>> df = observe("examples/iv_mouse.toml", "spect", label="111In-oxine", times_h=[1, 24])
 >>> df.query("site == 'whole_body'")["value"].round(1).tolist()  # % injected activity in the body
-[99.9, 81.9]
+[99.9, 81.8]
 """
 
 from __future__ import annotations
@@ -345,7 +345,7 @@ def observe(source, assay: str, *, scenario=None, label: str | None = None,
     >>> df = observe("examples/iv_mouse.toml", "qpcr", label="luciferase", times_h=[24])
     >>> lung = df.query("site == 'lung'").iloc[0]
     >>> lung.unit, bool(lung.detectable), round(float(lung.value), -4)
-    ('cells', True, 250000.0)
+    ('cells', True, 270000.0)
     """
     import pandas as pd
 

@@ -24,7 +24,9 @@ from mscpk.analysis.detection.observation import dilutes, division_error, readou
 from mscpk.analysis.detection.windows import window
 from mscpk.engine.result import Result
 from mscpk.errors import DetectionError
-from mscpk.inputs.catalogue import ASSAY_UNITS, ASSAYS, detection_constants, label_info, method_info, supported_assays
+from mscpk.inputs.catalogue import (ASSAY_UNITS, ASSAYS, check_number, detection_constants, label_info, method_info,
+                                    supported_assays)
+from mscpk.inputs.scenario import check_times
 
 GUIDANCE_ITEMS: tuple[str, ...] = ("dynamic distribution", "migration", "homing", "persistence", "death")
 #: Standard sampling grid [h after the first dose] (``constants.toml``).
@@ -47,16 +49,17 @@ def animals_per_time(cv: float, precision: float, confidence: float = 0.95, mini
     >>> animals_per_time(0.10, 0.3)
     3
     """
-    if not (precision > 0):
-        raise DetectionError(f"precision: {precision!r} must be > 0 (relative CI half-width, e.g. 0.3)")
-    if not (0 < confidence < 1):
+    precision = check_number("precision (relative CI half-width, e.g. 0.3)", precision, "pos")
+    cv = check_number("cv", cv, "nonneg")
+    if not check_number("confidence", confidence, "frac") < 1:
         raise DetectionError(f"confidence: {confidence!r} must be between 0 and 1")
-    if not (cv >= 0):
-        raise DetectionError(f"cv: {cv!r} must be >= 0")
-    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
-    if minimum is None:
-        minimum = detection_constants()["min_animals_per_time"]
-    return max(int(minimum), int(math.ceil((z * cv / precision) ** 2 - 1e-9)))
+    minimum = check_number("minimum", detection_constants()["min_animals_per_time"] if minimum is None else minimum,
+                           "count")
+    r = NormalDist().inv_cdf(0.5 + confidence / 2.0) * cv / precision
+    n = r * r  # inf (no OverflowError) for an absurd precision
+    if not math.isfinite(n):
+        raise DetectionError(f"precision: {precision!r} with CV {cv:g} needs more animals than can be counted")
+    return max(int(minimum), int(math.ceil(n - 1e-9)))
 
 
 def _live_specific(assay: str, label: str) -> bool:
@@ -149,8 +152,7 @@ def design_study(source, *, scenario=None, label: str | None = None, precision: 
     for it in items:
         if it not in GUIDANCE_ITEMS:
             raise DetectionError(f"item {it!r}; allowed: {', '.join(GUIDANCE_ITEMS)}")
-    if not (between_animal_cv >= 0):
-        raise DetectionError(f"between_animal_cv: {between_animal_cv!r} must be >= 0")
+    between_animal_cv = check_number("between_animal_cv", between_animal_cv, "nonneg")
     animals_per_time(0.1, precision, confidence)  # validates precision / confidence
     base = make_context(source, scenario=scenario, label=label, times_h=times_h, params=params)
     sc, res = base.scenario, base.result
@@ -368,10 +370,10 @@ def simulate_study(source, *, assay: str = "qpcr", scenario=None, label: str | N
     if unit is None:
         raise DetectionError(f"assay {assay!r} reports {ASSAY_UNITS[assay]}, which the Study data format has no "
                              f"unit for (allowed: cells, %ID, ...); use qpcr, flow, ihc, mri, spect or pet")
-    if not isinstance(animals_per_time, (int, np.integer)) or animals_per_time < 1:
-        raise DetectionError(f"animals_per_time: {animals_per_time!r} must be an integer >= 1")
-    if not (between_animal_cv >= 0):
-        raise DetectionError(f"between_animal_cv: {between_animal_cv!r} must be >= 0")
+    if not isinstance(animals_per_time, (int, np.integer)) or isinstance(animals_per_time, bool):
+        raise DetectionError(f"animals_per_time: {animals_per_time!r} must be a whole number >= 1")
+    check_number("animals_per_time", animals_per_time, "count")
+    between_animal_cv = check_number("between_animal_cv", between_animal_cv, "nonneg")
     rng = rng_from_seed(seed)
     if rng is None:
         raise DetectionError("seed: a virtual study is random; give an int seed or a numpy Generator")
@@ -381,9 +383,7 @@ def simulate_study(source, *, assay: str = "qpcr", scenario=None, label: str | N
     if times_h is None:
         rel = [g for g in SAMPLING_GRID_H if t0 + g <= end + 1e-9]
     else:
-        rel = sorted({float(x) for x in times_h})
-        if not rel or any(not math.isfinite(x) or x < 0 for x in rel):
-            raise DetectionError(f"times_h: {list(times_h)!r}: give one or more finite times >= 0 [h]")
+        rel = check_times(times_h, "times_h").tolist()  # [h after the first dose]
     abs_times = [t0 + x for x in rel]
     if isinstance(source, Result):
         ctx = make_context(source, scenario=sc, label=label, params=params)

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 import mscpk
 from mscpk.analysis.fitting import fit
-from mscpk.errors import FitError
+from mscpk.errors import FitError, MscpkWarning
 from mscpk.inputs.resolve import scenario_parameters
 from mscpk.inputs.studydata import read_study
 from mscpk.interfaces.cli import app
@@ -66,7 +66,8 @@ def test_more_cells_than_dosed_is_warned_about(tmp_path):
     values = [v for v in lung_cells()]
     values[1] = 54 * dose  # e.g. cells/g written as cells
     path = write_data(tmp_path, values)
-    result = fit(SCENARIO, read_study(path), [LUNG_DEATH], n_starts=1, profile=False)
+    with pytest.warns(MscpkWarning, match="cells dosed by then"):
+        result = fit(SCENARIO, read_study(path), [LUNG_DEATH], n_starts=1, profile=False)
     assert len(result.warnings) == 1
     w = result.warnings[0]
     assert "row 3" in w and "54" in w and f"{dose:g} cells" in w

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,7 @@ from mscpk.analysis.fitting.groups import prepare
 from mscpk.analysis.fitting.likelihood import LogLikelihood
 from mscpk.analysis.fitting.optimise import optimise, profile_ci
 from mscpk.analysis.fitting.problem import NO_ASSAY, Problem
-from mscpk.errors import FitError
+from mscpk.errors import FitError, MscpkWarning
 from mscpk.inputs.studydata import StudyData
 
 #: an estimate within this (log scale) of a search bound is reported as on the bound
@@ -49,7 +50,8 @@ class FitResult:
     bound, else None). ``converged`` is False when the optimiser stopped early or an estimate
     is on a bound; ``convergence`` says which.
     ``excluded``: the rows read_study left out (ROW, COLUMN, VALUE, REASON); ``warnings``:
-    data that look wrong but were fitted (rows in cells above the cells dosed by then).
+    data that look wrong but were fitted (rows in cells above the cells dosed by then; each
+    also issued as a :class:`~mscpk.errors.MscpkWarning`).
     ``sigmas``: residual SD(s) on the log scale, by assay (``{"all": s}`` when shared);
     ``sigma``: the shared sigma, or with several the pooled value
     ``sqrt(sum n_k sigma_k^2 / sum n_k)`` over the rows of each assay.
@@ -259,9 +261,13 @@ def fit(scenario: Any = None, data: StudyData | pd.DataFrame | None = None,
         omega = math.exp(x_best[layout.omega])
         omega_ci = _interval(loglik, x_best, ll_best, layout.omega, profile)[:2]
     convergence = _convergence(converged, params)
+    data_warnings = tuple(problem.dose_warnings())
+    for text in data_warnings:
+        warnings.warn(text, MscpkWarning, stacklevel=2)
     return FitResult(parameters=params, sigma=pooled, objective=-2 * ll_best,
                      converged=convergence == "converged", convergence=convergence,
-                     excluded=_excluded(data, scenarios), warnings=tuple(problem.dose_warnings()), n_obs=problem.n_obs, n_blq=problem.n_blq,
+                     excluded=_excluded(data, scenarios), warnings=data_warnings,
+                     n_obs=problem.n_obs, n_blq=problem.n_blq,
                      predictions=_predictions(loglik, theta, names),
                      start_objectives=tuple(-2 * v for v in lls),
                      n_starts=n_starts, seed=seed,

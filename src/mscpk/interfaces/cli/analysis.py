@@ -390,8 +390,6 @@ def fit_command(
     console = Console(highlight=False, soft_wrap=True, markup=False)
     for note in notes:
         console.print(note)
-    for warning in result.warnings:
-        typer.echo(f"warning: {warning}", err=True)
     if result.excluded:
         shown = "; ".join(f"row {e['ROW']} ({e['REASON']})" for e in result.excluded[:5])
         more = f"; ... and {len(result.excluded) - 5} more" if len(result.excluded) > 5 else ""

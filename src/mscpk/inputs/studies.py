@@ -173,7 +173,7 @@ def load_study(sid: str) -> Study:
     ids = study_ids()
     if sid not in ids:
         raise ScenarioError(f"unknown study {sid!r}; {did_you_mean(sid, ids)}`mscpk qualify --list` shows them")
-    text = resources.files("mscpk.data").joinpath("studies", f"{sid}.toml").read_text("utf-8")
+    text = resources.files("mscpk.data").joinpath("studies", f"{sid}.toml").read_text("utf-8-sig")
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -428,3 +428,12 @@ def test_subject_body_weight_must_be_plausible_for_the_species() -> None:
     with pytest.raises(PhysiologyError, match="plausible range"):
         load_species("mouse", body_weight_kg=0.5)
     assert load_species("human", body_weight_kg=120.0).body_weight_kg == 120.0
+
+
+def test_a_species_file_with_a_byte_order_mark_reads(tmp_path):
+    from mscpk.inputs.physiology import species_from_file
+
+    text = (DATA_DIR / "mouse.toml").read_text(encoding="utf-8")
+    p = tmp_path / "mouse_bom.toml"
+    p.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert species_from_file(p).name == "mouse"

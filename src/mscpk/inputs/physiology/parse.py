@@ -76,9 +76,11 @@ def species_from_file(path: str | os.PathLike[str]) -> Species:
     """Read and validate a user species TOML file (same format as the packaged ones)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # a byte-order mark is read as such
     except OSError as exc:
         raise PhysiologyError(f"cannot read species file '{p}': {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise PhysiologyError(f"species file '{p}': not a UTF-8 text file") from None
     return _parse(text, f"species file '{p}'")
 
 

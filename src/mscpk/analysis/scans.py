@@ -75,7 +75,9 @@ def _set_path(raw: dict, path: str, value: Any) -> None:
                 idx = range(len(seq)) if m.group(2) == "*" else [int(m.group(2)) - 1]
                 for j in idx:
                     if not 0 <= j < len(seq):
-                        raise ScenarioError(f"scan key {path!r}: index {j + 1} out of range 1..{len(seq)}")
+                        held = f"{len(seq)} entr{'y' if len(seq) == 1 else 'ies'} (1..{len(seq)})" if seq else "no entries"
+                        raise ScenarioError(f"scan key {path!r}: index {j + 1} out of range; the scenario's "
+                                            f"{m.group(1)!r} has {held}")
                     if last:
                         _put(seq, j, value)
                     else:
@@ -234,8 +236,10 @@ def parse_vary(items: Sequence[str]) -> dict[str, list[Any]]:
             grid[key.strip()] = parsed_json
             continue
         parsed: list[Any] = []
-        for v in vals.split(","):
+        for i, v in enumerate(vals.split(","), 1):
             v = v.strip()
+            if not v:
+                raise ScenarioError(f"--vary {item!r}: value {i} is empty; give KEY=value[,value...]")
             try:
                 parsed.append(float(v))
             except ValueError:

@@ -170,3 +170,15 @@ def test_scan_refuses_repeats_and_paths_into_values(tmp_path):
         parse_vary(["dose[1]={oops"])
     res = CliRunner().invoke(app, ["scan", str(EXAMPLE), "--vary", "dose[1].cells=1e5,1e5", "-o", str(tmp_path / "s.csv")])
     assert res.exit_code == 2 and res.stderr.count("\n") == 1 and not (tmp_path / "s.csv").exists()
+
+
+def test_scan_names_an_empty_value_and_an_index_into_an_empty_list():
+    from mscpk.analysis.scans import parse_vary
+
+    with pytest.raises(ScenarioError, match=r"--vary 'dose\[1\].cells=1e5,,2e5': value 2 is empty"):
+        parse_vary(["dose[1].cells=1e5,,2e5"])
+    with pytest.raises(ScenarioError, match=r"scan key 'subject.injury\[1\].severity': index 1 out of range; "
+                                            r"the scenario's 'injury' has no entries"):
+        mscpk.scan(make(), {"subject.injury[1].severity": [2.0]}, times_h=[1])
+    with pytest.raises(ScenarioError, match=r"index 3 out of range; the scenario's 'dose' has 1 entry \(1..1\)"):
+        mscpk.scan(make(), {"dose[3].cells": [1e5]}, times_h=[1])

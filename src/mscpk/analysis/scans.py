@@ -113,9 +113,9 @@ def _is_parameter(key: str, base: Scenario) -> bool:
 def scan(scenario: Scenario, grid: Mapping[str, Sequence[Any]], *, times_h: Sequence[float] | None = None,
          saturation: str | None = None, quantities: Sequence[str] | str = CELL_QUANTITIES):
     """Simulate every combination of ``grid`` values; ``xarray.DataArray`` of cells with dims
-    (*grid keys, time_h, site, quantity). Sites missing at a grid point (a depot of another
-    route) are filled with 0; NaN marks a quantity a site never has (blood has no arrested
-    cells). ``quantities``: as :meth:`Result.to_xarray` (``"all"`` adds transit, arrested,
+    (*grid keys, time_h, site, quantity). A site or quantity missing at a grid point but present
+    at others (a depot of another route) is 0 there; NaN marks a quantity a site never has
+    (blood has no arrested cells). ``quantities``: as :meth:`Result.to_xarray` (``"all"`` adds transit, arrested,
     engrafted cells and occlusion fraction; :func:`check_quantities`). Points whose embolic
     burden (read on the scenario's dense grid too) exceeds the threshold
     (:func:`~mscpk.analysis.summary.embolic_warnings`) give one :class:`MscpkWarning`, also in
@@ -173,9 +173,10 @@ def scan(scenario: Scenario, grid: Mapping[str, Sequence[Any]], *, times_h: Sequ
             burdens.append((peaks[worst], f"{dict(zip(keys, combo))} {worst} {100 * peaks[worst]:.3g} %"))
         arrays.append(result.to_xarray(quantities).sel(time_h=times))
     sites = list(dict.fromkeys(s for a in arrays for s in a.site.values.tolist()))
-    absent = xr.DataArray([[s not in a.site for s in sites] for a in arrays], dims=("point", "site"))
     stacked = xr.concat([a.reindex(site=sites) for a in arrays], dim="point")
-    stacked = stacked.where(~(absent & stacked.notnull().any(("point", "time_h"))), 0.0)
+    # 0 where a point lacks a site x quantity that other points have (a depot of another route)
+    lacking = stacked.isnull().all("time_h") & stacked.notnull().any(("point", "time_h"))
+    stacked = stacked.where(~lacking, 0.0)
     shape = [len(v) for v in values]
     data = stacked.values.reshape(*shape, *stacked.shape[1:])
     coords = {k: _coordinate(v) for k, v in zip(keys, values)}

@@ -182,3 +182,14 @@ def test_scan_names_an_empty_value_and_an_index_into_an_empty_list():
         mscpk.scan(make(), {"subject.injury[1].severity": [2.0]}, times_h=[1])
     with pytest.raises(ScenarioError, match=r"index 3 out of range; the scenario's 'dose' has 1 entry \(1..1\)"):
         mscpk.scan(make(), {"dose[3].cells": [1e5]}, times_h=[1])
+
+
+def test_a_quantity_a_site_has_at_some_points_only_is_zero_at_the_others():
+    """A local injection gives the heart a depot (depot_cells); at the IV point the heart has
+    none: 0 there, as for a site that is missing at a point (was NaN)."""
+    grid = {"dose[1]": [{"route": "local", "site": "heart"}, {"route": "iv"}]}
+    da = mscpk.scan(make(cells=1e5), grid, times_h=[1, 24], quantities="all")
+    heart = da.sel(site="heart", quantity="depot_cells")
+    assert float(heart.sel({"dose[1]": '{"route": "local", "site": "heart"}'}).min()) > 0
+    assert (heart.sel({"dose[1]": '{"route": "iv"}'}).values == 0).all()
+    assert da.sel(site="blood", quantity="arrested_cells").isnull().all()  # never a quantity of blood

@@ -53,6 +53,13 @@ def test_pet_limit_stays_within_the_injected_activity():
     data = simulate_study(sc, assay="pet", times_h=[1, 24], sites=["lung"], seed=1)
     assert data["LLOQ"].le(100).all() and (data[data.TIME == 24]["CENS"] == 1).all()
     assert len(study_from_frame(data).frame) == len(data)
+    # weeks later the decayed activity is ~1e-300 cell equivalents: noisy readings stay finite
+    # and quiet (was an overflow: inf per count, NaN values)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        late = observe(scenario(label="18F-FDG", end=2000.0, times=[1, 2000]), "pet", seed=1)
+    assert np.isfinite(late["value"]).all() and (late[late.time_h == 2000]["value"] == 0).all()
 
 
 def test_whole_body_window_holds_every_site_window():

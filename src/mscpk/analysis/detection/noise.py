@@ -43,7 +43,7 @@ def lognormal_factor(rng: np.random.Generator, cv: float, size) -> np.ndarray:
 def counted(rng: np.random.Generator, expected: np.ndarray, counts: np.ndarray,
             background: np.ndarray | float | None = None) -> np.ndarray:
     """``expected`` with Poisson counting noise: the observed counts in ``expected``'s unit
-    (``expected`` where nothing is counted).
+    (0 where no count is expected).
 
     ``counts``: expected counts of the signal (same shape as ``expected``); ``background``:
     expected background counts in the same region (broadcast to ``counts``): signal and
@@ -58,9 +58,11 @@ def counted(rng: np.random.Generator, expected: np.ndarray, counts: np.ndarray,
     else:
         b = np.broadcast_to(np.clip(np.asarray(background, dtype=float), 0.0, _MAX_COUNTS), lam.shape)
         obs = np.maximum(rng.poisson(lam + b) - b, 0.0)
-    # value per count (finite however small the counts are), times the observed counts
-    per_count = np.divide(expected, lam, out=np.zeros_like(lam), where=lam > 0)
-    return np.where(lam > 0, obs * per_count, expected)
+    # value per count times the observed counts; a count worth more than the largest float
+    # (a label decayed to ~1e-300 expected counts) is never observed: the reading is 0
+    with np.errstate(over="ignore"):
+        per_count = np.divide(expected, lam, out=np.zeros_like(lam), where=lam > 0)
+    return obs * np.where(np.isfinite(per_count), per_count, 0.0)
 
 
 def rng_from_seed(seed) -> np.random.Generator | None:

@@ -211,14 +211,16 @@ def readout(ctx: Context, assay: str, *, decay_correct: bool = True,
             val = (sum(label_parts().values()) if decay_correct else act) * inv[:, None]
             counts = act * info.specific_activity_Bq_per_cell * sens
             # unit per detected cell: site-specific when decay-corrected with several groups
+            # (inf once the label has decayed below the smallest float: the limit is unreachable)
             body_act = act.sum(axis=1)
-            body_ratio = np.divide(val.sum(axis=1), body_act, out=np.zeros(T), where=body_act > 0)
-            conv = np.where(act > 0, np.divide(val, act, out=np.zeros_like(val), where=act > 0),
-                            body_ratio[:, None])
-            if info.decay_rate > 0:
-                t0 = min(ctx.kinetics().group_times_h)
-                body_ratio_fallback = inv * (np.exp(info.decay_rate * np.maximum(t - t0, 0)) if decay_correct else 1.0)
-                conv = np.where(conv > 0, conv, body_ratio_fallback[:, None])
+            with np.errstate(over="ignore"):
+                body_ratio = np.divide(val.sum(axis=1), body_act, out=np.zeros(T), where=body_act > 0)
+                conv = np.where(act > 0, np.divide(val, act, out=np.zeros_like(val), where=act > 0),
+                                body_ratio[:, None])
+                if info.decay_rate > 0:
+                    t0 = min(ctx.kinetics().group_times_h)
+                    fallback = inv * (np.exp(info.decay_rate * np.maximum(t - t0, 0)) if decay_correct else 1.0)
+                    conv = np.where(conv > 0, conv, fallback[:, None])
             notes.append(f"{info.name}: activity of the label wherever it is (cells, debris, macrophages, blood)"
                          + ("; decay-corrected" if decay_correct else "; not decay-corrected"))
         else:  # reporter PET: probe injected before each scan, trapped by live reporter cells
@@ -243,15 +245,17 @@ def readout(ctx: Context, assay: str, *, decay_correct: bool = True,
         counts = det * frac if assay != "mri" else None
     elif assay in ("bli", "fluorescence"):
         counts = val * bg_counts_per_unit
-    limit = lod_cells[None, :] * conv
+    with np.errstate(over="ignore"):  # an overflowing limit is unreachable (capped below)
+        limit = lod_cells[None, :] * conv
     if imaging_sum:
         sites.append("whole_body")
         val, det, counts, live_arr, dead_arr = (np.column_stack([x, x.sum(axis=1)])
                                                 for x in (val, det, counts, live_arr, dead_arr))
         parts = {p: np.column_stack([x, x.sum(axis=1)]) for p, x in parts.items()}
         lod_cells = np.append(lod_cells, lod_cells[0])  # imaging: the same limit everywhere
-        body_conv = np.divide(val[:, -1], det[:, -1], out=conv[:, 0].copy(), where=det[:, -1] > 0)
-        limit = np.column_stack([limit, lod_cells[-1] * body_conv])
+        with np.errstate(over="ignore"):  # as conv above
+            body_conv = np.divide(val[:, -1], det[:, -1], out=conv[:, 0].copy(), where=det[:, -1] > 0)
+            limit = np.column_stack([limit, lod_cells[-1] * body_conv])
         frac = np.append(frac, 1.0)
         if bg is not None:  # the whole-body region holds every site's background
             bg = np.append(bg, bg.sum())

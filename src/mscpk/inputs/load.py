@@ -62,7 +62,9 @@ def scenario_from_dict(raw: Mapping[str, Any]) -> Scenario:
         loc = _format_loc(tuple(err["loc"]))
         msg = err["msg"].removeprefix("Value error, ")
         given = err.get("input")
-        given_txt = "" if isinstance(given, Mapping) else f" (got {given!r})"
+        # a table is named, not printed (a model-level message is about the table itself)
+        given_txt = ((" (got a table)" if msg.startswith("Input should be") else "") if isinstance(given, Mapping)
+                     else f" (got {given!r})")
         if err["type"] == "missing":
             raise ScenarioError(f"{loc}: required key is missing") from None
         raise ScenarioError(f"{loc}: {msg}{given_txt}" if loc else f"{msg}{given_txt}") from None

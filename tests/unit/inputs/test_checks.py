@@ -37,3 +37,12 @@ def test_a_joint_injury_with_an_intra_articular_dose_is_silent():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         make(injury=[{"site": "joint"}], doses=doses)
+
+
+def test_a_table_where_a_value_belongs_is_named_as_a_table():
+    from mscpk.inputs.load import scenario_from_dict
+
+    with pytest.raises(ScenarioError, match=r"^dose\[1\].time_h: Input should be a valid number \(got a table\)$"):
+        scenario_from_dict({"subject": {"species": "mouse"}, "dose": [{"route": "iv", "cells": 1e5, "time_h": {"x": 1}}]})
+    with pytest.raises(ScenarioError, match=r"^dose\[1\]: give exactly one of 'cells' or 'cells_per_kg'$"):
+        scenario_from_dict({"subject": {"species": "mouse"}, "dose": [{"route": "iv"}]})

@@ -313,13 +313,7 @@ STUDY_CSV = ("study.csv", STUDY.to_csv(index=False).encode())
 #: Known defects outside this test's area: (predicate on (command, input name), reason, (id,
 #: arguments of run_case)). The matching cases are reproduced by test_known_defect as
 #: xfail(strict=True).
-KNOWN: list[tuple] = [
-    (lambda name, what: what.startswith("option ") and not_a_click_number(*what[7:].split("=", 1)),
-     "click's own usage error for an int/float option given text (e.g. fit --n-starts abc): four lines "
-     "on stderr ('Usage: ...', 'Try ...', '', 'Error: Invalid value ...'), not one 'error: ' line "
-     "(typer app in mscpk.interfaces.cli: not this test's area)",
-     ("fit-n-starts-abc", ("fit", None, STUDY_CSV, "", ("--n-starts", "abc")))),
-]
+KNOWN: list[tuple] = []  # (click usage errors became one line: mscpk.interfaces.cli.app.OneLineErrors)
 
 
 def known_defect(name: str, input_name: str) -> str | None:

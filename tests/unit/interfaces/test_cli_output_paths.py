@@ -89,3 +89,14 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
     finally:
         signal.signal(signal.SIGTERM, old)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args, words", [
+    (["fit", EXAMPLE, "x.csv", "--estimate", "a", "--n-starts", "abc"], "--n-starts"),
+    (["fit", EXAMPLE, "x.csv", "--estimate", "a", "--n-starts", "100000000"], "--n-starts"),
+    (["simulate"], "Missing argument"),
+    (["no-such-command"], "No such command"),
+])
+def test_click_usage_errors_are_one_line_with_exit_2(args, words):
+    res = CliRunner().invoke(app, args)
+    _clean_error(res, words)

@@ -307,7 +307,7 @@ def fit_command(
                                       show_default=False)],
     plot: Annotated[Path | None, typer.Option(
         "--plot", help="Optional diagnostic figure (.png/.pdf/.svg).")] = None,
-    n_starts: Annotated[int, typer.Option("--n-starts", help="Optimiser starts.")] = 4,
+    n_starts: Annotated[int, typer.Option("--n-starts", min=1, max=200, help="Optimiser starts (1-200).")] = 4,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random starts.")] = 0,
     sigma: Annotated[str, typer.Option(
         "--sigma", help="Residual SD: auto (one per assay when several assays, else one), "

@@ -8,6 +8,8 @@ the set of steps (the built model, never the doses).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from mscpk.engine.network import Network
@@ -29,23 +31,32 @@ def expm_minus_identity(m: np.ndarray) -> np.ndarray:
     Keeping ``E = expm(m) - I`` (not ``expm(m)``) through the squarings
     ``E <- 2E + E @ E`` avoids adding small numbers to 1, so column sums of ``E`` stay ~0 to
     rounding when those of ``m`` are 0: cells are conserved to ~1e-14 even for the very stiff
-    circulation (rates up to 1e8 /h against days). Taylor series of order <= 30 on the scaled
-    matrix (1-norm <= 1/4, truncation error < 1e-17).
+    circulation (rates up to 1e8 /h against days). Taylor series of degree 12 on the scaled
+    matrix (1-norm <= 1/4, truncation error < 3e-18 relative), by Paterson-Stockmeyer
+    (5 matrix products).
     """
     norm = float(np.abs(m).sum(axis=0).max())
     s = max(0, int(np.ceil(np.log2(norm / 0.25)))) if norm > 0.25 else 0
     b = m / (2.0 ** s)
-    e = b.copy()
-    term = b
-    for k in range(2, 31):
-        term = term @ b / k
-        e += term
-        if np.abs(term).max() < 1e-18 * max(1.0, np.abs(e).max()):
-            break
+    b2 = b @ b
+    b3 = b2 @ b
+    b4 = b2 @ b2
+    c = _INV_FACTORIAL
+    eye = np.eye(m.shape[0])
+    p2 = c[8] * eye + c[9] * b + c[10] * b2 + c[11] * b3 + c[12] * b4
+    p1 = c[4] * eye + c[5] * b + c[6] * b2 + c[7] * b3 + b4 @ p2
+    e = c[1] * b + c[2] * b2 + c[3] * b3 + b4 @ p1
+    sq = np.empty_like(e)
     for _ in range(s):
-        e = 2.0 * e + e @ e
+        np.matmul(e, e, out=sq)
+        sq += e
+        sq += e
+        e, sq = sq, e
     return e
 
+
+#: 1/k! for k = 0..12 (the Taylor coefficients of :func:`expm_minus_identity`).
+_INV_FACTORIAL = [1.0 / math.factorial(k) for k in range(13)]
 
 
 def step_propagators(a: np.ndarray, dts) -> dict[float, np.ndarray]:
@@ -135,7 +146,7 @@ RUN_MIN = 16
 def _run(a: np.ndarray, dt: float, e: np.ndarray, x: np.ndarray, r: int) -> np.ndarray:
     """States after 1..r equal steps ``dt`` from ``x`` (r, n): block starts ``y_b`` by steps
     of ``m dt``, then every state of the run by one product, ``x_(bm+j) = y_b + E_jdt y_b``."""
-    m = max(2, int(round(np.sqrt(r / 2.0))))
+    m = max(2, int(round(np.sqrt(r / 12.0))))  # ~ cost of composing = cost of stepping
     em, mat = step_stack(a, dt, e, m)
     nb = -(-r // m)
     ys = np.empty((nb, x.size))

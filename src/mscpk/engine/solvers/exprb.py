@@ -19,6 +19,7 @@ from scipy.linalg import expm
 from mscpk.engine.network import Network
 from mscpk.engine.solvers import modal
 from mscpk.errors import SolverError
+from mscpk.utils import single_threaded_blas
 
 #: Up to this many subjects, one dense eigendecomposition each (else the batched block one).
 FEW = 4
@@ -244,7 +245,15 @@ class SaturatingSolver:
 
     def outputs(self, net: Network, n_sub: int, times: np.ndarray, w_out: np.ndarray,
                 progress=None) -> np.ndarray:
-        """Outputs ``w_out @ x`` (N, q, T) of ``n_sub`` subjects (a batch build or N = 1)."""
+        """Outputs ``w_out @ x`` (N, q, T) of ``n_sub`` subjects (a batch build or N = 1).
+
+        OpenBLAS is held to one thread meanwhile: its threads on these small products only
+        spin-wait (2-3 x slower when the machine is busy)."""
+        with single_threaded_blas():
+            return self._outputs(net, n_sub, times, w_out, progress)
+
+    def _outputs(self, net: Network, n_sub: int, times: np.ndarray, w_out: np.ndarray,
+                 progress) -> np.ndarray:
         times = np.asarray(times, dtype=float)
         end = float(times.max())
         events = np.array(net.event_times(end))

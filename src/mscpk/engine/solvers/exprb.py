@@ -166,7 +166,7 @@ class _Basis:
 
     def __init__(self, jac: np.ndarray, structure, t_span: float) -> None:
         self.jac = jac
-        self._phi: dict = {}  # [phi_k(tau lam), k = 1..KMAX] per (group, taus, rows)
+        self._phi: dict = {}  # [tau^k phi_k(tau lam), k = 1..KMAX] per (group, taus, rows)
         if jac.shape[0] > FEW:
             md = modal.Modal(jac, structure, t_span)
             self.groups, self.bad = md.groups, np.nonzero(md.bad)[0]
@@ -203,13 +203,15 @@ class _Basis:
             idx = pos[idx_b]
             tg = taus[idx][:, None, :]
             key = (g, taus.tobytes(), idx.tobytes())
-            if key not in self._phi:
-                self._phi[key] = phis(lam[:, :, None] * tg, KMAX)  # (G, n, K) each
+            z = None if key in self._phi else lam[:, :, None] * tg  # (G, n, K)
             acc = 0.0
             for k, c, vec in terms:
                 coef = np.matmul(w, vec[idx][:, :, None].astype(w.dtype))  # (G, n, 1)
                 cg = c[idx][:, None, :] if isinstance(c, np.ndarray) else c
-                acc = acc + self._phi[key][k - 1] * ((cg * tg ** k) * coef)
+                pk = self._phi.get(key)
+                if pk is None:
+                    pk = self._phi[key] = [tg ** (j + 1) * f for j, f in enumerate(phis(z, KMAX))]
+                acc = acc + cg * pk[k - 1] * coef
             out[idx] = np.matmul(v, acc).real
         for s in np.nonzero(pos[self.bad] >= 0)[0]:
             b, s = self.bad[s], pos[self.bad[s]]

@@ -191,13 +191,16 @@ def _solve_chunk(scenario: Scenario, species, params: ArrayParameters, times: np
     every = np.arange(n_sub)
     net = network(every)
     rows = OutputRows.of(net, sites)
-    res = modal.propagate(net, n_sub, times, rows.weights)
-    y = res.y
     adm = administered(net, times)
     scale = max(float(np.max(adm)), 1.0)
+    caps = _bed_capacities(net, n_sub)
+    if saturation == "on":  # every subject saturable: no linear solution needed
+        return _saturating(net, every, times, rows, adm, scale, caps,
+                           {"cond": np.full(n_sub, np.nan), "names": net.names})
+    res = modal.propagate(net, n_sub, times, rows.weights)
+    y = res.y
     mass = np.abs(y[:, rows.total, :] - adm[None, :]).max(axis=1) / scale
     solver = np.full(n_sub, "eig", dtype=object)
-    caps = _bed_capacities(net, n_sub)
     peak_occ = _peak(y[:, rows.beds, :], caps)
 
     for s in np.nonzero(res.bad | ~(mass <= MASS_TOL))[0]:  # ill-conditioned or unbalanced
@@ -209,15 +212,23 @@ def _solve_chunk(scenario: Scenario, species, params: ArrayParameters, times: np
         peak_occ[s] = _peak(y[s:s + 1, rows.beds, :], caps[s:s + 1])[0]
     onset = np.broadcast_to(np.asarray(params[sat.ONSET], dtype=float), (n_sub,))
     nonlin = np.nonzero(np.broadcast_to(sat.nonlinear(saturation, peak_occ, onset), (n_sub,)))[0]
-    if nonlin.size:  # as mscpk.simulate: saturable beds; all these subjects at once
-        ys = SaturatingSolver().outputs(net if nonlin.size == n_sub else network(nonlin), nonlin.size,
-                                        times, rows.weights)
-        y[nonlin] = ys
-        mass[nonlin] = np.abs(ys[:, rows.total, :] - adm[None, :]).max(axis=1) / scale
-        solver[nonlin] = "exprb"
-        peak_occ[nonlin] = _peak(ys[:, rows.beds, :], caps[nonlin])
-    return {"cells": y[:, rows.cells, :], "mass": mass, "solver": solver, "cond": res.cond,
+    part = {"cells": y[:, rows.cells, :], "mass": mass, "solver": solver, "cond": res.cond,
             "peak_occ": peak_occ, "administered": adm, "names": net.names}
+    if nonlin.size:  # as mscpk.simulate: saturable beds; all these subjects at once
+        sub = _saturating(net if nonlin.size == n_sub else network(nonlin), nonlin, times, rows, adm,
+                          scale, caps, {})
+        for key in ("cells", "mass", "solver", "peak_occ"):
+            part[key][nonlin] = sub[key]
+    return part
+
+
+def _saturating(net: Network, sel: np.ndarray, times: np.ndarray, rows: OutputRows, adm: np.ndarray,
+                scale: float, caps: np.ndarray, extra: dict) -> dict:
+    """Outputs of the subjects ``sel`` (those of ``net``) by the saturating solver, all at once."""
+    ys = SaturatingSolver().outputs(net, sel.size, times, rows.weights)
+    return {"cells": ys[:, rows.cells, :], "solver": np.full(sel.size, "exprb", dtype=object),
+            "mass": np.abs(ys[:, rows.total, :] - adm[None, :]).max(axis=1) / scale,
+            "peak_occ": _peak(ys[:, rows.beds, :], caps[sel]), "administered": adm, **extra}
 
 
 def simulate_batch(scenario: Scenario, samples: Mapping[str, Sequence[float]],
@@ -257,7 +268,8 @@ def simulate_batch(scenario: Scenario, samples: Mapping[str, Sequence[float]],
     * ``mass_balance_error`` (subject) [-]: max |sum of states - administered| / dose;
     * ``administered`` (time_h) [cells]; ``peak_occlusion`` (subject) [-];
     * ``solver`` (subject): "eig" (modal), "expm" (fallback) or "exprb" (saturable beds);
-    * ``condition_number`` (subject): 1-norm condition number of the eigenvector matrix;
+    * ``condition_number`` (subject): 1-norm condition number of the eigenvector matrix
+      (NaN with ``saturation="on"``: no linear solution is formed);
     * ``parameter_values`` (subject, parameter): the samples.
     """
     import xarray as xr

@@ -25,9 +25,14 @@ def check_mode(mode: object, key: str = "saturation") -> str:
 
 def peak_occlusion_by_bed(net: Network, states: np.ndarray) -> dict[str, float]:
     """Largest fraction [-] of each capillary bed (by organ) occupied by arrested cells."""
+    if not net.capacities:
+        return {}
     idx = net.layout.index
-    return {bed: float(states[:, [idx(s) for s in cap.states]].sum(axis=1).max() / cap.capacity)
-            for bed, cap in net.capacities.items()}
+    occ = np.zeros((len(net.layout), len(net.capacities)))
+    for b, cap in enumerate(net.capacities.values()):
+        occ[[idx(s) for s in cap.states], b] = 1.0
+    peak = (states @ occ).max(axis=0)
+    return {bed: float(peak[b] / cap.capacity) for b, (bed, cap) in enumerate(net.capacities.items())}
 
 
 def peak_occlusion(net: Network, states: np.ndarray) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -20,28 +20,54 @@ from mscpk.inputs.resolve import scenario_parameters, scenario_species
 from mscpk.inputs.scenario import Scenario, check_times
 from mscpk.utils import LRUCache
 
-#: Built networks keyed by scenario structure (doses without amounts) and parameter values.
+#: Built networks by scenario structure (doses without amounts, the scenario's overrides of
+#: non-model parameters): a list of (parameters the build read, their values, network).
 _NETWORKS = LRUCache(32)
+#: Builds kept per structure (a fit or scan varies a few parameters around a point).
+_PER_STRUCTURE = 8
 
 
-def _structure_key(scenario: Scenario, params: ParameterSet) -> tuple:
+class _Reads(Mapping[str, float]):
+    """A parameter set that records the names the build reads (the rates depend on those only)."""
+
+    def __init__(self, params: ParameterSet) -> None:
+        self.params, self.read = params, {}
+
+    def __getitem__(self, name: str) -> float:
+        value = self.params[name]
+        self.read[name] = value
+        return value
+
+    def __iter__(self):
+        return iter(self.params)
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+
+def _structure_key(scenario: Scenario, params: ParameterSet) -> str:
     raw = scenario.model_dump(mode="json", exclude={"name", "run"})
     for d in raw["dose"]:
         d["cells"] = d["cells_per_kg"] = None
-    return json.dumps(raw, sort_keys=True), tuple(params.values())
+    raw["parameters"] = {k: v for k, v in raw["parameters"].items() if k not in params}
+    return json.dumps(raw, sort_keys=True)
 
 
 def network_for(scenario: Scenario, params: ParameterSet, species: Species) -> Network:
-    """The scenario's network, reusing a cached build when only dose amounts differ.
+    """The scenario's network, reusing a cached build when only dose amounts or parameters
+    that the build does not read differ.
 
-    The rate matrices do not depend on how many cells are given, so a cached network is
-    reused with fresh administrations (this is what repeated calls with varied doses cost).
+    The rate matrices depend on the parameters the build reads, not on how many cells are
+    given: a cached network is reused with fresh administrations (what repeated calls with
+    varied doses cost) whenever every parameter its build read has the same value.
     """
     key = _structure_key(scenario, params)
-    net = _NETWORKS.get(key)
+    builds = _NETWORKS.get(key) or []
+    net = next((n for read, n in builds if all(params[k] == v for k, v in read.items())), None)
     if net is None:
-        net = build_network(scenario, params, species)
-        _NETWORKS.put(key, net)
+        reads = _Reads(params)
+        net = build_network(scenario, reads, species)
+        _NETWORKS.put(key, [(reads.read, net)] + builds[:_PER_STRUCTURE - 1])
     cells = [d.cells if d.cells is not None else d.cells_per_kg * species.body_weight_kg
              for d in scenario.dose]
     return replace(net, inputs=tuple(replace(inp, cells=float(c)) for inp, c in zip(net.inputs, cells)))

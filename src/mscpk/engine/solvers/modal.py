@@ -33,10 +33,14 @@ def phi1(lam: np.ndarray, tau: np.ndarray) -> np.ndarray:
 
 
 def exp_neg(arg: np.ndarray) -> np.ndarray:
-    """``exp(arg)`` with exact zeros where Re(arg) < -700 (no slow denormals; < 1e-304 anyway)."""
-    out = np.zeros_like(arg)
-    np.exp(arg, out=out, where=arg.real > -700.0)
-    return out
+    """``exp(arg)`` with exact zeros where Re(arg) < -700 (no slow denormals; < 1e-304 anyway);
+    overwrites ``arg``."""
+    if np.iscomplexobj(arg):
+        out = np.zeros_like(arg)
+        np.exp(arg, out=out, where=arg.real > -700.0)
+        return out
+    arg[arg < -700.0] = -np.inf
+    return np.exp(arg, out=arg)
 
 
 def block_structure(pattern: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]], np.ndarray]:
@@ -198,6 +202,16 @@ def _inv(m: np.ndarray) -> np.ndarray:
 
 
 
+def _put(y: np.ndarray, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> None:
+    """``y[rows, :, cols] = values`` (slices where the indices are a contiguous range)."""
+    r = slice(int(rows[0]), int(rows[-1]) + 1) if rows[-1] - rows[0] + 1 == rows.size else rows
+    c = slice(int(cols[0]), int(cols[-1]) + 1) if cols[-1] - cols[0] + 1 == cols.size else cols
+    if isinstance(r, slice) or isinstance(c, slice):
+        y[r, :, c] = values
+    else:
+        y[np.ix_(rows, np.arange(y.shape[1]), cols)] = values
+
+
 @dataclass(frozen=True)
 class ModalOutput:
     """``y[s, q, t]``: output row ``q`` of subject ``s`` at time ``t``; ``bad[s]``: a subject
@@ -262,20 +276,30 @@ def propagate(net: Network, n_sub: int, times: np.ndarray, w_out: np.ndarray) ->
         taus = np.append(times[sel] - ta, tb - ta)  # outputs in [ta, tb), then tb
         zero = taus[:-1] == 0
         x_new = np.empty_like(x)
+        pos = taus[:-1] > 0
+        s0, s1 = (int(sel[0]), int(sel[-1]) + 1) if sel.size else (0, 0)
+        cols = np.arange(s0, s1)[pos]
+        t_min = taus[:-1][pos].min() if pos.any() else tb - ta
         for idx, lam_g, v_g, vinv_g in md.groups:
-            lam = lam_g[:, :, None]  # (G, n, 1)
-            tau = taus[None, None, :]  # (1, 1, K+1)
             x_g = x[idx]
+            lam, tau = lam_g[:, :, None], taus[None, None, :]
             with np.errstate(over="ignore", invalid="ignore"):
-                z = exp_neg(lam * tau) * np.matmul(vinv_g, x_g[:, :, None].astype(vinv_g.dtype))  # modal coords
-                if u is not None:
-                    z += phi1(lam, tau) * np.matmul(vinv_g, u[idx][:, :, None].astype(vinv_g.dtype))
-            if sel.size:
-                y_g = np.matmul(np.matmul(w_out, v_g), z[:, :, :-1]).real  # (G, q, K)
-                if zero.any():  # the exact state at the start of the interval
-                    y_g[:, :, zero] = (x_g @ w_out.T)[:, :, None]
-                y[np.ix_(idx, np.arange(len(w_out)), sel)] = y_g
-            x_new[idx] = np.matmul(v_g, z[:, :, -1:])[:, :, 0].real
+                c = np.matmul(vinv_g, x_g[:, :, None].astype(vinv_g.dtype))[:, :, 0]  # modal coords
+                d = None if u is None else np.matmul(vinv_g, u[idx][:, :, None].astype(vinv_g.dtype))[:, :, 0]
+                # modes decayed to exactly 0 (exp_neg) at every output time > ta of every subject
+                # and without input are left out of the outputs (they add exact zeros)
+                live = (lam_g.real * t_min > -700.0).any(axis=0) if d is None else np.ones(lam_g.shape[1], bool)
+                x_new[idx] = np.matmul(v_g, (exp_neg(lam[:, :, 0] * (tb - ta)) * c
+                                             + (0.0 if d is None else phi1(lam[:, :, 0], tb - ta) * d))[:, :, None])[:, :, 0].real
+                if cols.size:
+                    lam_l, tau_l = lam[:, live], tau[:, :, :-1][:, :, pos]
+                    m = np.matmul(w_out, v_g[:, :, live])  # (G, q, m)
+                    y_g = np.matmul(m * c[:, None, live], exp_neg(lam_l * tau_l))
+                    if d is not None:
+                        y_g = y_g + np.matmul(m * d[:, None, live], phi1(lam_l, tau_l))
+                    _put(y, idx, cols, y_g.real)
+            if (~pos).any():  # the exact state at the start of the interval
+                _put(y, idx, np.arange(s0, s1)[~pos], np.repeat((x_g @ w_out.T)[:, :, None], int((~pos).sum()), axis=2))
         x = x_new
     return ModalOutput(y, bad, cond)
 

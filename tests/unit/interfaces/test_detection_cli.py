@@ -171,3 +171,14 @@ def test_design_study_refuses_an_infinite_between_animal_cv(make_scenario, tmp_p
     r = run("design-study", make_scenario(label="luciferase", end=24.0), "-o", out, "--between-animal-cv", "inf")
     assert r.exit_code == 2 and r.stderr.startswith("error: between_animal_cv") and "Traceback" not in r.output
     assert not out.exists()
+
+
+def test_detection_window_refuses_a_repeated_assay(tmp_path):
+    from typer.testing import CliRunner
+
+    from mscpk.interfaces.cli import app
+
+    res = CliRunner().invoke(app, ["detection-window", "examples/iv_mouse.toml", "-o", str(tmp_path / "w.csv"),
+                                   "--assay", "qpcr,qpcr"])
+    assert res.exit_code == 2 and "qpcr listed more than once" in res.output
+    assert not (tmp_path / "w.csv").exists()

@@ -168,7 +168,7 @@ def study_rows(study: Study) -> list[dict]:
     first = _first_times(study)
     rows = []
     for o in study.observations:
-        p = pred.value(o.site, o.time_h, o.unit, first.get(o.site))
+        p = pred.value(o.site, o.time_h, o.unit, o.reference_h if o.reference_h is not None else first.get(o.site))
         if o.unit in CONTINUOUS:
             fold = p / o.value if o.value > 0 and p > 0 else math.nan
             holds = None

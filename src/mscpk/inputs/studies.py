@@ -32,7 +32,7 @@ _TOP = ("id", "citation", "doi", "cell_type", "used_for", "source_checked", "not
 #: The cells the library is about; studies of other cell types are reported apart.
 MSC = "MSC"
 _OBS = ("site", "time_h", "value", "stat", "spread", "spread_kind", "low", "high", "n", "unit", "provenance",
-        "where", "note")
+        "where", "note", "reference_h")
 _FINDING = ("statement", "a", "op", "b", "factor", "unit", "provenance", "where", "note")
 
 
@@ -47,6 +47,7 @@ class Observation:
     n: int | None
     provenance: str
     where: str
+    reference_h: float | None = None  # percent_of_initial: the time of the initial measurement
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,8 @@ class Study:
     @property
     def times_h(self) -> tuple[float, ...]:
         """Every time [h] an observation or a finding refers to."""
-        pts = [o.time_h for o in self.observations]
+        pts = [o.time_h for o in self.observations] + [o.reference_h for o in self.observations
+                                                        if o.reference_h is not None]
         for f in self.findings:
             pts += [f.a.time_h] + ([f.b.time_h] if isinstance(f.b, Point) else [])
         return tuple(sorted(set(pts)))
@@ -144,7 +146,9 @@ def study_from_dict(raw: Mapping[str, Any]) -> Study:
         obs.append(Observation(str(o["site"]), _number(sid, f"{where}.time_h", o["time_h"]),
                                _number(sid, f"{where}.value", o["value"]), _choose(sid, f"{where}.unit", o["unit"], UNITS),
                                n, _choose(sid, f"{where}.provenance", o.get("provenance"), PROVENANCE),
-                               str(o.get("where", ""))))
+                               str(o.get("where", "")),
+                               None if o.get("reference_h") is None else _number(sid, f"{where}.reference_h",
+                                                                                 o["reference_h"])))
     findings = []
     for i, f in enumerate(raw.get("finding", ()), 1):
         where = f"finding[{i}]"

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.linalg import expm
 
 from mscpk.engine.network import Network
-from mscpk.engine.solvers import modal
+from mscpk.engine.solvers.modal import COND_MAX, Modal, block_structure, input_vectors
 from mscpk.errors import SolverError
 from mscpk.utils import single_threaded_blas
 
@@ -168,7 +168,7 @@ class _Basis:
         self.jac = jac
         self._phi: dict = {}  # [tau^k phi_k(tau lam), k = 1..KMAX] per (group, taus, rows)
         if jac.shape[0] > FEW:
-            md = modal.Modal(jac, structure, t_span)
+            md = Modal(jac, structure, t_span)
             self.groups, self.bad = md.groups, np.nonzero(md.bad)[0]
             return
         self.groups, bad = [], []  # a few subjects: one dense eig each is cheaper
@@ -182,7 +182,7 @@ class _Basis:
                 bad.append(s)
                 continue
             cond = np.abs(v).sum(axis=0).max() * np.abs(w).sum(axis=0).max()
-            if not cond <= modal.COND_MAX or lam.real.max() * t_span > 1e-10:
+            if not cond <= COND_MAX or lam.real.max() * t_span > 1e-10:
                 bad.append(s)
             else:
                 self.groups.append((np.array([s]), lam[None], v[None], w[None]))
@@ -264,11 +264,11 @@ class SaturatingSolver:
         for a in lin0.values():
             pattern |= (a != 0).any(axis=0)
         weight = np.median(np.abs(np.diagonal(lin0["base"], axis1=1, axis2=2)), axis=0)
-        perm, blocks, anc = modal.block_structure(pattern, weight)
+        perm, blocks, anc = block_structure(pattern, weight)
         structure = (perm, blocks, anc, pattern[np.ix_(perm, perm)])
         tm = _terms(net, n_sub, perm, modes)
         w_p = w_out[:, perm]
-        doses = [b[:, perm] for b in modal.input_vectors(net, n_sub)]
+        doses = [b[:, perm] for b in input_vectors(net, n_sub)]
         total = np.maximum(sum(np.broadcast_to(np.asarray(i.cells, dtype=float), (n_sub,)) for i in net.inputs), 1.0)
         atol = (self.atol_rel * total)[:, None]
 

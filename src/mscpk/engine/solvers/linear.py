@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mscpk.engine.network import Network
-from mscpk.engine.solvers import modal
+from mscpk.engine.solvers.modal import propagate
 from mscpk.engine.solvers.events import administered
 from mscpk.engine.solvers.expm import solve_expm
 from mscpk.errors import SolverError
@@ -49,7 +49,7 @@ class LinearSolver:
 
 def _solve_modal(net: Network, times: np.ndarray) -> np.ndarray | None:
     """Modal propagation of one subject; None if a check fails."""
-    res = modal.propagate(net, 1, times, np.eye(len(net.layout)))
+    res = propagate(net, 1, times, np.eye(len(net.layout)))
     if res.bad[0]:
         return None
     out = res.y[0].T

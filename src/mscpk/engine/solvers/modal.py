@@ -274,7 +274,6 @@ def propagate(net: Network, n_sub: int, times: np.ndarray, w_out: np.ndarray) ->
         running = infusing(net, ta, tb)
         u = sum(by_input[id(inp)] / inp.duration_h for inp in running) if running else None
         taus = np.append(times[sel] - ta, tb - ta)  # outputs in [ta, tb), then tb
-        zero = taus[:-1] == 0
         x_new = np.empty_like(x)
         pos = taus[:-1] > 0
         s0, s1 = (int(sel[0]), int(sel[-1]) + 1) if sel.size else (0, 0)

@@ -54,3 +54,14 @@ class SolverError(MscpkError, RuntimeError):
 class MscpkWarning(UserWarning):
     """An input or result that is allowed but needs a look (an input with no effect, an
     embolic burden above its threshold); the CLI prints each as one ``warning:`` line on stderr."""
+
+
+def refuse_repeats(key: str, values: Iterable, what: str = "", error: type | None = None, same=None) -> None:
+    """Raise ``error`` (default :class:`ScenarioError`) for the first of ``values`` listed
+    more than once: ``"{key}: {what}{value!r} is listed N times; give it once"``. ``same``
+    maps a value to what makes two entries equal (default: the value itself)."""
+    values = list(values)
+    ids = [same(v) for v in values] if same else values
+    for v, i in zip(values, ids):
+        if ids.count(i) > 1:
+            raise (error or ScenarioError)(f"{key}: {what}{v!r} is listed {ids.count(i)} times; give it once")

@@ -23,7 +23,7 @@ import numpy as np
 from mscpk.engine.result import ALL_QUANTITIES, CELL_QUANTITIES
 from mscpk.engine.simulate import simulate
 from mscpk.analysis.summary import EMBOLIC, embolic_warnings, peak_occlusions
-from mscpk.errors import MscpkWarning, ScenarioError
+from mscpk.errors import MscpkWarning, ScenarioError, refuse_repeats
 from mscpk.inputs.load import scenario_from_dict
 from mscpk.inputs.parameters import load_parameter_set
 from mscpk.inputs.physiology import physiology_names
@@ -101,8 +101,7 @@ def check_quantities(quantities: Sequence[str] | str, key: str = "quantities") -
     for q in names:
         if q not in ALL_QUANTITIES:
             raise ScenarioError(f"{key}: unknown quantity {q!r}; {allowed}")
-        if names.count(q) > 1:
-            raise ScenarioError(f"{key}: {q!r} is listed {names.count(q)} times; give it once")
+    refuse_repeats(key, names)
     return names
 
 
@@ -145,10 +144,7 @@ def scan(scenario: Scenario, grid: Mapping[str, Sequence[Any]], *, times_h: Sequ
     for k, v in zip(keys, values):
         if not v:
             raise ScenarioError(f"scan key {k!r}: no values given")
-        labels = [json.dumps(x, sort_keys=True) for x in v]
-        for x, label in zip(v, labels):
-            if labels.count(label) > 1:
-                raise ScenarioError(f"scan key {k!r}: value {x!r} is listed {labels.count(label)} times; give it once")
+        refuse_repeats(f"scan key {k!r}", v, "value ", same=lambda x: json.dumps(x, sort_keys=True))
     quantities = check_quantities(quantities)
     base = scenario.model_dump(mode="json", exclude_none=True)
     params = {k for k in keys if _is_parameter(k, scenario)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 from typing import Iterable
 
-from mscpk.errors import MscpkWarning, ParameterError, PhysiologyError, ScenarioError, did_you_mean
+from mscpk.errors import MscpkWarning, ParameterError, PhysiologyError, ScenarioError, did_you_mean, refuse_repeats
 from mscpk.inputs.catalogue import label_names
 from mscpk.inputs.homing import homing_data
 from mscpk.inputs.physiology import available_species, load_species
@@ -25,14 +25,6 @@ def _choose(key: str, value: str, allowed: Iterable[str]) -> None:
                             f"allowed: {', '.join(allowed)}")
 
 
-def _once(key: str, values: Iterable[str], what: str = "") -> None:
-    """Refuse a list entry given more than once (it would be applied twice)."""
-    values = list(values)
-    for v in dict.fromkeys(values):
-        if values.count(v) > 1:
-            raise ScenarioError(f"{key}: {what}{v!r} is listed {values.count(v)} times; give it once")
-
-
 def check_scenario(sc: Scenario) -> None:
     """Raise :class:`ScenarioError` unless every name and value of ``sc`` is known and allowed."""
     _choose("subject.species", sc.subject.species, available_species())
@@ -46,12 +38,12 @@ def check_scenario(sc: Scenario) -> None:
         _choose(f"subject.injury[{i}].site", inj.site, (*organs, "joint"))
         for chem in inj.chemokines:
             _choose(f"subject.injury[{i}].chemokines", chem, data.chemokines)
-    _once("subject.injury", (inj.site for inj in sc.subject.injury), "site ")
+    refuse_repeats("subject.injury", (inj.site for inj in sc.subject.injury), "site ")  # applied twice otherwise
     for name in sc.product.receptors:
         _choose("product.receptors", name, data.receptors)
     for name in sc.product.preconditioning:
         _choose("product.preconditioning", name, data.preconditioning)
-    _once("product.preconditioning", sc.product.preconditioning)
+    refuse_repeats("product.preconditioning", sc.product.preconditioning)
     _choose("product.label", sc.product.label, label_names())
     targets = set()
     for i, d in enumerate(sc.dose, 1):

@@ -384,3 +384,8 @@ def test_bad_input_gives_a_clear_error():
         knowledge_table("drugs")
     with pytest.raises(DetectionError, match="precision"):
         design_study(sc, precision=0)
+
+
+def test_detection_windows_refuses_a_repeated_assay():
+    with pytest.raises(DetectionError, match=r"assays: 'bli' is listed 2 times; give it once"):
+        detection_windows(scenario(label="luciferase", end=24.0, times=[1, 24]), assays=["bli", "bli"])

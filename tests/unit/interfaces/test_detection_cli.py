@@ -180,5 +180,5 @@ def test_detection_window_refuses_a_repeated_assay(tmp_path):
 
     res = CliRunner().invoke(app, ["detection-window", "examples/iv_mouse.toml", "-o", str(tmp_path / "w.csv"),
                                    "--assay", "qpcr,qpcr"])
-    assert res.exit_code == 2 and "qpcr listed more than once" in res.output
+    assert res.exit_code == 2 and "assays: 'qpcr' is listed 2 times; give it once" in res.output
     assert not (tmp_path / "w.csv").exists()

@@ -13,7 +13,7 @@ import numpy as np
 
 from mscpk.analysis.detection.context import make_context
 from mscpk.analysis.detection.observation import dilutes, division_error, readout
-from mscpk.errors import DetectionError
+from mscpk.errors import DetectionError, refuse_repeats
 from mscpk.inputs.catalogue import method_info, supported_assays
 
 
@@ -127,6 +127,7 @@ def detection_windows(source, *, scenario=None, assays: Sequence[str] | None = N
                        label_options=label_options)
     origin = ctx.scenario.product.origin
     assays = list(supported_assays(ctx.label.name, origin) if assays is None else assays)
+    refuse_repeats("assays", assays, error=DetectionError)  # each assay's rows would come twice
     if not assays:
         raise DetectionError(f"no assay can see a product labelled {ctx.label.name!r} (origin {origin!r}): "
                              "give a label (--label, label=...; e.g. luciferase, 111In-oxine) or a xenogeneic product")

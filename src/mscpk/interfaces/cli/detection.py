@@ -136,9 +136,6 @@ def detection_window_command(
 
     _check_outputs(out, plot)
     assays = [a.strip() for a in assay.split(",") if a.strip()] if assay else None
-    repeated = sorted({a for a in assays or () if assays.count(a) > 1})
-    if repeated:
-        raise DetectionError(f"--assay: {', '.join(repeated)} listed more than once; give each assay once")
     df = detection_windows(scenario, assays=assays, label=label, times_h=_parse_times(times),
                            detection_limits=_parse_limits(detection_limit),
                            division_time_h=_division(division_time))

@@ -28,7 +28,7 @@ class OneLineErrors(TyperGroup):
             message = " ".join(exc.format_message().split())
             typer.echo(f"error: {message}{where}", err=True)
             sys.exit(2)
-        except typer.Abort:
+        except (typer.Abort, KeyboardInterrupt, EOFError):  # Ctrl-C, SIGTERM (cli.common.handle_sigterm)
             typer.echo("error: aborted", err=True)
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)

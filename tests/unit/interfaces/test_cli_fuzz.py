@@ -15,10 +15,9 @@ start) through typer's CliRunner and must end in one of two ways:
 
 The number of cases is bounded (``max_examples``: 130 scenario, 70 study-file, 20 path and 40
 option cases, 260 in all, about 30 s; derandomised by the suite's hypothesis profile) and the
-counts (cases, clean errors, valid results, known defects) are printed at the end of the
-module. A drawn case that hits a known defect outside this test's area is left out
-(``assume``) and one such case is reproduced by ``test_known_defect`` (``xfail(strict=True)``,
-with the reason). Running as root, unwritable paths cannot be tested (root writes anywhere).
+counts (cases, clean errors, valid results) are printed at the end of the module. Every drawn
+case is checked: none is left out as a known defect. Running as root, unwritable paths cannot
+be tested (root writes anywhere).
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -310,14 +309,6 @@ def check_valid(name: str, args: list[str], res, out: Path) -> None:
 
 
 STUDY_CSV = ("study.csv", STUDY.to_csv(index=False).encode())
-#: Known defects outside this test's area: (predicate on (command, input name), reason, (id,
-#: arguments of run_case)). The matching cases are reproduced by test_known_defect as
-#: xfail(strict=True).
-KNOWN: list[tuple] = []  # (click usage errors became one line: mscpk.interfaces.cli.app.OneLineErrors)
-
-
-def known_defect(name: str, input_name: str) -> str | None:
-    return next((reason for pred, reason, _ in KNOWN if pred(name, input_name)), None)
 
 
 def run_case(name: str, scenario_file: tuple[str, bytes] | None, data_file: tuple[str, bytes] | None,
@@ -365,20 +356,12 @@ def run_case(name: str, scenario_file: tuple[str, bytes] | None, data_file: tupl
 @settings(max_examples=130, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(name=st.sampled_from(["simulate"] * 3 + ["scan", "params", "sbml", "observe"]), scenario=scenario_texts())
 def test_scenario_mutations_end_in_a_clean_error_or_a_valid_result(name, scenario):
-    reason = known_defect(name, scenario[0])
-    if reason:
-        COUNTS["known_defect"] += 1
-    assume(reason is None)
     run_case(name, scenario, None)
 
 
 @settings(max_examples=70, suppress_health_check=[HealthCheck.too_slow])
 @given(name=st.sampled_from(["nca"] * 3 + ["fit"]), data=study_texts())
 def test_study_file_mutations_end_in_a_clean_error_or_a_valid_result(name, data):
-    reason = known_defect(name, data[0])
-    if reason:
-        COUNTS["known_defect"] += 1
-    assume(reason is None)
     run_case(name, None, data)
 
 
@@ -393,27 +376,14 @@ def test_paths_that_are_folders_or_missing_end_in_a_clean_error(name, path_case)
 @given(case=st.sampled_from(sorted(OPTIONS)).flatmap(lambda n: st.tuples(st.just(n), st.sampled_from(OPTIONS[n]))))
 def test_option_values_end_in_a_clean_error_or_a_valid_result(case):
     name, option = case
-    reason = known_defect(name, f"option {option[0]}={option[1]}")
-    if reason:
-        COUNTS["known_defect"] += 1
-    assume(reason is None)
     run_case(name, None, STUDY_CSV if name in ("nca", "fit") else None, option=option)
-
-
-@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=r), id=i)
-                                  for _, r, (i, c) in KNOWN] or [pytest.param(None, id="none")])
-def test_known_defect(case):
-    if case is None:
-        pytest.skip("no known defect")
-    run_case(*case)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def report_counts(request):
     yield
     line = (f"fuzz (issue 14): {COUNTS['cases']} cases run, {COUNTS['clean']} clean errors, "
-            f"{COUNTS['valid']} valid results, {COUNTS['known_defect']} drawn cases of known defects "
-            f"({len(KNOWN)} reproduced as xfail)")
+            f"{COUNTS['valid']} valid results")
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     if reporter is not None and capture is not None:

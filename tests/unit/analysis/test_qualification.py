@@ -41,8 +41,6 @@ def test_prediction_is_the_model_in_the_study_unit():
     from mscpk.analysis.qualification import study_rows
 
     row = study_rows(study_from_dict(GOOD))[0]
-    res = mscpk.simulate(load_study("toupet2013").scenario)  # any result: check the arithmetic below
-    assert res.mass_balance_error() < 1e-9
     sc = study_from_dict(GOOD).scenario
     ref = mscpk.simulate(sc, times_h=[0.0, 1.0])
     expected = 100 * ref.quantity("lung", "live_cells")[1] / 1e6

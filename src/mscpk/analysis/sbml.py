@@ -25,7 +25,7 @@ from mscpk.engine import saturation as sat
 from mscpk.engine.model.build import build_network
 from mscpk.engine.solvers import LinearSolver
 from mscpk.utils import write_text_atomic
-from mscpk.inputs.resolve import scenario_parameters, scenario_species
+from mscpk.inputs.resolve import engine_inputs
 from mscpk.engine.network import Network, Transition
 from mscpk.inputs.parameters import ParameterSet
 from mscpk.inputs.scenario import Scenario
@@ -191,8 +191,7 @@ def build_sbml_document(scenario: Scenario, *, saturation: str | None = "off",
     See :func:`export_sbml` for the arguments and the module docstring for the layout.
     """
 
-    species_phys = scenario_species(scenario)
-    params = scenario_parameters(scenario, params)
+    species_phys, params = engine_inputs(scenario, params)
     net = build_network(scenario, params, species_phys)
     saturable = resolve_saturation(scenario, saturation, net, params)
     if "base" not in net.modes:  # pragma: no cover - guard

@@ -27,7 +27,7 @@ import numpy as np
 
 from mscpk.errors import ParameterError, SolverError
 from mscpk.engine.model.build import build_network
-from mscpk.inputs.resolve import scenario_parameters, scenario_species
+from mscpk.inputs.resolve import engine_inputs
 from mscpk.engine.network import Network, split_state
 from mscpk.inputs.parameters import Parameter, ParameterSet
 from mscpk.engine.result import CELL_QUANTITIES, site_quantity_weights
@@ -275,8 +275,7 @@ def simulate_batch(scenario: Scenario, samples: Mapping[str, Sequence[float]],
     import xarray as xr
 
     mode = sat.check_mode(saturation if saturation is not None else scenario.run.saturation)
-    species = scenario_species(scenario)
-    base = scenario_parameters(scenario, params)
+    species, base = engine_inputs(scenario, params)
     phys_names = set(physiology_names(species))
     arrays = check_samples(base, samples, phys_names)
     phys = {k: v for k, v in arrays.items() if k in phys_names}

@@ -16,7 +16,7 @@ from mscpk.engine.result import Result
 from mscpk.engine.solvers import LinearSolver, SaturatingSolver, administered
 from mscpk.inputs.parameters import ParameterSet
 from mscpk.inputs.physiology import Species
-from mscpk.inputs.resolve import scenario_parameters, scenario_species
+from mscpk.inputs.resolve import engine_inputs
 from mscpk.inputs.scenario import Scenario, check_times
 from mscpk.utils import LRUCache
 
@@ -96,8 +96,7 @@ def simulate(scenario: Scenario, *, times_h: Sequence[float] | None = None,
     >>> bool(res.quantity("lung", "live_cells")[1] > 0.5 * 5e5)
     True
     """
-    species = scenario_species(scenario)
-    params = scenario_parameters(scenario, params)
+    species, params = engine_inputs(scenario, params)
     net = network_for(scenario, params, species)
     times = np.asarray(check_times(times_h, "times_h") if times_h is not None else scenario.output_times())
     mode = sat.check_mode(saturation if saturation is not None else scenario.run.saturation)

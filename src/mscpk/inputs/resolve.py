@@ -88,19 +88,27 @@ def resolve(scenario: Scenario, base: ParameterSet | None = None) -> Inputs:
                   apply_detection_overrides(parts.detection))
 
 
+def engine_inputs(scenario: Scenario, base: ParameterSet | None = None) -> tuple[Species, ParameterSet]:
+    """``(species, params)`` the engine builds from: the subject's species (body weight and
+    physiology overrides applied) and the model parameters (default set unless ``base``,
+    model overrides applied); ``[parameters]`` is split once for both."""
+    plain = load_species(scenario.subject.species, scenario.subject.body_weight_kg)
+    parts = split_overrides(scenario.parameters, plain)
+    params = base if base is not None else load_parameter_set("default")
+    if parts.model:
+        params = params.updated(parts.model, source="scenario override")
+    return apply_physiology(plain, parts.physiology), params
+
+
 def scenario_species(scenario: Scenario) -> Species:
     """The subject's species, scaled to its body weight, with physiology overrides applied."""
-    plain = load_species(scenario.subject.species, scenario.subject.body_weight_kg)
-    return apply_physiology(plain, split_overrides(scenario.parameters, plain).physiology)
+    return engine_inputs(scenario)[0]
 
 
 def scenario_parameters(scenario: Scenario, base: ParameterSet | None = None) -> ParameterSet:
     """Model parameters (default set unless ``base``) with the scenario's model overrides."""
-    params = base if base is not None else load_parameter_set("default")
-    plain = load_species(scenario.subject.species, scenario.subject.body_weight_kg)
-    model = split_overrides(scenario.parameters, plain).model
-    return params.updated(model, source="scenario override") if model else params
+    return engine_inputs(scenario, base)[1]
 
 
-__all__ = ["Inputs", "Overrides", "resolve", "split_overrides", "cell_scenario", "scenario_species",
+__all__ = ["Inputs", "Overrides", "resolve", "split_overrides", "cell_scenario", "engine_inputs", "scenario_species",
            "scenario_parameters"]

@@ -170,6 +170,7 @@ def test_ibmir_kill_fraction_follows_its_stated_law(passage):
     params = {"IBMIR kill fraction at reference passage [-]": f_ref,
               "IBMIR increase per passage [1/passage]": g, "Reference passage [passage]": p_ref,
               "Intramyocardial leak-back fraction [-]": leak,
+              "Intramyocardial spill fraction [-]": 0.0,  # no cells lost out of the heart
               "Lodging share of dead cells given into blood [-]": 0.0}  # all killed cells stay in blood
     f = min(f_ref * (1 + g * max(0.0, passage - p_ref)), 1.0)
     iv = mscpk.simulate(make(passage=passage, viability=viab, params=params, times=[1e-4]))

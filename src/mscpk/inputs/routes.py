@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from types import MappingProxyType
@@ -26,8 +26,11 @@ SITE_RULES = ("none", "organ", "organ_not_lung")
 class Route:
     """One route: ``kind`` ("vascular" | "depot"), ``depot`` (site name or None), ``site``
     (which sites it takes: one of :data:`SITE_RULES`), ``needs_site``, ``default_site``,
-    ``leak_back`` (parameter name or None), other ``spellings`` of its name and, for vascular
-    routes, where the cells ``enters`` ("venous_blood" | "organ_vasculature")."""
+    ``leak_back`` and ``spill`` (parameter names or None: the fractions of an injection that
+    enter venous blood at once and that are lost out of the tissue), ``by_site`` (organ ->
+    its own ``leak_back``/``spill`` parameter names, e.g. the beating heart), other
+    ``spellings`` of its name and, for vascular routes, where the cells ``enters``
+    ("venous_blood" | "organ_vasculature")."""
 
     name: str
     kind: str
@@ -38,6 +41,14 @@ class Route:
     leak_back: str | None = None
     spellings: tuple[str, ...] = ()
     enters: str | None = None
+    spill: str | None = None
+    by_site: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
+
+    def injection_losses(self, site: str | None) -> tuple[str | None, str | None]:
+        """Parameter names of the leak-back and spill fractions of an injection at ``site``
+        (the organ's own entry in ``by_site``, else the route's)."""
+        own = self.by_site.get(self.target_site(site) or "", {})
+        return own.get("leak_back", self.leak_back), own.get("spill", self.spill)
 
     @property
     def vascular(self) -> bool:
@@ -73,7 +84,11 @@ def routes() -> Mapping[str, Route]:
     out: dict[str, Route] = {}
     for name, row in raw["route"].items():
         r = Route(name, row["kind"], row["site"], row.get("depot"), bool(row.get("needs_site", False)),
-                  row.get("default_site"), row.get("leak_back"), tuple(row.get("spellings", ())), row.get("enters"))
+                  row.get("default_site"), row.get("leak_back"), tuple(row.get("spellings", ())), row.get("enters"),
+                  row.get("spill"), MappingProxyType({k: MappingProxyType(dict(v)) for k, v in row.get("by_site", {}).items()}))
+        if (r.by_site and r.leak_back is None) or any(set(v) - {"leak_back", "spill"} for v in r.by_site.values()):
+            raise ScenarioError(f"routes.toml: route {name!r}: by_site entries need a leak-back route and "
+                                f"may set only leak_back and spill: {row.get('by_site')}")
         if (r.kind not in ("vascular", "depot") or r.site not in SITE_RULES or (r.kind == "depot") != bool(r.depot)
                 or (r.kind == "vascular") != (r.enters in ("venous_blood", "organ_vasculature"))):
             raise ScenarioError(f"routes.toml: route {name!r} is inconsistent: {row}")

@@ -68,18 +68,24 @@ def test_intracoronary_defaults_to_the_heart():
     assert "heart__vascular" in inp.targets
 
 
-@pytest.mark.parametrize("route, site", [("local", "liver"), ("intramyocardial", None)])
-def test_local_injections_leak_back_the_parameter_fraction(route, site):
-    leak = data_value(ROUTES[route]["leak_back"])
-    assert 0 < leak < 1
+@pytest.mark.parametrize("route, site, own", [("local", "liver", "local"), ("intramyocardial", None, "intramyocardial"),
+                                              ("local", "heart", "intramyocardial")])
+def test_local_injections_leak_back_and_spill_the_parameter_fractions(route, site, own):
+    """Leak-back enters venous blood, spill leaves the tissue (eliminated); a local injection
+    into the heart uses the beating heart's fractions (routes.toml by_site)."""
+    leak = data_value(ROUTES[own]["leak_back"])
+    spill = data_value(ROUTES[own]["spill"])
+    assert 0 < leak < 1 and 0 < spill < 1 - leak
     viab = 0.9
     inp = only_input(make(route=route, site=site, viability=viab, source="adipose"))
     kill = ibmir_expected(4, "adipose")
     assert kill == pytest.approx(0.05 * 2.0)
     t = inp.targets
     organ = site or ROUTES[route]["default_site"]  # the depot lies inside the injected organ
-    assert set(t) == {f"{organ}__depot", f"{organ}__dead", "blood__venous", "lung__dead"}  # default lodging 1
-    assert t[f"{organ}__depot"] == pytest.approx(viab * (1 - leak), rel=1e-12)
+    assert set(t) == {f"{organ}__depot", f"{organ}__dead", "blood__venous", "lung__dead",
+                      "eliminated__degraded"}  # default lodging 1
+    assert t[f"{organ}__depot"] == pytest.approx(viab * (1 - leak - spill), rel=1e-12)
+    assert t["eliminated__degraded"] == pytest.approx(viab * spill, rel=1e-12)
     assert t["blood__venous"] == pytest.approx(viab * leak * (1 - kill), rel=1e-12)
     assert t["lung__dead"] == pytest.approx(viab * leak * kill, rel=1e-12)  # IBMIR on the leak only, lodged
     assert t[f"{organ}__dead"] == pytest.approx(1 - viab, rel=1e-12)

@@ -106,8 +106,8 @@ def test_a_depot_inside_an_organ_counts_in_the_organ_and_as_its_depot_cells(myo)
     np.testing.assert_allclose(myo.quantity("heart", "depot_cells"), depot)
     own = myo.state("heart__arrested") + myo.state("heart__engrafted")
     np.testing.assert_allclose(myo.quantity("heart", "live_cells"), own + depot)
-    leak = data_value("Intramyocardial leak-back fraction [-]")
-    assert depot[0] == pytest.approx(0.95 * (1 - leak) * 1e6, rel=1e-12)  # default viability 0.95
+    lost = data_value("Intramyocardial leak-back fraction [-]") + data_value("Intramyocardial spill fraction [-]")
+    assert depot[0] == pytest.approx(0.95 * (1 - lost) * 1e6, rel=1e-12)  # default viability 0.95
     assert "injection_site" not in myo.sites
     df = myo.to_frame()
     assert "depot_cells" in set(df.loc[df.site == "heart", "quantity"])

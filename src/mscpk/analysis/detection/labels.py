@@ -172,6 +172,9 @@ def build_label_network(net: Network, info: LabelInfo, organs: Sequence[str],
         if k_host > 0:
             for site, h in hosts.items():
                 extra.append(Transition(h, urine, k_host, f"turnover of host-held label in {site}"))
+        # live cells lost out of the body at administration (spill of a local injection) take
+        # their label with them: a dose target of kind "degraded" maps to the label cleared
+        twin.update({name: cleared for name in net.names if split_state(name)[1] == "degraded"})
         twins.append(twin)
     modes = {m: tuple(trs) + tuple(extra) for m, trs in per_mode.items()}
     inputs = []

@@ -7,7 +7,7 @@ vasculature cells leave with the blood at ``k_out = Q_out / V_vasc`` [1/h] and a
 one pass (competing first-order exits). ``E = 1 - (1 - E_mech)(1 - E_adh)(1 - E_home)``:
 mechanical sieve (entrapment.py), baseline adhesive arrest (VLA-4 share), homing arrest at
 injured sites (homing.py), times ``1 - shunt`` (arteriovenous anastomoses let a small fraction
-of the flow bypass the capillaries). Arrested cells are released back into the organ's
+of the flow bypass the capillaries; in the lung a species value, widened by a vasodilator). Arrested cells are released back into the organ's
 vasculature. The embolic capacity of a bed [cells] scales with ``(d_ref / d)**3``: a larger
 cell lodges in a larger upstream vessel whose territory grows with the cube of its diameter
 (Murray's law), so large cells occlude more tissue per cell (C6).
@@ -21,19 +21,32 @@ from mscpk.engine.model.homing import homing_signal, product_levels
 from mscpk.engine.network import Capacity, Transition
 
 
-def organ_extraction(ctx: BuildContext, organ: str, dilation: float = 1.0,
+def lung_passage(ctx: BuildContext, vasodilated: bool = False) -> float:
+    """Size-independent pulmonary passage (wide arteriovenous channels) [-] of the species,
+    times "Vasodilator lung passage recruitment factor [-]" while a vasodilator acts."""
+    shunt = ctx.p(f"Lung arteriovenous shunt fraction, {ctx.species.name} [-]")
+    if vasodilated:
+        shunt = vmin(shunt * ctx.p("Vasodilator lung passage recruitment factor [-]"), 1.0)
+    return shunt
+
+
+def organ_extraction(ctx: BuildContext, organ: str, dilation: float | None = None,
                      levels: dict[str, float] | None = None) -> dict[str, float]:
-    """Per-pass arrest fractions [-] of ``organ``: mechanical, adhesive, homing, total."""
+    """Per-pass arrest fractions [-] of ``organ``: mechanical, adhesive, homing, total.
+
+    ``dilation``: the capillary dilation factor while a vasodilator acts (None: no vasodilator).
+    """
     levels = product_levels(ctx) if levels is None else levels
     cap = ctx.species.organs[organ].capillary
     diam = ctx.scenario.product.diameter_um
     e_mech = first_pass_extraction(diam.mean, diam.sd, cap.median_um, cap.gsd, cap.segments,
-                                   ctx.p("MSC deformability ratio [-]"), dilation)
+                                   ctx.p("MSC deformability ratio [-]"),
+                                   1.0 if dilation is None else dilation)
     f_vla = ctx.p("VLA-4 share of firm adhesion [-]")
     e_adh = ctx.p("Baseline adhesive arrest per pass [-]") * (1 - f_vla + f_vla * levels["VLA4"])
     e_home = homing_signal(ctx, organ, levels).arrest_per_pass
-    shunt = ctx.p("Lung arteriovenous shunt fraction [-]" if organ == "lung"
-                  else "Systemic arteriovenous shunt fraction [-]")
+    shunt = (lung_passage(ctx, dilation is not None) if organ == "lung"
+             else ctx.p("Systemic arteriovenous shunt fraction [-]"))
     total = (1 - shunt) * (1 - (1 - e_mech) * (1 - e_adh) * (1 - e_home))
     return {"mechanical": e_mech, "adhesive": e_adh, "homing": e_home, "shunt": shunt,
             "total": vmin(total, ctx.p("Maximum first-pass extraction [-]"))}
@@ -49,8 +62,9 @@ def vascular_volumes(ctx: BuildContext) -> tuple[float, float, dict[str, float]]
     return pool * sp.venous_fraction, pool * (1 - sp.venous_fraction), v_org
 
 
-def circulation(ctx: BuildContext, dilation: float = 1.0) -> list[Transition]:
-    """Transitions of circulation, entrapment and release (``dilation``: vasodilator factor)."""
+def circulation(ctx: BuildContext, dilation: float | None = None) -> list[Transition]:
+    """Transitions of circulation, entrapment and release (``dilation``: capillary dilation
+    factor of a vasodilated mode, None in a mode without vasodilator)."""
     sp = ctx.species
     q = sp.cardiac_output_L_per_h
     v_ven, v_art, v_org = vascular_volumes(ctx)

@@ -16,7 +16,9 @@ the others feed a depot with its own behaviour:
   mucociliary transport (eliminated).
 * a depot inside an organ (local, intramyocardial: state ``{organ}__depot``) and
   ``injection_site`` (scaffold: outside every organ): an immediate leak-back fraction enters
-  venous blood; retained cells engraft into the target organ, die (into the organ's dead
+  venous blood and a spill fraction is lost out of the tissue (``eliminated``), both per
+  route and, where the tissue changes them, per organ (routes.toml ``by_site``: the beating
+  heart, Martens 2014); retained cells engraft into the target organ, die (into the organ's dead
   material; the scaffold's own), or leak slowly.
 """
 
@@ -85,8 +87,12 @@ def dose_inputs(ctx: BuildContext) -> list[Input]:
             dead_in_blood(1 - viab * (1 - ibmir), bed)
         else:
             depot = r.depot_site(dose.site)
-            leak = ctx.p(r.leak_back) if r.leak_back else 0.0
-            targets[ctx.s(depot, "depot" if r.in_organ else "free")] = viab * (1 - leak)
+            leak_name, spill_name = r.injection_losses(dose.site)
+            leak = ctx.p(leak_name) if leak_name else 0.0
+            spill = ctx.p(spill_name) if spill_name else 0.0
+            targets[ctx.s(depot, "depot" if r.in_organ else "free")] = viab * vmax(0.0, 1 - leak - spill)
+            if emit(spill):  # lost out of the tissue at once (needle-track reflux, surface spill)
+                targets[ctx.s("eliminated", "degraded")] = viab * vmin(spill, 1 - leak)
             if emit(leak):
                 targets[ctx.s("blood", "venous")] = viab * leak * (1 - ibmir)
                 dead_in_blood(viab * leak * ibmir, "lung")

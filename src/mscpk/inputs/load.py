@@ -6,6 +6,7 @@ value given and what is allowed.
 
 from __future__ import annotations
 
+import copy
 import tomllib
 from pathlib import Path
 from typing import Any, Mapping
@@ -14,12 +15,17 @@ from pydantic import BaseModel, ValidationError
 
 from mscpk.errors import ScenarioError, did_you_mean
 from mscpk.inputs.checks import check_scenario
+from mscpk.inputs.keys import set_path
+from mscpk.inputs.parameters import load_parameter_set
+from mscpk.inputs.physiology import load_species, physiology_names
+from mscpk.inputs.population import Correlation, Population, Responder
 from mscpk.inputs.scenario import Diameter, Dose, Injury, Product, Run, Scenario, Subject
 
 
 #: Tables of the scenario whose keys are checked, by the key that holds them.
 _TABLES: dict[str, type[BaseModel]] = {"subject": Subject, "product": Product, "run": Run, "injury": Injury,
-                                       "dose": Dose, "diameter_um": Diameter}
+                                       "dose": Dose, "diameter_um": Diameter, "population": Population,
+                                       "correlation": Correlation, "responder": Responder}
 
 
 def _check_unknown(raw: Mapping[str, Any], model: type[BaseModel], prefix: str) -> None:
@@ -69,7 +75,39 @@ def scenario_from_dict(raw: Mapping[str, Any]) -> Scenario:
             raise ScenarioError(f"{loc}: required key is missing") from None
         raise ScenarioError(f"{loc}: {msg}{given_txt}" if loc else f"{msg}{given_txt}") from None
     check_scenario(scenario)  # cross-checks against species, homing and parameter data
+    if scenario.population is not None:
+        _check_population(scenario)
     return scenario
+
+
+def vary_kind(key: str, scenario: Scenario) -> str:
+    """What a ``[population.vary]`` (or scan) key names: ``"parameter"`` (a model parameter),
+    ``"physiology"`` (a physiology name of the scenario's species) or ``"scenario"`` (a
+    scenario key such as ``"dose[1].cells"``)."""
+    if key in load_parameter_set("default"):
+        return "parameter"
+    if key in physiology_names(load_species(scenario.subject.species, scenario.subject.body_weight_kg)):
+        return "physiology"
+    return "scenario"
+
+
+def _check_population(scenario: Scenario) -> None:
+    """Every varied scenario key must give a valid scenario at its distribution's extremes
+    (quantiles 0.001 and 0.999, every value of a categorical one); parameter values are
+    range-checked per subject by the batch engine, physiology by the species validation."""
+    pop = scenario.population
+    base = scenario.model_dump(mode="json", exclude_none=True, exclude={"population"})
+    for key, dist in pop.vary.items():
+        if vary_kind(key, scenario) != "scenario":
+            continue
+        values = dist["values"] if dist.categorical else dist.ppf([1e-3, 0.5, 1 - 1e-3]).tolist()
+        for v in values:
+            raw = copy.deepcopy(base)
+            try:
+                set_path(raw, key, v, what="population.vary key")
+                scenario_from_dict(raw)
+            except ScenarioError as exc:
+                raise ScenarioError(f"population.vary[{key!r}] = {v!r}: {exc}") from None
 
 
 def load_scenario(path: str | Path) -> Scenario:

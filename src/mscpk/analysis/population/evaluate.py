@@ -1,0 +1,166 @@
+"""Evaluating subjects: varied values -> scenarios and parameter samples -> the batch engine ->
+metrics (and band counts).
+
+Subjects that share every varied scenario key (product, dose, injury, immune status) form a
+group: one scenario, and one :func:`~mscpk.engine.batch.simulate_batch` call over the
+group's parameter and physiology samples (a group of one runs :func:`~mscpk.engine.simulate.simulate`
+with the values as ``[parameters]`` overrides). A group without any sampled parameter is one
+simulation whose result every subject of the group shares.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from mscpk.analysis.population.bands import Bands
+from mscpk.analysis.summary import exposure
+from mscpk.engine import saturation as sat
+from mscpk.engine.batch import simulate_batch
+from mscpk.engine.result import CELL_QUANTITIES
+from mscpk.engine.simulate import simulate
+from mscpk.errors import ScenarioError
+from mscpk.inputs.keys import set_path
+from mscpk.inputs.load import scenario_from_dict, vary_kind
+from mscpk.inputs.population import Metric, parse_metric
+from mscpk.inputs.scenario import Scenario
+
+#: Share of the dose below which no live administered cells are said to persist [-] (the
+#: contract's ``persistence_h``: shared/INTERFACE.md).
+PERSISTENCE_SHARE = 0.01
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to compute for every subject: the metrics, output times and sites needed."""
+
+    scenario: Scenario
+    metrics: tuple[Metric, ...]
+    times: np.ndarray
+    sites: tuple[str, ...] | None  # None: every site (bands, persistence)
+    bands: bool = False
+
+
+def plan(scenario: Scenario, metrics: Sequence[str], *, bands: bool = False,
+         times_h: Sequence[float] | None = None) -> Plan:
+    """A :class:`Plan`, the metric names checked (ScenarioError naming the metric)."""
+    parsed = []
+    for k, text in enumerate(metrics, 1):
+        try:
+            parsed.append(parse_metric(text, f"metric {k}"))
+        except ValueError as exc:
+            raise ScenarioError(str(exc)) from None
+    if not parsed:
+        raise ScenarioError("metrics: give at least one metric, e.g. 'lung:cell_days'")
+    times = np.asarray(times_h if times_h is not None else scenario.output_times(), dtype=float)
+    extra = [m.hours for m in parsed if m.kind == "live_at"]
+    times = np.union1d(times, extra) if extra else times
+    whole = bands or any(m.site is None for m in parsed)
+    sites = None if whole else tuple(dict.fromkeys(m.site for m in parsed))
+    return Plan(scenario, tuple(parsed), times, sites, bands)
+
+
+def _metric_values(p: Plan, cells: np.ndarray, sites: Sequence[str], occ: Mapping[str, np.ndarray],
+                   dose: float) -> np.ndarray:
+    """(N, n_metrics) from ``cells`` (N, T, site, quantity) and per-bed peak occlusion."""
+    live = cells[..., CELL_QUANTITIES.index("live_cells")]  # (N, T, S)
+    out = np.empty((cells.shape[0], len(p.metrics)))
+    for j, m in enumerate(p.metrics):
+        if m.kind == "persistence_h":
+            out[:, j] = _persistence(p.times, live.sum(axis=2), dose)
+            continue
+        if m.site not in sites:
+            raise ScenarioError(f"metric {m.text!r}: {m.site!r} is not a site of this scenario; allowed: "
+                                f"{', '.join(sites)}")
+        s = list(sites).index(m.site)
+        if m.kind == "cell_days":
+            out[:, j] = exposure(p.times, live[:, :, s]) / 24.0
+        elif m.kind == "peak_live":
+            out[:, j] = live[:, :, s].max(axis=1)
+        elif m.kind == "live_at":
+            out[:, j] = live[:, int(np.searchsorted(p.times, m.hours)), s]
+        else:  # peak_occlusion
+            if m.site not in occ:
+                raise ScenarioError(f"metric {m.text!r}: {m.site!r} has no capillary bed; beds: {', '.join(occ)}")
+            out[:, j] = occ[m.site]
+    return out
+
+
+def _persistence(times: np.ndarray, live: np.ndarray, dose: float) -> np.ndarray:
+    """Time [h] at which the live administered cells fall for good below
+    :data:`PERSISTENCE_SHARE` of the dose (log-linear between output times; inf if they never
+    do within the run)."""
+    limit = PERSISTENCE_SHARE * dose
+    above = live >= limit
+    out = np.full(live.shape[0], np.inf)
+    for i in range(live.shape[0]):
+        idx = np.nonzero(above[i])[0]
+        last = idx[-1] if idx.size else -1
+        if last == live.shape[1] - 1:
+            continue
+        if last < 0:
+            out[i] = times[0]
+            continue
+        y0, y1, t0, t1 = live[i, last], live[i, last + 1], times[last], times[last + 1]
+        out[i] = t1 if y1 <= 0 else t0 + (t1 - t0) * np.log(y0 / limit) / np.log(y0 / y1)
+    return out
+
+
+def _group_scenario(base: Scenario, keys: Sequence[str], combo: Sequence) -> Scenario:
+    raw = base.model_dump(mode="json", exclude_none=True, exclude={"population"})
+    raw = copy.deepcopy(raw)
+    for k, v in zip(keys, combo):
+        set_path(raw, k, v.item() if isinstance(v, np.generic) else v, what="population.vary key")
+    try:
+        return scenario_from_dict(raw)
+    except ScenarioError as exc:
+        raise ScenarioError(f"population subject with {dict(zip(keys, combo))}: {exc}") from None
+
+
+def evaluate(p: Plan, values: Mapping[str, np.ndarray], n: int, *, saturation: str | None = None,
+             bands: Bands | None = None) -> np.ndarray:
+    """Metrics (n, n_metrics) of ``n`` subjects with the varied ``values`` (key -> (n,)); band
+    counts are added to ``bands`` when given."""
+    sc = p.scenario
+    kinds = {k: vary_kind(k, sc) for k in values}
+    skeys = [k for k in values if kinds[k] == "scenario"]
+    pkeys = [k for k in values if kinds[k] != "scenario"]
+    out = np.empty((n, len(p.metrics)))
+    groups: dict[str, list[int]] = {}
+    for i in range(n):
+        combo = [values[k][i] for k in skeys]
+        groups.setdefault(json.dumps([c.item() if isinstance(c, np.generic) else c for c in combo]), []).append(i)
+    mode = saturation if saturation is not None else sc.run.saturation
+    for text, members in groups.items():
+        gsc = _group_scenario(sc, skeys, json.loads(text)) if skeys else sc
+        idx = np.asarray(members)
+        if pkeys and idx.size > 1:
+            ds = simulate_batch(gsc, {k: np.asarray(values[k][idx], dtype=float) for k in pkeys},
+                                times_h=p.times, saturation=mode, sites=p.sites)
+            sites = [str(s) for s in ds.site.values]
+            cells = ds.cells.values
+            occ = {str(b): ds.peak_occlusion_by_site.sel(bed=b).values for b in ds.bed.values}
+            dose = float(ds.administered.values.max())
+        else:
+            if pkeys:
+                gsc = gsc.model_copy(update={"parameters": {**gsc.parameters,
+                                                            **{k: float(values[k][idx[0]]) for k in pkeys}}})
+            res = simulate(gsc, times_h=p.times, saturation=mode)
+            sites = list(res.sites) if p.sites is None else list(p.sites)
+            cells = res.to_xarray().sel(site=sites).fillna(0.0).values[None]  # as the batch: 0, not NaN
+            by_bed = sat.peak_occlusion_by_bed(res.network, res.states)
+            occ = {b: np.array([v]) for b, v in by_bed.items()}
+            dose = float(res.administered.max())
+        vals = _metric_values(p, cells, sites, occ, dose)
+        reps = 1 if vals.shape[0] == idx.size else idx.size
+        out[idx] = np.repeat(vals, reps, axis=0) if reps > 1 else vals
+        if bands is not None:
+            bands.add(sites, np.repeat(cells, reps, axis=0) if reps > 1 else cells)
+    return out
+
+
+__all__ = ["Plan", "plan", "evaluate", "PERSISTENCE_SHARE"]

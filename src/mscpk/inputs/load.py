@@ -80,15 +80,25 @@ def scenario_from_dict(raw: Mapping[str, Any]) -> Scenario:
     return scenario
 
 
+#: The scenario tables whose keys a population may vary (``subject.body_weight_kg``, ...).
+SCENARIO_KEY_TABLES = ("subject", "product", "dose")
+
+
 def vary_kind(key: str, scenario: Scenario) -> str:
     """What a ``[population.vary]`` (or scan) key names: ``"parameter"`` (a model parameter),
     ``"physiology"`` (a physiology name of the scenario's species) or ``"scenario"`` (a
     scenario key such as ``"dose[1].cells"``)."""
-    if key in load_parameter_set("default"):
+    params = load_parameter_set("default")
+    if key in params:
         return "parameter"
-    if key in physiology_names(load_species(scenario.subject.species, scenario.subject.body_weight_kg)):
+    phys = physiology_names(load_species(scenario.subject.species, scenario.subject.body_weight_kg))
+    if key in phys:
         return "physiology"
-    return "scenario"
+    if key.split(".")[0].split("[")[0] in SCENARIO_KEY_TABLES:
+        return "scenario"
+    names = list(params) + list(phys)
+    raise ScenarioError(f"population.vary: {key!r} is neither a parameter (`mscpk params` lists them) nor a "
+                        f"scenario key ({', '.join(SCENARIO_KEY_TABLES)}...); {did_you_mean(key, names)}".rstrip("; "))
 
 
 def _check_population(scenario: Scenario) -> None:

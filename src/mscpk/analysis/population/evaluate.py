@@ -3,9 +3,9 @@ metrics (and band counts).
 
 Subjects that share every varied scenario key (product, dose, injury, immune status) form a
 group: one scenario, and one :func:`~mscpk.engine.batch.simulate_batch` call over the
-group's parameter and physiology samples (a group of one runs :func:`~mscpk.engine.simulate.simulate`
-with the values as ``[parameters]`` overrides). A group without any sampled parameter is one
-simulation whose result every subject of the group shares.
+group's distinct parameter and physiology samples (one distinct subject runs
+:func:`~mscpk.engine.simulate.simulate` with the values as ``[parameters]`` overrides). Identical
+subjects are simulated once and share the result.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from mscpk.analysis.population.bands import Bands
 from mscpk.analysis.summary import exposure
 from mscpk.engine import saturation as sat
 from mscpk.engine.batch import simulate_batch
+from mscpk.engine.model.build import build_network
+from mscpk.engine.network import split_state
 from mscpk.engine.result import CELL_QUANTITIES
 from mscpk.engine.simulate import simulate
 from mscpk.errors import ScenarioError
@@ -59,6 +61,14 @@ def plan(scenario: Scenario, metrics: Sequence[str], *, bands: bool = False,
     times = np.asarray(times_h if times_h is not None else scenario.output_times(), dtype=float)
     extra = [m.hours for m in parsed if m.kind == "live_at"]
     times = np.union1d(times, extra) if extra else times
+    net = build_network(scenario)
+    known = list(dict.fromkeys(split_state(x)[0] for x in net.names))
+    for m in parsed:
+        if m.site is not None and m.site not in known:
+            raise ScenarioError(f"metric {m.text!r}: {m.site!r} is not a site of this scenario; allowed: "
+                                f"{', '.join(known)}")
+        if m.kind == "peak_occlusion" and m.site not in net.capacities:
+            raise ScenarioError(f"metric {m.text!r}: {m.site!r} has no capillary bed; beds: {', '.join(net.capacities)}")
     whole = bands or any(m.site is None for m in parsed)
     sites = None if whole else tuple(dict.fromkeys(m.site for m in parsed))
     return Plan(scenario, tuple(parsed), times, sites, bands)
@@ -73,9 +83,6 @@ def _metric_values(p: Plan, cells: np.ndarray, sites: Sequence[str], occ: Mappin
         if m.kind == "persistence_h":
             out[:, j] = _persistence(p.times, live.sum(axis=2), dose)
             continue
-        if m.site not in sites:
-            raise ScenarioError(f"metric {m.text!r}: {m.site!r} is not a site of this scenario; allowed: "
-                                f"{', '.join(sites)}")
         s = list(sites).index(m.site)
         if m.kind == "cell_days":
             out[:, j] = exposure(p.times, live[:, :, s]) / 24.0
@@ -84,8 +91,6 @@ def _metric_values(p: Plan, cells: np.ndarray, sites: Sequence[str], occ: Mappin
         elif m.kind == "live_at":
             out[:, j] = live[:, int(np.searchsorted(p.times, m.hours)), s]
         else:  # peak_occlusion
-            if m.site not in occ:
-                raise ScenarioError(f"metric {m.text!r}: {m.site!r} has no capillary bed; beds: {', '.join(occ)}")
             out[:, j] = occ[m.site]
     return out
 
@@ -137,9 +142,14 @@ def evaluate(p: Plan, values: Mapping[str, np.ndarray], n: int, *, saturation: s
     mode = saturation if saturation is not None else sc.run.saturation
     for text, members in groups.items():
         gsc = _group_scenario(sc, skeys, json.loads(text)) if skeys else sc
-        idx = np.asarray(members)
-        if pkeys and idx.size > 1:
-            ds = simulate_batch(gsc, {k: np.asarray(values[k][idx], dtype=float) for k in pkeys},
+        members = np.asarray(members)
+        # identical subjects are simulated once (a zero-variance population is one simulation)
+        rows, back = (np.unique(np.column_stack([np.asarray(values[k][members], dtype=float) for k in pkeys]),
+                                axis=0, return_inverse=True) if pkeys else (np.zeros((1, 0)), np.zeros(members.size, int)))
+        back = back.ravel()
+        idx = np.arange(rows.shape[0])
+        if idx.size > 1:
+            ds = simulate_batch(gsc, {k: rows[:, j] for j, k in enumerate(pkeys)},
                                 times_h=p.times, saturation=mode, sites=p.sites)
             sites = [str(s) for s in ds.site.values]
             cells = ds.cells.values
@@ -148,18 +158,16 @@ def evaluate(p: Plan, values: Mapping[str, np.ndarray], n: int, *, saturation: s
         else:
             if pkeys:
                 gsc = gsc.model_copy(update={"parameters": {**gsc.parameters,
-                                                            **{k: float(values[k][idx[0]]) for k in pkeys}}})
+                                                            **{k: float(rows[0, j]) for j, k in enumerate(pkeys)}}})
             res = simulate(gsc, times_h=p.times, saturation=mode)
             sites = list(res.sites) if p.sites is None else list(p.sites)
             cells = res.to_xarray().sel(site=sites).fillna(0.0).values[None]  # as the batch: 0, not NaN
             by_bed = sat.peak_occlusion_by_bed(res.network, res.states)
             occ = {b: np.array([v]) for b, v in by_bed.items()}
             dose = float(res.administered.max())
-        vals = _metric_values(p, cells, sites, occ, dose)
-        reps = 1 if vals.shape[0] == idx.size else idx.size
-        out[idx] = np.repeat(vals, reps, axis=0) if reps > 1 else vals
+        out[members] = _metric_values(p, cells, sites, occ, dose)[back]
         if bands is not None:
-            bands.add(sites, np.repeat(cells, reps, axis=0) if reps > 1 else cells)
+            bands.add(sites, cells[back])
     return out
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from pydantic import ValidationError
 
 from mscpk.analysis.population.bands import Bands
 from mscpk.analysis.population.evaluate import Plan, evaluate, plan
@@ -43,8 +44,10 @@ def population_of(scenario: Scenario, n: int | None = None, seed: int | None = N
     if update:
         try:
             pop = Population.model_validate({**dict(pop), "vary": pop.vary, **update})
-        except ValueError as exc:
-            raise ScenarioError(f"population: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}") from None
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(x) for x in err["loc"])
+            raise ScenarioError(f"population.{key}: {err['input']!r} is not allowed: {err['msg']}") from None
     return pop
 
 
@@ -60,7 +63,10 @@ def run_chunks(p: Plan, pop: Population, *, chunk: int = CHUNK, scheduler: str |
     """(values, metrics, bands) of every subject, in subject order, whatever the chunking."""
     bounds = [(i, min(pop.n, i + chunk)) for i in range(0, pop.n, max(1, int(chunk)))]
     if scheduler:
-        from distributed import Client
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ScenarioError("--scheduler needs dask.distributed: pip install 'mscpk[cluster]'") from None
 
         with Client(scheduler) as client:
             futures = [client.submit(_chunk_task, p, pop, i0, i1, saturation, pure=False) for i0, i1 in bounds]
@@ -139,6 +145,8 @@ def population(scenario: Scenario, metrics: Sequence[str] | None = None, *, n: i
     names = list(metrics) if metrics else ["lung:cell_days", "liver:cell_days"]
     if pop.responder is not None and pop.responder.metric not in names:
         names.append(pop.responder.metric)
+    if by is not None and by not in pop.vary:
+        raise ScenarioError(f"--by: {by!r} is not a varied key; varied: {', '.join(pop.vary)}")
     p = plan(scenario, names, bands=bands, times_h=times_h)
     values, mets, band = run_chunks(p, pop, chunk=chunk, scheduler=scheduler, saturation=saturation)
     table = pd.DataFrame({"subject": np.arange(pop.n), **values,

@@ -168,6 +168,9 @@ def _stacked_network(scenario: Scenario, params: ArrayParameters, phys: Mapping[
     shape = lambda net: {m: [(t.source, t.target, t.process, t.saturable) for t in trs]  # noqa: E731
                          for m, trs in net.modes.items()}
     ref = shape(first)
+    if any(net.inputs != first.inputs for net in nets[1:]):
+        raise ParameterError("samples: the sampled physiology changes the cells given (a dose in cells_per_kg with a "
+                             "sampled body weight); give the doses in cells, or simulate these subjects one by one")
     if any(net.names != first.names or shape(net) != ref for net in nets[1:]):
         raise ParameterError("samples: the sampled physiology changes the model's structure between subjects "
                              "(a flow or rate becomes zero for some subjects); sample a narrower range")

@@ -80,20 +80,24 @@ def scenario_from_dict(raw: Mapping[str, Any]) -> Scenario:
     return scenario
 
 
+#: Covariates a population may vary (each sets the physiology it determines; docs/populations.md).
+COVARIATES = ("covariate.age_y",)
 #: The scenario tables whose keys a population may vary (``subject.body_weight_kg``, ...).
 SCENARIO_KEY_TABLES = ("subject", "product", "dose")
 
 
 def vary_kind(key: str, scenario: Scenario) -> str:
-    """What a ``[population.vary]`` (or scan) key names: ``"parameter"`` (a model parameter),
-    ``"physiology"`` (a physiology name of the scenario's species) or ``"scenario"`` (a
-    scenario key such as ``"dose[1].cells"``)."""
+    """What a ``[population.vary]`` key names: ``"parameter"`` (a model parameter),
+    ``"physiology"`` (a physiology name of the scenario's species), ``"covariate"``
+    (:data:`COVARIATES`) or ``"scenario"`` (a scenario key such as ``"dose[1].cells"``)."""
     params = load_parameter_set("default")
     if key in params:
         return "parameter"
     phys = physiology_names(load_species(scenario.subject.species, scenario.subject.body_weight_kg))
     if key in phys:
         return "physiology"
+    if key in COVARIATES:
+        return "covariate"
     if key.split(".")[0].split("[")[0] in SCENARIO_KEY_TABLES:
         return "scenario"
     names = list(params) + list(phys)
@@ -107,8 +111,22 @@ def _check_population(scenario: Scenario) -> None:
     range-checked per subject by the batch engine, physiology by the species validation."""
     pop = scenario.population
     base = scenario.model_dump(mode="json", exclude_none=True, exclude={"population"})
+    kinds = {key: vary_kind(key, scenario) for key in pop.vary}
+    if "covariate.age_y" in kinds:
+        clash = "physiology" in kinds.values() or "subject.body_weight_kg" in kinds
+        if scenario.subject.species != "human":
+            raise ScenarioError(f"population.vary['covariate.age_y']: an age model exists for humans only, "
+                                f"not {scenario.subject.species!r}")
+        if clash:
+            raise ScenarioError("population.vary['covariate.age_y'] sets the body weight and every organ volume: "
+                                "do not vary physiology names or subject.body_weight_kg with it")
+        dist = pop.vary["covariate.age_y"]
+        ages = list(dist["values"]) if dist.categorical else dist.ppf([1e-3, 1 - 1e-3]).tolist()
+        if not all(isinstance(a, (int, float)) and not isinstance(a, bool) and 0 <= a <= 120 for a in ages):
+            raise ScenarioError("population.vary['covariate.age_y']: give a numeric distribution of ages in "
+                                "[0, 120] years (e.g. uniform from 2 to 17, or categorical values = [8, 40])")
     for key, dist in pop.vary.items():
-        if vary_kind(key, scenario) != "scenario":
+        if kinds[key] != "scenario":
             continue
         values = dist["values"] if dist.categorical else dist.ppf([1e-3, 0.5, 1 - 1e-3]).tolist()
         for v in values:

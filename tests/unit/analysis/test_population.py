@@ -126,3 +126,31 @@ def test_bad_metric_names_the_metric():
     sc = _scenario({LUNG_T: {"dist": "lognormal", "median": 6.0, "cv": 0.1}}, n=3)
     with pytest.raises(ScenarioError, match="'spleenx' is not a site"):
         mscpk.population(sc, ["spleenx:cell_days"])
+
+
+def test_age_covariate_children_get_the_per_kg_dose_of_their_weight():
+    from mscpk.inputs.physiology.age import physiology_at_age
+
+    raw = {"name": "p", "subject": {"species": "human"}, "product": {"origin": "allogeneic"},
+           "dose": [{"route": "iv", "cells_per_kg": 2e6}], "run": {"end_h": 48.0},
+           "population": {"n": 4, "seed": 1, "vary": {"covariate.age_y": {"dist": "categorical", "values": [5.0, 40.0]}}}}
+    sc = mscpk.scenario_from_dict(raw)
+    t = mscpk.population(sc, ["lung:peak_live"]).subjects
+    by = t.groupby("covariate.age_y")["lung:peak_live"].first()
+    for age in (5.0, 40.0):  # each age is the species at that age, with the dose of its body weight
+        phys = {k: float(v[0]) for k, v in physiology_at_age(mscpk.load_species("human"), [age]).items()}
+        one = mscpk.simulate(sc.model_copy(update={"parameters": phys}), times_h=plan(sc, ["lung:peak_live"]).times)
+        assert float(one.administered[-1]) == pytest.approx(2e6 * phys["Body weight [kg]"])
+        assert by[age] == one.quantity("lung", "live_cells").max()
+    assert by[5.0] / by[40.0] == pytest.approx(19000 / 73000, rel=0.05)  # the lung holds a similar share of a smaller dose
+
+
+def test_age_covariate_refused_for_mice_and_with_physiology():
+    raw = {"name": "p", "subject": {"species": "mouse"}, "dose": [{"route": "iv", "cells": 1e5}],
+           "population": {"vary": {"covariate.age_y": {"dist": "uniform", "low": 1.0, "high": 5.0}}}}
+    with pytest.raises(ScenarioError, match="humans only"):
+        mscpk.scenario_from_dict(raw)
+    raw["subject"]["species"] = "human"
+    raw["population"]["vary"]["Cardiac output [L/h]"] = {"dist": "uniform", "low": 200.0, "high": 300.0}
+    with pytest.raises(ScenarioError, match="do not vary physiology names"):
+        mscpk.scenario_from_dict(raw)

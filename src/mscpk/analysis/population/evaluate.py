@@ -28,6 +28,8 @@ from mscpk.engine.simulate import simulate
 from mscpk.errors import ScenarioError
 from mscpk.inputs.keys import set_path
 from mscpk.inputs.load import scenario_from_dict, vary_kind
+from mscpk.inputs.physiology import load_species
+from mscpk.inputs.physiology.age import physiology_at_age
 from mscpk.inputs.population import Metric, parse_metric
 from mscpk.inputs.scenario import Scenario
 
@@ -131,17 +133,29 @@ def evaluate(p: Plan, values: Mapping[str, np.ndarray], n: int, *, saturation: s
     """Metrics (n, n_metrics) of ``n`` subjects with the varied ``values`` (key -> (n,)); band
     counts are added to ``bands`` when given."""
     sc = p.scenario
+    if "covariate.age_y" in values:  # the age sets every physiology value (ICRP 89 masses by age)
+        values = {**{k: v for k, v in values.items() if k != "covariate.age_y"},
+                  **physiology_at_age(load_species(sc.subject.species), values["covariate.age_y"])}
     kinds = {k: vary_kind(k, sc) for k in values}
     skeys = [k for k in values if kinds[k] == "scenario"]
     pkeys = [k for k in values if kinds[k] != "scenario"]
     out = np.empty((n, len(p.metrics)))
+    if "Body weight [kg]" in pkeys and any(d.cells_per_kg is not None for d in sc.dose):
+        skeys.append("Body weight [kg]")  # the cells given differ per subject: a group each (simulate)
+        pkeys.remove("Body weight [kg]")
+        per_kg = 1
+    else:
+        per_kg = 0
     groups: dict[str, list[int]] = {}
     for i in range(n):
         combo = [values[k][i] for k in skeys]
         groups.setdefault(json.dumps([c.item() if isinstance(c, np.generic) else c for c in combo]), []).append(i)
     mode = saturation if saturation is not None else sc.run.saturation
     for text, members in groups.items():
-        gsc = _group_scenario(sc, skeys, json.loads(text)) if skeys else sc
+        combo = json.loads(text)
+        gsc = _group_scenario(sc, skeys[:len(skeys) - per_kg], combo[:len(combo) - per_kg]) if skeys else sc
+        if per_kg:
+            gsc = gsc.model_copy(update={"parameters": {**gsc.parameters, "Body weight [kg]": float(combo[-1])}})
         members = np.asarray(members)
         # identical subjects are simulated once (a zero-variance population is one simulation)
         rows, back = (np.unique(np.column_stack([np.asarray(values[k][members], dtype=float) for k in pkeys]),

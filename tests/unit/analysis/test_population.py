@@ -58,15 +58,20 @@ def test_same_seed_same_subjects_whatever_the_chunking():
 
 
 @pytest.mark.slow
-def test_same_tables_on_a_dask_cluster_with_two_workers():
+def test_same_tables_on_a_local_dask_cluster_of_two_workers_and_a_process_pool():
     from distributed import LocalCluster
 
     sc = _scenario({LUNG_T: {"dist": "lognormal", "median": 6.0, "cv": 0.4}}, n=30)
-    p = plan(sc, ["lung:cell_days"])
+    p = plan(sc, ["lung:cell_days"], bands=True)
     local = run_chunks(p, sc.population, chunk=30)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
         remote = run_chunks(p, sc.population, chunk=8, scheduler=cluster.scheduler_address)
-    np.testing.assert_array_equal(local[1], remote[1])
+    pool = run_chunks(p, sc.population, chunk=11, workers=2)
+    for other in (remote, pool):
+        np.testing.assert_array_equal(local[1], other[1])
+        np.testing.assert_array_equal(local[2].counts, other[2].counts)
 
 
 def test_copula_gives_the_rank_correlation_asked_for():
@@ -154,3 +159,16 @@ def test_age_covariate_refused_for_mice_and_with_physiology():
     raw["population"]["vary"]["Cardiac output [L/h]"] = {"dist": "uniform", "low": 200.0, "high": 300.0}
     with pytest.raises(ScenarioError, match="do not vary physiology names"):
         mscpk.scenario_from_dict(raw)
+
+
+def test_persistence_is_the_last_crossing_of_one_percent_of_the_dose():
+    from mscpk.analysis.population.evaluate import _persistence
+
+    t = np.array([0.0, 1.0, 2.0, 3.0])
+    live = np.array([[100, 50, 0.5, 0.1],    # crosses 1 cell between 1 h and 2 h (log-linear)
+                     [100, 100, 100, 100],   # never falls: inf
+                     [0.5, 0.2, 0.1, 0.0],   # never above: the first time
+                     [100, 2, 0.5, 3.0],     # back above at the end: not "for good"
+                     [100, 10, 0, 0]])       # falls to 0: the next output time
+    got = _persistence(t, live, 100.0)
+    np.testing.assert_allclose(got, [1 + np.log(50) / np.log(100), np.inf, 0.0, np.inf, 2.0])

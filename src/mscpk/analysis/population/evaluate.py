@@ -98,22 +98,22 @@ def _metric_values(p: Plan, cells: np.ndarray, sites: Sequence[str], occ: Mappin
 
 
 def _persistence(times: np.ndarray, live: np.ndarray, dose: float) -> np.ndarray:
-    """Time [h] at which the live administered cells fall for good below
-    :data:`PERSISTENCE_SHARE` of the dose (log-linear between output times; inf if they never
-    do within the run)."""
+    """Time [h] at which the live administered cells (N, T) fall for good below
+    :data:`PERSISTENCE_SHARE` of the dose (log-linear between output times; the first output
+    time if never above; inf if still above at the last output time)."""
     limit = PERSISTENCE_SHARE * dose
     above = live >= limit
+    n_t = live.shape[1]
+    last = np.where(above.any(axis=1), n_t - 1 - np.argmax(above[:, ::-1], axis=1), -1)  # last time above
     out = np.full(live.shape[0], np.inf)
-    for i in range(live.shape[0]):
-        idx = np.nonzero(above[i])[0]
-        last = idx[-1] if idx.size else -1
-        if last == live.shape[1] - 1:
-            continue
-        if last < 0:
-            out[i] = times[0]
-            continue
-        y0, y1, t0, t1 = live[i, last], live[i, last + 1], times[last], times[last + 1]
-        out[i] = t1 if y1 <= 0 else t0 + (t1 - t0) * np.log(y0 / limit) / np.log(y0 / y1)
+    out[last < 0] = times[0]
+    mid = np.nonzero((last >= 0) & (last < n_t - 1))[0]
+    k = last[mid]
+    y0, y1 = live[mid, k], live[mid, k + 1]
+    t0, t1 = times[k], times[k + 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cross = t0 + (t1 - t0) * np.log(y0 / limit) / np.log(y0 / y1)
+    out[mid] = np.where(y1 > 0, cross, t1)
     return out
 
 
@@ -129,9 +129,9 @@ def _group_scenario(base: Scenario, keys: Sequence[str], combo: Sequence) -> Sce
 
 
 def evaluate(p: Plan, values: Mapping[str, np.ndarray], n: int, *, saturation: str | None = None,
-             bands: Bands | None = None) -> np.ndarray:
+             bands: Bands | None = None, threads: int | None = None) -> np.ndarray:
     """Metrics (n, n_metrics) of ``n`` subjects with the varied ``values`` (key -> (n,)); band
-    counts are added to ``bands`` when given."""
+    counts are added to ``bands`` when given; ``threads``: the batch engine's threads."""
     sc = p.scenario
     if "covariate.age_y" in values:  # the age sets every physiology value (ICRP 89 masses by age)
         values = {**{k: v for k, v in values.items() if k != "covariate.age_y"},
@@ -164,7 +164,7 @@ def evaluate(p: Plan, values: Mapping[str, np.ndarray], n: int, *, saturation: s
         idx = np.arange(rows.shape[0])
         if idx.size > 1:
             ds = simulate_batch(gsc, {k: rows[:, j] for j, k in enumerate(pkeys)},
-                                times_h=p.times, saturation=mode, sites=p.sites)
+                                times_h=p.times, saturation=mode, sites=p.sites, threads=threads)
             sites = [str(s) for s in ds.site.values]
             cells = ds.cells.values
             occ = {str(b): ds.peak_occlusion_by_site.sel(bed=b).values for b in ds.bed.values}

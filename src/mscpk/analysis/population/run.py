@@ -4,7 +4,9 @@ dask.distributed cluster; the per-subject table, percentile bands and responders
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from pydantic import ValidationError
@@ -51,37 +53,54 @@ def population_of(scenario: Scenario, n: int | None = None, seed: int | None = N
     return pop
 
 
-def _chunk_task(p: Plan, pop: Population, i0: int, i1: int, saturation):
+def _chunk_task(p: Plan, pop: Population, i0: int, i1: int, saturation, threads=None):
     """Metrics (and band counts) of subjects ``i0 .. i1 - 1``: the unit sent to a worker."""
     values = draw(pop, i0, i1)
     bands = Bands(p.times) if p.bands else None
-    return i0, values, evaluate(p, values, i1 - i0, saturation=saturation, bands=bands), bands
+    return i0, values, evaluate(p, values, i1 - i0, saturation=saturation, bands=bands, threads=threads), bands
 
 
-def run_chunks(p: Plan, pop: Population, *, chunk: int = CHUNK, scheduler: str | None = None,
-               saturation: str | None = None):
-    """(values, metrics, bands) of every subject, in subject order, whatever the chunking."""
-    bounds = [(i, min(pop.n, i + chunk)) for i in range(0, pop.n, max(1, int(chunk)))]
+def _parts(p: Plan, pop: Population, bounds, scheduler, workers, saturation) -> Iterator[tuple]:
+    """Each chunk's result, in subject order, as soon as it (and every chunk before it) is done."""
     if scheduler:
         try:
             from distributed import Client
         except ImportError:
             raise ScenarioError("--scheduler needs dask.distributed: pip install 'mscpk[cluster]'") from None
-
         with Client(scheduler) as client:
-            futures = [client.submit(_chunk_task, p, pop, i0, i1, saturation, pure=False) for i0, i1 in bounds]
-            parts = client.gather(futures)
+            futures = [client.submit(_chunk_task, p, pop, i0, i1, saturation, 1, pure=False) for i0, i1 in bounds]
+            for f in futures:
+                yield f.result()
+    elif workers > 1:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
+            futures = [ex.submit(_chunk_task, p, pop, i0, i1, saturation, 1) for i0, i1 in bounds]
+            for f in futures:
+                yield f.result()
     else:
-        parts = [_chunk_task(p, pop, i0, i1, saturation) for i0, i1 in bounds]
-    parts.sort(key=lambda part: part[0])
-    values = {k: np.concatenate([part[1][k] for part in parts]) for k in pop.vary}
-    metrics = np.concatenate([part[2] for part in parts])
-    bands = None
-    if p.bands:
-        bands = parts[0][3]
-        for part in parts[1:]:
-            bands.merge(part[3])
-    return values, metrics, bands
+        for i0, i1 in bounds:
+            yield _chunk_task(p, pop, i0, i1, saturation)
+
+
+def run_chunks(p: Plan, pop: Population, *, chunk: int = CHUNK, scheduler: str | None = None, workers: int = 1,
+               saturation: str | None = None, on_chunk: Callable | None = None):
+    """(values, metrics, bands) of every subject, in subject order, whatever the chunking and
+    the workers; ``on_chunk(i0, values, metrics, n_done)`` is called for each chunk in order
+    (the CLI streams the subject table and shows progress with it)."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ScenarioError(f"workers: {workers!r} is not allowed; give a whole number >= 1")
+    bounds = [(i, min(pop.n, i + chunk)) for i in range(0, pop.n, max(1, int(chunk)))]
+    values = {k: [] for k in pop.vary}
+    metrics, bands = [], None
+    for i0, vals, mets, band in _parts(p, pop, bounds, scheduler, workers, saturation):
+        for k in pop.vary:
+            values[k].append(vals[k])
+        metrics.append(mets)
+        if band is not None:
+            bands = band if bands is None else (bands.merge(band) or bands)
+        if on_chunk is not None:
+            on_chunk(i0, vals, mets, i0 + len(mets))
+    return {k: np.concatenate(v) for k, v in values.items()}, np.concatenate(metrics), bands
 
 
 def responders(table, metric: str, threshold: float, direction: str = "above", by: str | None = None):
@@ -114,10 +133,19 @@ def responders(table, metric: str, threshold: float, direction: str = "above", b
     return pd.DataFrame(rows)
 
 
+def _table(i0: int, values, mets: np.ndarray, names: Sequence[str]):
+    """The subject table of subjects ``i0 ..``: subject, varied keys, metrics."""
+    import pandas as pd
+
+    return pd.DataFrame({"subject": np.arange(i0, i0 + len(mets)), **values,
+                         **{m: mets[:, j] for j, m in enumerate(names)}})
+
+
 def population(scenario: Scenario, metrics: Sequence[str] | None = None, *, n: int | None = None,
                seed: int | None = None, bands: bool = False, by: str | None = None,
                times_h: Sequence[float] | None = None, saturation: str | None = None,
-               chunk: int = CHUNK, scheduler: str | None = None) -> PopulationResult:
+               chunk: int = CHUNK, scheduler: str | None = None, workers: int = 1,
+               on_chunk: Callable | None = None) -> PopulationResult:
     """A virtual population of ``scenario`` (its ``[population]`` table).
 
     Parameters
@@ -129,7 +157,9 @@ def population(scenario: Scenario, metrics: Sequence[str] | None = None, *, n: i
     bands : also the 5/50/95 % bands over time per site and quantity.
     by : a varied key to stratify the responders by.
     scheduler : address of a running dask.distributed scheduler (``tcp://HOST:PORT``);
-        default: this machine. Results do not depend on it, nor on ``chunk``.
+        default: this machine. Results do not depend on it, nor on ``chunk`` or ``workers``.
+    workers : processes on this machine (without a scheduler); 1: in this process.
+    on_chunk : called as ``on_chunk(table, done, n)`` with each chunk's subject table, in order.
 
     Examples
     --------
@@ -139,8 +169,6 @@ def population(scenario: Scenario, metrics: Sequence[str] | None = None, *, n: i
     >>> list(res.subjects.columns)[:2], len(res.subjects)
     (['subject', 'Lung arrested cell death half-life [h]'], 20)
     """
-    import pandas as pd
-
     pop = population_of(scenario, n, seed)
     names = list(metrics) if metrics else ["lung:cell_days", "liver:cell_days"]
     if pop.responder is not None and pop.responder.metric not in names:
@@ -148,9 +176,11 @@ def population(scenario: Scenario, metrics: Sequence[str] | None = None, *, n: i
     if by is not None and by not in pop.vary:
         raise ScenarioError(f"--by: {by!r} is not a varied key; varied: {', '.join(pop.vary)}")
     p = plan(scenario, names, bands=bands, times_h=times_h)
-    values, mets, band = run_chunks(p, pop, chunk=chunk, scheduler=scheduler, saturation=saturation)
-    table = pd.DataFrame({"subject": np.arange(pop.n), **values,
-                          **{m: mets[:, j] for j, m in enumerate(names)}})
+    values, mets, band = run_chunks(p, pop, chunk=chunk, scheduler=scheduler, workers=workers,
+                                    saturation=saturation,
+                                    on_chunk=None if on_chunk is None else
+                                    lambda i0, v, m, done: on_chunk(_table(i0, v, m, names), done, pop.n))
+    table = _table(0, values, mets, names)
     resp = None
     if pop.responder is not None:
         r = pop.responder

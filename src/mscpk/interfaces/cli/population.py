@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -25,6 +26,7 @@ def population_command(
     responders: Annotated[Optional[Path], typer.Option("--responders", help="responder table (.csv): stratum, n, responders, fraction, ci_low, ci_high")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="figure (.png, .pdf, .svg): bands per organ, metric histograms, metric vs the most influential factors")] = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="a running dask.distributed scheduler, tcp://HOST:PORT (default: this machine)")] = None,
+    workers: Annotated[int, typer.Option("--workers", help="processes on this machine without --scheduler (default 1: this process)")] = 1,
 ) -> None:
     """Simulate a virtual population: one row per subject with its varied values and metrics."""
     from mscpk.analysis.population import population
@@ -40,20 +42,74 @@ def population_command(
         from mscpk.errors import ScenarioError
 
         raise ScenarioError("--responders needs a [population.responder] table in the scenario")
-    res = population(sc, metric, n=n, seed=seed, bands=bands is not None or plot is not None, by=by,
-                     scheduler=scheduler)
-    items = [(out, lambda p: save_table(res.subjects, p, out.suffix))]
-    if bands is not None:
-        items.append((bands, lambda p: save_table(res.bands, p, bands.suffix)))
-    if responders is not None:
-        items.append((responders, lambda p: save_table(res.responders, p, ".csv")))
-    if plot is not None:
-        from mscpk.interfaces.plots.population import plot_population
+    stream = _Stream(out)
+    try:
+        with _progress() as bar:
+            task = bar.add_task("subjects", total=None)
 
-        items.append((plot, lambda p: plot_population(res, p, plot.suffix)))
-    write_all_or_nothing(items)
+            def on_chunk(table, done, total):
+                stream.write(table)
+                bar.update(task, completed=done, total=total)
+
+            res = population(sc, metric, n=n, seed=seed, bands=bands is not None or plot is not None, by=by,
+                             scheduler=scheduler, workers=workers, on_chunk=on_chunk)
+        items = [(out, stream.finish)]
+        if bands is not None:
+            items.append((bands, lambda p: save_table(res.bands, p, bands.suffix)))
+        if responders is not None:
+            items.append((responders, lambda p: save_table(res.responders, p, ".csv")))
+        if plot is not None:
+            from mscpk.interfaces.plots.population import plot_population
+
+            items.append((plot, lambda p: plot_population(res, p, plot.suffix)))
+        write_all_or_nothing(items)
+    finally:
+        stream.discard()
     _print_summary(res)
     typer.echo(f"wrote {', '.join(str(p) for p, _ in items)}: {len(res.subjects)} subjects")
+
+
+class _Stream:
+    """The subject table written chunk by chunk to a hidden file beside ``out`` (Parquet row
+    groups, or CSV appended), moved onto ``out`` only when every file of the command is ready."""
+
+    def __init__(self, out: Path) -> None:
+        self.out, self.writer = Path(out), None
+        self.path = self.out.with_name(f".{self.out.name}.{os.getpid()}.partial")
+
+    def write(self, table) -> None:
+        if self.out.suffix.lower() == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            t = pa.Table.from_pandas(table, preserve_index=False)
+            if self.writer is None:
+                self.writer = pq.ParquetWriter(self.path, t.schema)
+            self.writer.write_table(t)
+        else:
+            table.to_csv(self.path, mode="a", header=self.writer is None, index=False)
+            self.writer = True
+
+    def finish(self, target: Path) -> None:
+        if self.writer not in (None, True):
+            self.writer.close()
+        self.writer = None
+        os.replace(self.path, target)
+
+    def discard(self) -> None:
+        if self.writer not in (None, True):
+            self.writer.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _progress():
+    """A progress bar of subjects done on standard error (only on a terminal)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    return Progress("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=console, transient=True, disable=not console.is_terminal)
 
 
 def _print_summary(res) -> None:

@@ -31,6 +31,8 @@ _LAZY = {
     "summarize": ("mscpk.analysis.summary", "summarize"),
     "simulate_batch": ("mscpk.engine.batch", "simulate_batch"),
     "scan": ("mscpk.analysis.scans", "scan"),
+    "population": ("mscpk.analysis.population", "population"),
+    "sensitivity": ("mscpk.analysis.sensitivity", "sensitivity"),
     "read_study": ("mscpk.inputs.studydata", "read_study"),
     "nca": ("mscpk.analysis.nca", "nca"),
     "fit": ("mscpk.analysis.fitting", "fit"),

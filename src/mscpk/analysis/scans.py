@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import re
 import warnings
 from typing import Any, Mapping, Sequence
 
@@ -24,70 +23,12 @@ from mscpk.engine.result import ALL_QUANTITIES, CELL_QUANTITIES
 from mscpk.engine.simulate import simulate
 from mscpk.analysis.summary import EMBOLIC, embolic_warnings, peak_occlusions
 from mscpk.errors import MscpkWarning, ScenarioError, refuse_repeats
+from mscpk.inputs.keys import set_path
 from mscpk.inputs.load import scenario_from_dict
 from mscpk.inputs.parameters import load_parameter_set
 from mscpk.inputs.physiology import physiology_names
 from mscpk.inputs.resolve import scenario_species
 from mscpk.inputs.scenario import Scenario, check_times
-
-_INDEX = re.compile(r"^(\w+)\[(\d+|\*)\]$")
-
-
-#: Keys of a dose of which exactly one is given: setting one removes the other.
-_EITHER = {"cells": "cells_per_kg", "cells_per_kg": "cells"}
-
-
-def _update(table: dict, changes: Mapping[str, Any]) -> None:
-    """Set ``changes`` in ``table``: None removes a key; cells / cells_per_kg replace each other."""
-    for key, value in changes.items():
-        table.pop(key, None)
-        if value is not None:
-            table[key] = value
-            if key in _EITHER:
-                table.pop(_EITHER[key], None)
-
-
-def _put(container: dict | list, key: str | int, value: Any) -> None:
-    """Set ``container[key]``; a table value updates a table already there."""
-    old = container[key] if isinstance(container, list) else container.get(key)
-    if isinstance(value, Mapping) and isinstance(old, dict):
-        _update(old, value)
-    elif isinstance(container, list):
-        container[key] = value
-    else:
-        _update(container, {key: value})
-
-
-def _set_path(raw: dict, path: str, value: Any) -> None:
-    parts = path.split(".")
-    targets: list[Any] = [raw]
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        m = _INDEX.match(part)
-        nxt: list[Any] = []
-        for node in targets:
-            if not isinstance(node, dict):
-                raise ScenarioError(f"scan key {path!r}: {parts[i - 1]!r} is not a table")
-            if m:
-                seq = node.get(m.group(1))
-                if not isinstance(seq, list):
-                    raise ScenarioError(f"scan key {path!r}: {m.group(1)!r} is not a list in the scenario")
-                idx = range(len(seq)) if m.group(2) == "*" else [int(m.group(2)) - 1]
-                for j in idx:
-                    if not 0 <= j < len(seq):
-                        held = f"{len(seq)} entr{'y' if len(seq) == 1 else 'ies'} (1..{len(seq)})" if seq else "no entries"
-                        raise ScenarioError(f"scan key {path!r}: index {j + 1} out of range; the scenario's "
-                                            f"{m.group(1)!r} has {held}")
-                    if last:
-                        _put(seq, j, value)
-                    else:
-                        nxt.append(seq[j])
-            elif last:
-                _put(node, part, value)
-            else:
-                nxt.append(node.setdefault(part, {}))
-        targets = nxt
-
 
 def check_quantities(quantities: Sequence[str] | str, key: str = "quantities") -> list[str]:
     """The quantities of a scan: ``"all"`` (every quantity of the result table) or names of
@@ -156,7 +97,7 @@ def scan(scenario: Scenario, grid: Mapping[str, Sequence[Any]], *, times_h: Sequ
             if k in params:
                 raw.setdefault("parameters", {})[k] = v
             else:
-                _set_path(raw, k, v)
+                set_path(raw, k, v)
         try:
             point = scenario_from_dict(raw)
         except ScenarioError as exc:

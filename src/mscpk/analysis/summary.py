@@ -43,16 +43,18 @@ def embolic_warnings(peaks: Mapping[str, float]) -> list[str]:
     return out
 
 
-def exposure(times_h: np.ndarray, values: np.ndarray) -> float:
-    """Area under a cell-number curve [cell*h], linear-up / log-down trapezoids."""
+def exposure(times_h: np.ndarray, values: np.ndarray):
+    """Area under a cell-number curve [cell*h], linear-up / log-down trapezoids, along the last
+    axis of ``values`` (a float for one curve, an array for many)."""
     t, y = np.asarray(times_h, float), np.asarray(values, float)
     dt = np.diff(t)
-    y0, y1 = y[:-1], y[1:]
+    y0, y1 = y[..., :-1], y[..., 1:]
     lin = dt * (y0 + y1) / 2
     with np.errstate(divide="ignore", invalid="ignore"):
         log = dt * (y0 - y1) / np.log(y0 / y1)
     use_log = (y1 < y0) & (y1 > 0) & (y0 > 0)
-    return float(np.sum(np.where(use_log, log, lin)))
+    area = np.sum(np.where(use_log, log, lin), axis=-1)
+    return float(area) if y.ndim == 1 else area
 
 
 def summarize(result: Result, times_h: Sequence[float] = DEFAULT_TIMES_H):

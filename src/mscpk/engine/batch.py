@@ -146,10 +146,10 @@ def _bed_capacities(net: Network, n_sub: int) -> np.ndarray:
 
 
 def _peak(y_beds: np.ndarray, caps: np.ndarray) -> np.ndarray:
-    """Peak occlusion [-] per subject from arrested cells per bed (N, beds, T)."""
+    """Peak occlusion [-] per subject and bed (N, beds) from arrested cells per bed (N, beds, T)."""
     if caps.shape[1] == 0:
-        return np.zeros(caps.shape[0])
-    return (y_beds.max(axis=2) / caps).max(axis=1)
+        return np.zeros((caps.shape[0], 0))
+    return y_beds.max(axis=2) / caps
 
 
 def _stacked_network(scenario: Scenario, params: ArrayParameters, phys: Mapping[str, np.ndarray],
@@ -168,6 +168,9 @@ def _stacked_network(scenario: Scenario, params: ArrayParameters, phys: Mapping[
     shape = lambda net: {m: [(t.source, t.target, t.process, t.saturable) for t in trs]  # noqa: E731
                          for m, trs in net.modes.items()}
     ref = shape(first)
+    if any(net.inputs != first.inputs for net in nets[1:]):
+        raise ParameterError("samples: the sampled physiology changes the cells given (a dose in cells_per_kg with a "
+                             "sampled body weight); give the doses in cells, or simulate these subjects one by one")
     if any(net.names != first.names or shape(net) != ref for net in nets[1:]):
         raise ParameterError("samples: the sampled physiology changes the model's structure between subjects "
                              "(a flow or rate becomes zero for some subjects); sample a narrower range")
@@ -211,7 +214,8 @@ def _solve_chunk(scenario: Scenario, species, params: ArrayParameters, times: np
         solver[s] = "expm"
         peak_occ[s] = _peak(y[s:s + 1, rows.beds, :], caps[s:s + 1])[0]
     onset = np.broadcast_to(np.asarray(params[sat.ONSET], dtype=float), (n_sub,))
-    nonlin = np.nonzero(np.broadcast_to(sat.nonlinear(saturation, peak_occ, onset), (n_sub,)))[0]
+    nonlin = np.nonzero(np.broadcast_to(sat.nonlinear(saturation, peak_occ.max(axis=1, initial=0.0), onset),
+                                         (n_sub,)))[0]
     part = {"cells": y[:, rows.cells, :], "mass": mass, "solver": solver, "cond": res.cond,
             "peak_occ": peak_occ, "administered": adm, "names": net.names}
     if nonlin.size:  # as mscpk.simulate: saturable beds; all these subjects at once
@@ -266,7 +270,8 @@ def simulate_batch(scenario: Scenario, samples: Mapping[str, Sequence[float]],
     * ``cells`` (subject, time_h, site, quantity) [cells]: ``live_cells`` and ``dead_cells``
       per site, as :meth:`mscpk.Result.to_xarray` of each subject;
     * ``mass_balance_error`` (subject) [-]: max |sum of states - administered| / dose;
-    * ``administered`` (time_h) [cells]; ``peak_occlusion`` (subject) [-];
+    * ``administered`` (time_h) [cells]; ``peak_occlusion`` (subject) [-] (the largest of any
+      bed) and ``peak_occlusion_by_site`` (subject, bed) [-];
     * ``solver`` (subject): "eig" (modal), "expm" (fallback) or "exprb" (saturable beds);
     * ``condition_number`` (subject): 1-norm condition number of the eigenvector matrix
       (NaN with ``saturation="on"``: no linear solution is formed);
@@ -294,7 +299,8 @@ def simulate_batch(scenario: Scenario, samples: Mapping[str, Sequence[float]],
     workers = threads if threads is not None else min(2, os.cpu_count() or 1)
 
     # the layout (states, sites) is the same for every subject: from a one-subject build
-    names = build_network(scenario, ap.take(slice(0, 1)), species).names
+    one = build_network(scenario, ap.take(slice(0, 1)), species)
+    names, beds = one.names, list(one.capacities)
     all_sites = _sites(names)
     if sites is None:
         sites = all_sites
@@ -305,12 +311,14 @@ def simulate_batch(scenario: Scenario, samples: Mapping[str, Sequence[float]],
     nq = len(CELL_QUANTITIES)
     cells = None if sink is not None else np.empty((n, len(times), len(sites), nq))
     pnames = list(arrays)
-    coords = {"time_h": times, "site": list(sites), "quantity": list(CELL_QUANTITIES), "parameter": pnames}
+    coords = {"time_h": times, "site": list(sites), "quantity": list(CELL_QUANTITIES), "parameter": pnames,
+              "bed": beds}
 
     def dataset(part: dict, i0: int, i1: int, with_cells) -> "xr.Dataset":
         data = {"mass_balance_error": (("subject",), part["mass"]),
                 "administered": (("time_h",), part["administered"], {"units": "cells"}),
-                "peak_occlusion": (("subject",), part["peak_occ"]),
+                "peak_occlusion": (("subject",), part["peak_occ"].max(axis=1, initial=0.0)),
+                "peak_occlusion_by_site": (("subject", "bed"), part["peak_occ"]),
                 "solver": (("subject",), part["solver"].astype(str)),
                 "condition_number": (("subject",), part["cond"]),
                 "parameter_values": (("subject", "parameter"), np.column_stack([arrays[k][i0:i1] for k in pnames]))}

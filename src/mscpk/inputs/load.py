@@ -6,6 +6,7 @@ value given and what is allowed.
 
 from __future__ import annotations
 
+import copy
 import tomllib
 from pathlib import Path
 from typing import Any, Mapping
@@ -14,12 +15,17 @@ from pydantic import BaseModel, ValidationError
 
 from mscpk.errors import ScenarioError, did_you_mean
 from mscpk.inputs.checks import check_scenario
+from mscpk.inputs.keys import set_path
+from mscpk.inputs.parameters import load_parameter_set
+from mscpk.inputs.physiology import load_species, physiology_names
+from mscpk.inputs.population import Correlation, Population, Responder
 from mscpk.inputs.scenario import Diameter, Dose, Injury, Product, Run, Scenario, Subject
 
 
 #: Tables of the scenario whose keys are checked, by the key that holds them.
 _TABLES: dict[str, type[BaseModel]] = {"subject": Subject, "product": Product, "run": Run, "injury": Injury,
-                                       "dose": Dose, "diameter_um": Diameter}
+                                       "dose": Dose, "diameter_um": Diameter, "population": Population,
+                                       "correlation": Correlation, "responder": Responder}
 
 
 def _check_unknown(raw: Mapping[str, Any], model: type[BaseModel], prefix: str) -> None:
@@ -69,7 +75,67 @@ def scenario_from_dict(raw: Mapping[str, Any]) -> Scenario:
             raise ScenarioError(f"{loc}: required key is missing") from None
         raise ScenarioError(f"{loc}: {msg}{given_txt}" if loc else f"{msg}{given_txt}") from None
     check_scenario(scenario)  # cross-checks against species, homing and parameter data
+    if scenario.population is not None:
+        _check_population(scenario)
     return scenario
+
+
+#: Covariates a population may vary (each sets the physiology it determines; docs/populations.md).
+COVARIATES = ("covariate.age_y",)
+#: The scenario tables whose keys a population may vary (``subject.body_weight_kg``, ...).
+SCENARIO_KEY_TABLES = ("subject", "product", "dose")
+
+
+def vary_kind(key: str, scenario: Scenario) -> str:
+    """What a ``[population.vary]`` key names: ``"parameter"`` (a model parameter),
+    ``"physiology"`` (a physiology name of the scenario's species), ``"covariate"``
+    (:data:`COVARIATES`) or ``"scenario"`` (a scenario key such as ``"dose[1].cells"``)."""
+    params = load_parameter_set("default")
+    if key in params:
+        return "parameter"
+    phys = physiology_names(load_species(scenario.subject.species, scenario.subject.body_weight_kg))
+    if key in phys:
+        return "physiology"
+    if key in COVARIATES:
+        return "covariate"
+    if key.split(".")[0].split("[")[0] in SCENARIO_KEY_TABLES:
+        return "scenario"
+    names = list(params) + list(phys)
+    raise ScenarioError(f"population.vary: {key!r} is neither a parameter (`mscpk params` lists them) nor a "
+                        f"scenario key ({', '.join(SCENARIO_KEY_TABLES)}...); {did_you_mean(key, names)}".rstrip("; "))
+
+
+def _check_population(scenario: Scenario) -> None:
+    """Every varied scenario key must give a valid scenario at its distribution's extremes
+    (quantiles 0.001 and 0.999, every value of a categorical one); parameter values are
+    range-checked per subject by the batch engine, physiology by the species validation."""
+    pop = scenario.population
+    base = scenario.model_dump(mode="json", exclude_none=True, exclude={"population"})
+    kinds = {key: vary_kind(key, scenario) for key in pop.vary}
+    if "covariate.age_y" in kinds:
+        clash = "physiology" in kinds.values() or "subject.body_weight_kg" in kinds
+        if scenario.subject.species != "human":
+            raise ScenarioError(f"population.vary['covariate.age_y']: an age model exists for humans only, "
+                                f"not {scenario.subject.species!r}")
+        if clash:
+            raise ScenarioError("population.vary['covariate.age_y'] sets the body weight and every organ volume: "
+                                "do not vary physiology names or subject.body_weight_kg with it")
+        dist = pop.vary["covariate.age_y"]
+        ages = list(dist["values"]) if dist.categorical else dist.ppf([1e-3, 1 - 1e-3]).tolist()
+        if not all(isinstance(a, (int, float)) and not isinstance(a, bool) and 0 <= a <= 120 for a in ages):
+            raise ScenarioError("population.vary['covariate.age_y']: give a numeric distribution of ages in "
+                                "[0, 120] years (e.g. uniform from 2 to 17, or categorical values = [8, 40])")
+    for key, dist in pop.vary.items():
+        if kinds[key] != "scenario":
+            continue
+        values = dist["values"] if dist.categorical else dist.ppf([1e-3, 0.5, 1 - 1e-3]).tolist()
+        for v in values:
+            raw = copy.deepcopy(base)
+            try:
+                set_path(raw, key, v, what="population.vary key")
+                scenario_from_dict(raw)
+            except ScenarioError as exc:
+                raise ScenarioError(f"population.vary[{key!r}] = {v!r}: {exc}") from None
 
 
 def load_scenario(path: str | Path) -> Scenario:

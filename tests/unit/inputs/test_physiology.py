@@ -437,3 +437,23 @@ def test_a_species_file_with_a_byte_order_mark_reads(tmp_path):
     p = tmp_path / "mouse_bom.toml"
     p.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
     assert species_from_file(p).name == "mouse"
+
+
+def test_age_covariate_follows_icrp_89_and_keeps_the_adult():
+    from mscpk.inputs.physiology import load_species
+    from mscpk.inputs.physiology.age import at_age
+
+    adult = load_species("human")
+    same = at_age(adult, 35.0)
+    assert same.body_weight_kg == adult.body_weight_kg
+    assert all(same.organs[o].volume_L == pytest.approx(adult.organs[o].volume_L, rel=1e-12) for o in adult.organs)
+    child = at_age(adult, 10.0)
+    assert child.body_weight_kg == pytest.approx(70.0 * 32000 / 73000)  # ICRP 89 body mass, 10 y / adult male
+    # liver fraction rises from 1800/73000 (adult) to 830/32000 (10 y), relative to the species' own fraction
+    frac = child.organs["liver"].volume_L / child.body_weight_kg
+    assert frac == pytest.approx(adult.organs["liver"].volume_L / 70.0 * (830 / 32000) / (1800 / 73000), rel=1e-9)
+    # the body's volume is that of the allometrically scaled species: 'rest' takes the difference
+    scaled = adult.scaled(child.body_weight_kg)
+    assert sum(o.volume_L for o in child.organs.values()) == pytest.approx(sum(o.volume_L for o in scaled.organs.values()))
+    with pytest.raises(ParameterError, match="for 'human' only"):
+        at_age(load_species("mouse"), 1.0)

@@ -1,0 +1,108 @@
+"""Benchmark of populations and sensitivity (issue 10). Prints ONE JSON line.
+
+Run:  python benchmarks/bench_population.py            (about a minute)
+      python benchmarks/bench_population.py --million  (adds 1e6 subjects on a 2-worker Dask cluster)
+
+* ``cli_linear_10k_s``, ``cli_saturating_10k_s``: ``mscpk population`` end to end in a fresh
+  process (start-up, sampling, simulation, metrics, writing parquet) for 10,000 subjects of
+  examples/population_iv_mouse.toml (two varied parameters; the saturating case at 2e6 cells
+  with saturation "on"); target <= 10 s each;
+* ``sobol_5_factors_n1024_s``: ``mscpk.sensitivity`` (Sobol, N = 1024, 5 factors, one metric:
+  1024 x 7 = 7168 subjects); target <= 30 s;
+* with ``--million``: ``dask_1e6_subjects_per_s`` for 1 and 2 workers (a LocalCluster of
+  processes, 1 thread each) and ``dask_1e6_worker_peak_mb`` (largest worker RSS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "population_iv_mouse.toml"
+FACTORS = {
+    "Lung arrested cell death half-life [h]": {"dist": "lognormal", "median": 6.0, "cv": 0.4},
+    "Cardiac output [L/h]": {"dist": "lognormal", "median": 0.84, "cv": 0.15},
+    "Systemic arrested cell death half-life [h]": {"dist": "lognormal", "median": 24.0, "cv": 0.4},
+    "Joint attachment half-life [h]": {"dist": "lognormal", "median": 100.0, "cv": 0.4},
+    "Immune clearance rate of xenogeneic cells [1/h]": {"dist": "lognormal", "median": 0.0065, "cv": 0.4},
+}
+
+
+def _scenario_text(saturating: bool, n: int) -> str:
+    text = EXAMPLE.read_text().replace("n = 1000", f"n = {n}")
+    if saturating:
+        text = text.replace("cells = 5e5", "cells = 2e6").replace("end_h = 672.0", 'end_h = 672.0\nsaturation = "on"')
+    return text
+
+
+def cli_seconds(saturating: bool, n: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        sc = Path(tmp) / "pop.toml"
+        sc.write_text(_scenario_text(saturating, n))
+        t0 = time.perf_counter()
+        cmd = [shutil.which("mscpk") or "mscpk", "population", str(sc), "-o", str(Path(tmp) / "p.parquet")]
+        subprocess.run(cmd, check=True, capture_output=True)
+        return time.perf_counter() - t0
+
+
+def sobol_seconds(n: int = 1024) -> float:
+    import mscpk
+
+    sc = mscpk.load_scenario(EXAMPLE)
+    raw = sc.model_dump(mode="json", exclude_none=True)
+    raw["population"] = {"n": 10, "seed": 1, "vary": FACTORS}
+    sc = mscpk.scenario_from_dict(raw)
+    t0 = time.perf_counter()
+    mscpk.sensitivity(sc, ["lung:cell_days"], method="sobol", n=n)
+    return time.perf_counter() - t0
+
+
+def dask_rate(workers: int, n: int) -> tuple[float, float]:
+    from distributed import LocalCluster
+
+    import mscpk
+    from mscpk.analysis.population.evaluate import plan
+    from mscpk.analysis.population.run import run_chunks, population_of
+
+    sc = mscpk.load_scenario(EXAMPLE)
+    pop = population_of(sc, n=n)
+    p = plan(sc, ["lung:cell_days"])
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      memory_limit="2GiB") as cluster:
+        t0 = time.perf_counter()
+        run_chunks(p, pop, chunk=5000, scheduler=cluster.scheduler_address)
+        dt = time.perf_counter() - t0
+        from distributed import Client
+
+        with Client(cluster.scheduler_address) as c:
+            rss = max(w["metrics"]["memory"] for w in c.scheduler_info()["workers"].values()) / 2 ** 20
+    return n / dt, rss
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=10_000)
+    ap.add_argument("--million", action="store_true")
+    args = ap.parse_args(argv)
+    out = {"cli_linear_10k_s": round(cli_seconds(False, args.n), 2),
+           "cli_saturating_10k_s": round(cli_seconds(True, args.n), 2),
+           "sobol_5_factors_n1024_s": round(sobol_seconds(), 2), "n": args.n}
+    if args.million:
+        for w in (1, 2):
+            rate, rss = dask_rate(w, 1_000_000)
+            out[f"dask_1e6_subjects_per_s_{w}w"] = round(rate, 1)
+            out[f"dask_1e6_worker_peak_mb_{w}w"] = round(rss, 1)
+    out["targets_met"] = {"cli_10k_le_10s": max(out["cli_linear_10k_s"], out["cli_saturating_10k_s"]) <= 10,
+                          "sobol_le_30s": out["sobol_5_factors_n1024_s"] <= 30}
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,188 @@
+"""Evaluating subjects: varied values -> scenarios and parameter samples -> the batch engine ->
+metrics (and band counts).
+
+Subjects that share every varied scenario key (product, dose, injury, immune status) form a
+group: one scenario, and one :func:`~mscpk.engine.batch.simulate_batch` call over the
+group's distinct parameter and physiology samples (one distinct subject runs
+:func:`~mscpk.engine.simulate.simulate` with the values as ``[parameters]`` overrides). Identical
+subjects are simulated once and share the result.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from mscpk.analysis.population.bands import Bands
+from mscpk.analysis.summary import exposure
+from mscpk.engine import saturation as sat
+from mscpk.engine.batch import simulate_batch
+from mscpk.engine.model.build import build_network
+from mscpk.engine.network import split_state
+from mscpk.engine.result import CELL_QUANTITIES
+from mscpk.engine.simulate import simulate
+from mscpk.errors import ScenarioError
+from mscpk.inputs.keys import set_path
+from mscpk.inputs.load import scenario_from_dict, vary_kind
+from mscpk.inputs.physiology import load_species
+from mscpk.inputs.physiology.age import physiology_at_age
+from mscpk.inputs.population import Metric, parse_metric
+from mscpk.inputs.scenario import Scenario
+
+#: Share of the dose below which no live administered cells are said to persist [-] (the
+#: contract's ``persistence_h``: shared/INTERFACE.md).
+PERSISTENCE_SHARE = 0.01
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to compute for every subject: the metrics, output times and sites needed."""
+
+    scenario: Scenario
+    metrics: tuple[Metric, ...]
+    times: np.ndarray
+    sites: tuple[str, ...] | None  # None: every site (bands, persistence)
+    bands: bool = False
+
+
+def plan(scenario: Scenario, metrics: Sequence[str], *, bands: bool = False,
+         times_h: Sequence[float] | None = None) -> Plan:
+    """A :class:`Plan`, the metric names checked (ScenarioError naming the metric)."""
+    parsed = []
+    for k, text in enumerate(metrics, 1):
+        try:
+            parsed.append(parse_metric(text, f"metric {k}"))
+        except ValueError as exc:
+            raise ScenarioError(str(exc)) from None
+    if not parsed:
+        raise ScenarioError("metrics: give at least one metric, e.g. 'lung:cell_days'")
+    times = np.asarray(times_h if times_h is not None else scenario.output_times(), dtype=float)
+    extra = [m.hours for m in parsed if m.kind == "live_at"]
+    times = np.union1d(times, extra) if extra else times
+    net = build_network(scenario)
+    known = list(dict.fromkeys(split_state(x)[0] for x in net.names))
+    for m in parsed:
+        if m.site is not None and m.site not in known:
+            raise ScenarioError(f"metric {m.text!r}: {m.site!r} is not a site of this scenario; allowed: "
+                                f"{', '.join(known)}")
+        if m.kind == "peak_occlusion" and m.site not in net.capacities:
+            raise ScenarioError(f"metric {m.text!r}: {m.site!r} has no capillary bed; beds: {', '.join(net.capacities)}")
+    whole = bands or any(m.site is None for m in parsed)
+    sites = None if whole else tuple(dict.fromkeys(m.site for m in parsed))
+    return Plan(scenario, tuple(parsed), times, sites, bands)
+
+
+def _metric_values(p: Plan, cells: np.ndarray, sites: Sequence[str], occ: Mapping[str, np.ndarray],
+                   dose: float) -> np.ndarray:
+    """(N, n_metrics) from ``cells`` (N, T, site, quantity) and per-bed peak occlusion."""
+    live = cells[..., CELL_QUANTITIES.index("live_cells")]  # (N, T, S)
+    out = np.empty((cells.shape[0], len(p.metrics)))
+    for j, m in enumerate(p.metrics):
+        if m.kind == "persistence_h":
+            out[:, j] = _persistence(p.times, live.sum(axis=2), dose)
+            continue
+        s = list(sites).index(m.site)
+        if m.kind == "cell_days":
+            out[:, j] = exposure(p.times, live[:, :, s]) / 24.0
+        elif m.kind == "peak_live":
+            out[:, j] = live[:, :, s].max(axis=1)
+        elif m.kind == "live_at":
+            out[:, j] = live[:, int(np.searchsorted(p.times, m.hours)), s]
+        else:  # peak_occlusion
+            out[:, j] = occ[m.site]
+    return out
+
+
+def _persistence(times: np.ndarray, live: np.ndarray, dose: float) -> np.ndarray:
+    """Time [h] at which the live administered cells (N, T) fall for good below
+    :data:`PERSISTENCE_SHARE` of the dose (log-linear between output times; the first output
+    time if never above; inf if still above at the last output time)."""
+    limit = PERSISTENCE_SHARE * dose
+    above = live >= limit
+    n_t = live.shape[1]
+    last = np.where(above.any(axis=1), n_t - 1 - np.argmax(above[:, ::-1], axis=1), -1)  # last time above
+    out = np.full(live.shape[0], np.inf)
+    out[last < 0] = times[0]
+    mid = np.nonzero((last >= 0) & (last < n_t - 1))[0]
+    k = last[mid]
+    y0, y1 = live[mid, k], live[mid, k + 1]
+    t0, t1 = times[k], times[k + 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cross = t0 + (t1 - t0) * np.log(y0 / limit) / np.log(y0 / y1)
+    out[mid] = np.where(y1 > 0, cross, t1)
+    return out
+
+
+def _group_scenario(base: Scenario, keys: Sequence[str], combo: Sequence) -> Scenario:
+    raw = base.model_dump(mode="json", exclude_none=True, exclude={"population"})
+    raw = copy.deepcopy(raw)
+    for k, v in zip(keys, combo):
+        set_path(raw, k, v.item() if isinstance(v, np.generic) else v, what="population.vary key")
+    try:
+        return scenario_from_dict(raw)
+    except ScenarioError as exc:
+        raise ScenarioError(f"population subject with {dict(zip(keys, combo))}: {exc}") from None
+
+
+def evaluate(p: Plan, values: Mapping[str, np.ndarray], n: int, *, saturation: str | None = None,
+             bands: Bands | None = None, threads: int | None = None) -> np.ndarray:
+    """Metrics (n, n_metrics) of ``n`` subjects with the varied ``values`` (key -> (n,)); band
+    counts are added to ``bands`` when given; ``threads``: the batch engine's threads."""
+    sc = p.scenario
+    if "covariate.age_y" in values:  # the age sets every physiology value (ICRP 89 masses by age)
+        values = {**{k: v for k, v in values.items() if k != "covariate.age_y"},
+                  **physiology_at_age(load_species(sc.subject.species), values["covariate.age_y"])}
+    kinds = {k: vary_kind(k, sc) for k in values}
+    skeys = [k for k in values if kinds[k] == "scenario"]
+    pkeys = [k for k in values if kinds[k] != "scenario"]
+    out = np.empty((n, len(p.metrics)))
+    if "Body weight [kg]" in pkeys and any(d.cells_per_kg is not None for d in sc.dose):
+        skeys.append("Body weight [kg]")  # the cells given differ per subject: a group each (simulate)
+        pkeys.remove("Body weight [kg]")
+        per_kg = 1
+    else:
+        per_kg = 0
+    groups: dict[str, list[int]] = {}
+    for i in range(n):
+        combo = [values[k][i] for k in skeys]
+        groups.setdefault(json.dumps([c.item() if isinstance(c, np.generic) else c for c in combo]), []).append(i)
+    mode = saturation if saturation is not None else sc.run.saturation
+    for text, members in groups.items():
+        combo = json.loads(text)
+        gsc = _group_scenario(sc, skeys[:len(skeys) - per_kg], combo[:len(combo) - per_kg]) if skeys else sc
+        if per_kg:
+            gsc = gsc.model_copy(update={"parameters": {**gsc.parameters, "Body weight [kg]": float(combo[-1])}})
+        members = np.asarray(members)
+        # identical subjects are simulated once (a zero-variance population is one simulation)
+        rows, back = (np.unique(np.column_stack([np.asarray(values[k][members], dtype=float) for k in pkeys]),
+                                axis=0, return_inverse=True) if pkeys else (np.zeros((1, 0)), np.zeros(members.size, int)))
+        back = back.ravel()
+        idx = np.arange(rows.shape[0])
+        if idx.size > 1:
+            ds = simulate_batch(gsc, {k: rows[:, j] for j, k in enumerate(pkeys)},
+                                times_h=p.times, saturation=mode, sites=p.sites, threads=threads)
+            sites = [str(s) for s in ds.site.values]
+            cells = ds.cells.values
+            occ = {str(b): ds.peak_occlusion_by_site.sel(bed=b).values for b in ds.bed.values}
+            dose = float(ds.administered.values.max())
+        else:
+            if pkeys:
+                gsc = gsc.model_copy(update={"parameters": {**gsc.parameters,
+                                                            **{k: float(rows[0, j]) for j, k in enumerate(pkeys)}}})
+            res = simulate(gsc, times_h=p.times, saturation=mode)
+            sites = list(res.sites) if p.sites is None else list(p.sites)
+            cells = res.to_xarray().sel(site=sites).fillna(0.0).values[None]  # as the batch: 0, not NaN
+            by_bed = sat.peak_occlusion_by_bed(res.network, res.states)
+            occ = {b: np.array([v]) for b, v in by_bed.items()}
+            dose = float(res.administered.max())
+        out[members] = _metric_values(p, cells, sites, occ, dose)[back]
+        if bands is not None:
+            bands.add(sites, cells[back])
+    return out
+
+
+__all__ = ["Plan", "plan", "evaluate", "PERSISTENCE_SHARE"]

@@ -51,7 +51,8 @@ class _Predictor:
         self.result: Result = simulate(sc, times_h=times)
         self.frame = None
         if study.method not in ("culture", "histology"):
-            self.frame = observe(self.result, study.method, scenario=sc).set_index(["time_h", "site"])
+            self.frame = observe(self.result, study.method, scenario=sc,
+                                 nucleic_acid=study.nucleic_acid).set_index(["time_h", "site"])
         self.density = detection_constants()["tissue_density_g_per_mL"]
 
     def _row(self, site: str, t: float):
@@ -169,6 +170,12 @@ def study_rows(study: Study) -> list[dict]:
     rows = []
     for o in study.observations:
         p = pred.value(o.site, o.time_h, o.unit, o.reference_h if o.reference_h is not None else first.get(o.site))
+        if o.bound is not None:  # a reported bound: held or not, like a finding
+            rows.append({**base, "site": o.site, "time_h": o.time_h, "observed": o.value, "predicted": p,
+                         "unit": o.unit, "fold_error": math.nan, "holds": p <= o.value if o.bound == "upper" else p >= o.value,
+                         "finding": f"{o.site} at {o.time_h:g} h {'at most' if o.bound == 'upper' else 'at least'} "
+                                    f"{o.value:g} {o.unit} (a reported bound)", "where": o.where})
+            continue
         if o.unit in CONTINUOUS:
             fold = p / o.value if o.value > 0 and p > 0 else math.nan
             holds = None

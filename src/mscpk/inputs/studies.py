@@ -31,6 +31,9 @@ _TOP = ("id", "citation", "doi", "cell_type", "used_for", "source_checked", "not
         "assay", "observation", "finding")
 #: The cells the library is about; studies of other cell types are reported apart.
 MSC = "MSC"
+#: What an observation's value is; a bound is compared as held / not held, not by fold error.
+STATS = ("mean", "median", "single", "pooled", "upper_bound", "lower_bound")
+BOUNDS = {"upper_bound": "upper", "lower_bound": "lower"}
 _OBS = ("site", "time_h", "value", "stat", "spread", "spread_kind", "low", "high", "n", "unit", "provenance",
         "where", "note", "reference_h")
 _FINDING = ("statement", "a", "op", "b", "factor", "unit", "provenance", "where", "note")
@@ -48,6 +51,7 @@ class Observation:
     provenance: str
     where: str
     reference_h: float | None = None  # percent_of_initial: the time of the initial measurement
+    bound: str | None = None  # "upper" / "lower": the value is a reported bound ("less than 0.05 %")
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ class Study:
     findings: tuple[Finding, ...]
     source_checked: str = ""
     cell_type: str = MSC
+    nucleic_acid: str = "dna"  # qpcr: "dna" (genomic) or "rna" (RT-qPCR of a transcript, live cells only)
 
     @property
     def times_h(self) -> tuple[float, ...]:
@@ -136,6 +141,9 @@ def study_from_dict(raw: Mapping[str, Any]) -> Study:
     except ScenarioError as exc:
         raise _fail(sid, "scenario", str(exc)) from None
     method = _choose(sid, "assay.method", raw["assay"].get("method"), METHODS)
+    nucleic = _choose(sid, "assay.nucleic_acid", raw["assay"].get("nucleic_acid", "dna"), ("dna", "rna"))
+    if nucleic != "dna" and method != "qpcr":
+        raise _fail(sid, "assay.nucleic_acid", f"applies to method 'qpcr' only, not {method!r}")
     obs = []
     for i, o in enumerate(raw.get("observation", ()), 1):
         where = f"observation[{i}]"
@@ -148,7 +156,8 @@ def study_from_dict(raw: Mapping[str, Any]) -> Study:
                                n, _choose(sid, f"{where}.provenance", o.get("provenance"), PROVENANCE),
                                str(o.get("where", "")),
                                None if o.get("reference_h") is None else _number(sid, f"{where}.reference_h",
-                                                                                 o["reference_h"])))
+                                                                                 o["reference_h"]),
+                               BOUNDS.get(_choose(sid, f"{where}.stat", o.get("stat", "single"), STATS))))
     findings = []
     for i, f in enumerate(raw.get("finding", ()), 1):
         where = f"finding[{i}]"
@@ -162,7 +171,7 @@ def study_from_dict(raw: Mapping[str, Any]) -> Study:
     if not obs and not findings:
         raise _fail(sid, "observation", "a study needs at least one observation or finding")
     return Study(sid, str(raw["citation"]), used_for, scenario, method, tuple(obs), tuple(findings),
-                 str(raw.get("source_checked", "")), str(raw.get("cell_type", MSC)))
+                 str(raw.get("source_checked", "")), str(raw.get("cell_type", MSC)), nucleic)
 
 
 def study_ids() -> tuple[str, ...]:

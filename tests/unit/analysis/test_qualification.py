@@ -74,3 +74,20 @@ def test_cli_refuses_an_unknown_study(tmp_path):
     res = CliRunner().invoke(app, ["qualify", "-o", str(tmp_path / "q"), "--study", "lee2090"])
     assert res.exit_code == 2 and "unknown study 'lee2090'" in res.output
     assert not (tmp_path / "q").exists()
+
+
+def test_rt_qpcr_reads_live_cells_only_and_bounds_are_held_or_not():
+    import mscpk
+    from mscpk.analysis.detection import observe
+    from mscpk.analysis.qualification import qualify
+
+    res = mscpk.simulate(mscpk.load_scenario("examples/iv_mouse.toml"), times_h=[24.0])
+    sc = mscpk.load_scenario("examples/iv_mouse.toml")
+    dna = observe(res, "qpcr", scenario=sc, label="luciferase").set_index("site")
+    rna = observe(res, "qpcr", scenario=sc, label="luciferase", nucleic_acid="rna").set_index("site")
+    assert rna.loc["lung", "expected"] == pytest.approx(rna.loc["lung", "true_live_cells"])
+    assert dna.loc["lung", "expected"] == pytest.approx(dna.loc["lung", "true_live_cells"] + dna.loc["lung", "true_dead_cells"])
+    t = qualify(["bazhanov2016"]).table
+    bound = t[t.finding.str.contains("a reported bound")]
+    assert len(bound) == 1 and bool(bound.holds.iloc[0]) == (bound.predicted.iloc[0] <= 0.05)
+    assert bound.fold_error.isna().all()

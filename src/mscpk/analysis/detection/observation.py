@@ -102,10 +102,14 @@ def division_error(division_time_h: float, changes: str) -> DetectionError:
                           "it dilutes the label per cell, which only flow and ihc of a direct label (a dye, SPIO) see")
 
 
+#: What a qPCR reads: genomic DNA (live and dead cells) or a transcript (RT-qPCR: live cells).
+NUCLEIC_ACIDS = ("dna", "rna")
+
+
 def readout(ctx: Context, assay: str, *, decay_correct: bool = True,
             detection_limit: float | None = None, detection_limit_ratio: float | None = None,
             cv: float | None = None, sampled_fraction: float | None = None,
-            division_time_h: float = math.inf) -> Readout:
+            division_time_h: float = math.inf, nucleic_acid: str = "dna") -> Readout:
     """Noise-free :class:`Readout` of ``assay`` in context ``ctx`` (docs/detection.md); options as
     in :func:`observe`."""
     m = ctx.method(assay)  # unknown assay -> DetectionError
@@ -163,7 +167,15 @@ def readout(ctx: Context, assay: str, *, decay_correct: bool = True,
             out[p] = np.column_stack([bs.get(s, np.zeros(T)) for s in sites])
         return out
 
-    if assay == "qpcr":
+    if nucleic_acid not in NUCLEIC_ACIDS:
+        raise DetectionError(f"nucleic_acid: {nucleic_acid!r} is not allowed; allowed: {', '.join(NUCLEIC_ACIDS)}")
+    if nucleic_acid != "dna" and assay != "qpcr":
+        raise DetectionError(f"nucleic_acid applies to qpcr only, not {assay!r}")
+    if assay == "qpcr" and nucleic_acid == "rna":
+        parts = {"live": live_arr}
+        notes.append("RT-qPCR of a donor transcript counts live donor cells only (the mRNA of dead cells is "
+                     "degraded within hours; data/detection/methods.toml)")
+    elif assay == "qpcr":
         parts = {"live": live_arr, "dead": dead_arr}
         notes.append("qPCR counts live and dead (not yet degraded) donor cells: "
                      + ("transgene of the reporter" if own else "species-specific sequence (xenogeneic product)"))
@@ -305,7 +317,7 @@ def observe(source, assay: str, *, scenario=None, label: str | None = None,
             detection_limit: float | None = None, detection_limit_ratio: float | None = None,
             cv: float | None = None, sampled_fraction: float | None = None,
             division_time_h: float = math.inf, label_options: Mapping[str, Any] | None = None,
-            params=None):
+            params=None, nucleic_acid: str = "dna"):
     """Simulated readout of one assay: a tidy table, one row per time x site.
 
     Parameters
@@ -325,6 +337,8 @@ def observe(source, assay: str, *, scenario=None, label: str | None = None,
     sampled_fraction : fraction of each site analysed (ex vivo; default from the method).
     division_time_h : cell division time [h] for label dilution per cell (default: none).
     label_options : overrides of label properties (e.g. ``{"mu_eff_per_mm": 2.0}``).
+    nucleic_acid : qpcr only: "dna" (default; a genomic sequence, in live and not yet degraded
+        dead cells) or "rna" (RT-qPCR of a donor transcript: live cells only).
 
     Returns
     -------
@@ -357,7 +371,7 @@ def observe(source, assay: str, *, scenario=None, label: str | None = None,
                        label_options=label_options)
     ro = readout(ctx, assay, decay_correct=decay_correct, detection_limit=detection_limit,
                  detection_limit_ratio=detection_limit_ratio, cv=cv, sampled_fraction=sampled_fraction,
-                 division_time_h=division_time_h)
+                 division_time_h=division_time_h, nucleic_acid=nucleic_acid)
     rng = rng_from_seed(seed)
     value = ro.expected if rng is None else noisy(ro, rng)
     detectable = (value >= ro.limit) & (value > 0)

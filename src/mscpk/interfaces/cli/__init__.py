@@ -20,6 +20,7 @@ app.command("population")(population.population_command)
 app.command("sensitivity")(population.sensitivity_command)
 app.command("optimize")(design.optimize_command)
 app.command("translate")(design.translate_command)
+app.command("effect")(design.effect_command)
 
 
 def main() -> None:

@@ -73,4 +73,36 @@ def translate_command(
     typer.echo(f"wrote {', '.join(str(p) for p, _ in items)}")
 
 
-__all__ = ["optimize_command", "translate_command"]
+@user_errors
+def effect_command(
+    scenario: Annotated[Path, typer.Argument(help="scenario TOML file with an [effect] table")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="time course (.csv or .parquet): time_h, driver, effect")],
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="figure (.png, .pdf, .svg): driver and effect over time")] = None,
+) -> None:
+    """The scenario's exposure-response ([effect]) over time: driver and effect."""
+    from mscpk.analysis.effect import effect
+    from mscpk.engine.simulate import simulate
+    from mscpk.errors import ScenarioError
+    from mscpk.inputs.load import load_scenario
+    from mscpk.utils import save_table, write_all_or_nothing
+
+    check_out(out, (".csv", ".parquet"))
+    if plot is not None:
+        check_out(plot, PLOT_SUFFIXES)
+    sc = load_scenario(scenario)
+    if sc.effect is None:
+        raise ScenarioError("the scenario has no [effect] table (docs/effect.md)")
+    df = effect(simulate(sc, times_h=sc.dense_times() if sc.run.times_h is None else None), sc.effect)
+    items = [(out, lambda p: save_table(df, p, out.suffix))]
+    if plot is not None:
+        from mscpk.interfaces.plots.design import plot_effect
+
+        items.append((plot, lambda p: plot_effect(df, sc.effect, p, plot.suffix)))
+    write_all_or_nothing(items)
+    k = int(df.effect.abs().idxmax())
+    typer.echo(f"effect ({sc.effect.unit}): largest {df.effect[k]:.4g} at {df.time_h[k]:g} h; "
+               f"at the end {df.effect.iloc[-1]:.4g}")
+    typer.echo(f"wrote {', '.join(str(p) for p, _ in items)}")
+
+
+__all__ = ["optimize_command", "translate_command", "effect_command"]

@@ -43,4 +43,24 @@ def plot_pareto(res, path, suffix: str) -> None:
     plt.close(fig)
 
 
-__all__ = ["plot_pareto"]
+def plot_effect(df, spec, path, suffix: str) -> None:
+    """Driver (left axis, log) and effect (right axis) over time."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    keep = df.driver > 0
+    ax.plot(df.time_h[keep], df.driver[keep], color="C0")
+    ax.set(xlabel="time [h]", ylabel=f"driver: {spec.driver} ({spec.site})", yscale="log")
+    ax2 = ax.twinx()
+    ax2.plot(df.time_h, df.effect, color="C3")
+    ax2.set_ylabel(f"effect [{spec.unit}]", color="C3")
+    ax.set_title(f"{spec.model} effect model", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(Path(path), dpi=110, format=suffix.lstrip(".").lower())
+    plt.close(fig)
+
+
+__all__ = ["plot_pareto", "plot_effect"]

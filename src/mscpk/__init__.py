@@ -33,6 +33,8 @@ _LAZY = {
     "scan": ("mscpk.analysis.scans", "scan"),
     "population": ("mscpk.analysis.population", "population"),
     "sensitivity": ("mscpk.analysis.sensitivity", "sensitivity"),
+    "optimize": ("mscpk.analysis.design", "optimize"),
+    "translate": ("mscpk.analysis.design", "translate"),
     "read_study": ("mscpk.inputs.studydata", "read_study"),
     "nca": ("mscpk.analysis.nca", "nca"),
     "fit": ("mscpk.analysis.fitting", "fit"),

@@ -18,6 +18,7 @@ from mscpk.inputs.checks import check_scenario
 from mscpk.inputs.keys import set_path
 from mscpk.inputs.parameters import load_parameter_set
 from mscpk.inputs.physiology import load_species, physiology_names
+from mscpk.inputs.effect import Effect
 from mscpk.inputs.population import Correlation, Population, Responder
 from mscpk.inputs.scenario import Diameter, Dose, Injury, Product, Run, Scenario, Subject
 
@@ -25,7 +26,7 @@ from mscpk.inputs.scenario import Diameter, Dose, Injury, Product, Run, Scenario
 #: Tables of the scenario whose keys are checked, by the key that holds them.
 _TABLES: dict[str, type[BaseModel]] = {"subject": Subject, "product": Product, "run": Run, "injury": Injury,
                                        "dose": Dose, "diameter_um": Diameter, "population": Population,
-                                       "correlation": Correlation, "responder": Responder}
+                                       "correlation": Correlation, "responder": Responder, "effect": Effect}
 
 
 def _check_unknown(raw: Mapping[str, Any], model: type[BaseModel], prefix: str) -> None:
@@ -77,6 +78,10 @@ def scenario_from_dict(raw: Mapping[str, Any]) -> Scenario:
     check_scenario(scenario)  # cross-checks against species, homing and parameter data
     if scenario.population is not None:
         _check_population(scenario)
+    if scenario.effect is not None:
+        organs = load_species(scenario.subject.species).organ_names()
+        if scenario.effect.site not in organs + ("blood",):
+            raise ScenarioError(f"effect.site: {scenario.effect.site!r} is not a site; allowed: {', '.join(organs)}, blood")
     return scenario
 
 

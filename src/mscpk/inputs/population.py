@@ -158,9 +158,11 @@ class Correlation(BaseModel):
         return self
 
 
-#: Metric kinds: ``SITE:KIND``, or ``persistence_h`` alone.
+#: Metric kinds: ``SITE:KIND``, or ``persistence_h``, ``effect_max`` and ``effect_at_{H}h``
+#: (the scenario's ``[effect]`` model) alone.
 METRIC_KINDS = ("cell_days", "peak_live", "peak_occlusion", "live_at_{H}h")
 _LIVE_AT = re.compile(r"^live_at_([0-9]+(?:\.[0-9]+)?)h$")
+_EFFECT_AT = re.compile(r"^effect_at_([0-9]+(?:\.[0-9]+)?)h$")
 
 
 @dataclass(frozen=True)
@@ -181,11 +183,14 @@ def parse_metric(text: str, key: str = "metric") -> Metric:
     >>> parse_metric("heart:live_at_24h").hours
     24.0
     """
-    allowed = f"allowed: SITE:{', SITE:'.join(METRIC_KINDS)} or persistence_h"
+    allowed = f"allowed: SITE:{', SITE:'.join(METRIC_KINDS)}, persistence_h, effect_max or effect_at_{{H}}h"
     if not isinstance(text, str):
         raise ValueError(f"{key}: {text!r} is not a metric; {allowed}")
-    if text == "persistence_h":
-        return Metric(text, None, "persistence_h")
+    if text in ("persistence_h", "effect_max"):
+        return Metric(text, None, text)
+    m = _EFFECT_AT.match(text)
+    if m:
+        return Metric(text, None, "effect_at", float(m.group(1)))
     site, sep, kind = text.partition(":")
     if not sep or not site:
         raise ValueError(f"{key}: {text!r} is not a metric; {allowed}")

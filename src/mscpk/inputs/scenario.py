@@ -12,6 +12,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
 from mscpk.errors import ScenarioError, did_you_mean
+from mscpk.inputs.effect import Effect
 from mscpk.inputs.population import Population
 from mscpk.inputs.routes import route as route_info, route_aliases, route_names
 
@@ -189,6 +190,7 @@ class Scenario(BaseModel):
     parameters: dict[str, ParameterValue] = Field(default_factory=dict)
     run: Run = Run()
     population: Population | None = None
+    effect: Effect | None = None
 
     @model_validator(mode="after")
     def _administrations(self) -> "Scenario":

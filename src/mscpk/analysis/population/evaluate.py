@@ -18,6 +18,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from mscpk.analysis.population.bands import Bands
+from mscpk.analysis.effect import effect_curves
 from mscpk.analysis.summary import exposure
 from mscpk.engine import saturation as sat
 from mscpk.engine.batch import simulate_batch
@@ -61,7 +62,10 @@ def plan(scenario: Scenario, metrics: Sequence[str], *, bands: bool = False,
     if not parsed:
         raise ScenarioError("metrics: give at least one metric, e.g. 'lung:cell_days'")
     times = np.asarray(times_h if times_h is not None else scenario.output_times(), dtype=float)
-    extra = [m.hours for m in parsed if m.kind == "live_at"]
+    if any(m.kind.startswith("effect") for m in parsed) and scenario.effect is None:
+        raise ScenarioError(f"metric {next(m.text for m in parsed if m.kind.startswith('effect'))!r} needs an "
+                            "[effect] table in the scenario (docs/effect.md)")
+    extra = [m.hours for m in parsed if m.kind in ("live_at", "effect_at")]
     times = np.union1d(times, extra) if extra else times
     net = build_network(scenario)
     known = list(dict.fromkeys(split_state(x)[0] for x in net.names))
@@ -71,8 +75,11 @@ def plan(scenario: Scenario, metrics: Sequence[str], *, bands: bool = False,
                                 f"{', '.join(known)}")
         if m.kind == "peak_occlusion" and m.site not in net.capacities:
             raise ScenarioError(f"metric {m.text!r}: {m.site!r} has no capillary bed; beds: {', '.join(net.capacities)}")
-    whole = bands or any(m.site is None for m in parsed)
-    sites = None if whole else tuple(dict.fromkeys(m.site for m in parsed))
+    whole = bands or any(m.kind == "persistence_h" for m in parsed)
+    wanted = [m.site for m in parsed if m.site is not None]
+    if any(m.kind.startswith("effect") for m in parsed):
+        wanted.append(scenario.effect.site)
+    sites = None if whole else tuple(dict.fromkeys(wanted))
     return Plan(scenario, tuple(parsed), times, sites, bands)
 
 
@@ -84,6 +91,10 @@ def _metric_values(p: Plan, cells: np.ndarray, sites: Sequence[str], occ: Mappin
     for j, m in enumerate(p.metrics):
         if m.kind == "persistence_h":
             out[:, j] = _persistence(p.times, live.sum(axis=2), dose)
+            continue
+        if m.kind.startswith("effect"):
+            eff = effect_curves(p.scenario.effect, p.times, live[:, :, list(sites).index(p.scenario.effect.site)])[1]
+            out[:, j] = eff.max(axis=1) if m.kind == "effect_max" else eff[:, int(np.searchsorted(p.times, m.hours))]
             continue
         s = list(sites).index(m.site)
         if m.kind == "cell_days":

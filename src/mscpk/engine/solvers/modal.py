@@ -11,6 +11,7 @@ blocks need a dense eigensolver (docs/model.md, "Solvers").
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -22,6 +23,16 @@ from mscpk.errors import SolverError
 
 #: Largest 1-norm condition number of the eigenvector matrix accepted for modal propagation.
 COND_MAX = 1e8
+#: A diagonal block that is another mode's block plus ``delta I`` to within this many
+#: roundings of each diagonal entry (a sum of rates) reuses that mode's eigenvectors.
+SHIFT_ULPS = 16
+#: A mode whose factor ``exp(Re(lam) tau)`` is below ``exp(FLUSH)`` (1e-30) at the first output
+#: time of an interval is left out of that subject's outputs there (< 1e-22 of the dose at
+#: COND_MAX); exponential factors below ``exp(TINY)`` are exact zeros (no denormals).
+FLUSH = -69.0
+TINY = -300.0
+#: Working set [bytes] of one block of subjects when forming outputs (a core's L2 cache).
+BLOCK_BYTES = 2 ** 21
 
 
 def phi1(lam: np.ndarray, tau: np.ndarray) -> np.ndarray:
@@ -97,31 +108,31 @@ class Modal:
 
     Only the diagonal blocks (strongly connected components of the transition graph) need a
     dense eigensolver -- for the IV example one 26-state circulation block; engrafted cells
-    and dead material are single states. Right eigenvectors are completed by forward
-    substitution, ``(lam - A_DD) v_D = sum_{C<D} A_DC v_C``, left ones by backward
-    substitution, ``w_U (lam - A_UU) = sum_{E>U} w_E A_EU``, over the (few) nonzero rates.
+    and dead material are single states. A block that differs from the same block of
+    ``like`` (another mode's Modal) by a multiple of the identity, to rounding, takes its
+    eigenvectors with shifted eigenvalues (an additive hazard on every state of the block,
+    e.g. immune priming). Right eigenvectors are completed by forward substitution,
+    ``(lam - A_DD) v_D = sum_{C<D} A_DC v_C``, left ones by backward substitution,
+    ``w_U (lam - A_UU) = sum_{E>U} w_E A_EU``, over the (few) nonzero rates.
     Subjects whose eigenvalues are all real are kept in real arithmetic, those with complex
     pairs in complex arithmetic: ``groups`` holds (subject indices, lam, V, W).
-    ``cond``: 1-norm condition number ``|V|_1 |W|_1`` per subject.
+    ``cond``: 1-norm condition number ``|V|_1 |W|_1`` per subject (unit columns of V).
     """
 
-    def __init__(self, ap: np.ndarray, structure, t_span: float) -> None:
+    def __init__(self, ap: np.ndarray, structure, t_span: float, like: "Modal | None" = None) -> None:
         perm, blocks, anc, pattern = structure
         n_sub, n = ap.shape[0], ap.shape[1]
         sizes = [b1 - b0 for b0, b1 in blocks]
         block_of = np.repeat(np.arange(len(blocks)), sizes)
-        lam_b, vec_b, inv_b = [], [], []
-        for s0, s1 in blocks:
-            if s1 - s0 == 1:
-                lam_b.append(ap[:, s0:s1, s0].astype(complex))
-                vec_b.append(None)
-                inv_b.append(None)
-            else:
-                w, v = np.linalg.eig(ap[:, s0:s1, s0:s1])
-                lam_b.append(w.astype(complex, copy=False))
-                vec_b.append(v)
-                inv_b.append(None)
-        lam = np.concatenate(lam_b, axis=1)
+        self.blocks = {}  # dense block d -> (its matrices, lam, eigenvectors, their inverses)
+        lam = np.empty((n_sub, n), dtype=complex)
+        singles = np.array([s0 for s0, s1 in blocks if s1 - s0 == 1], dtype=np.intp)
+        lam[:, singles] = ap[:, singles, singles]
+        for d, (s0, s1) in enumerate(blocks):
+            if s1 - s0 > 1:
+                blk = ap[:, s0:s1, s0:s1]
+                self.blocks[d] = (blk, *_block_eig(blk, None if like is None else like.blocks.get(d)))
+                lam[:, s0:s1] = self.blocks[d][1]
         cplx = (lam.imag != 0).any(axis=1)
         self.cond = np.ones(n_sub)
         self.groups = []
@@ -130,27 +141,26 @@ class Modal:
                 continue
             dtype = complex if cplx[idx[0]] else float
             g = idx.size
+            every = g == n_sub
             lam_g = lam[idx] if dtype is complex else lam[idx].real.copy()
-            a_g = ap[idx] if dtype is float else ap[idx].astype(complex)
+            a_g = (ap if every else ap[idx]) if dtype is float else ap[idx].astype(complex)
             v = np.zeros((g, n, n), dtype=dtype)
             w = np.zeros((g, n, n), dtype=dtype)
+            v[:, singles, singles] = w[:, singles, singles] = 1.0
             vd_all, wd_all = {}, {}
             with np.errstate(all="ignore"):
-                for d, (s0, s1) in enumerate(blocks):  # diagonal blocks
-                    if vec_b[d] is None:
-                        v[:, s0, s0] = w[:, s0, s0] = 1.0
-                    else:
-                        vd = vec_b[d][idx] if dtype is complex else vec_b[d][idx].real.copy()
-                        wd = _inv(vd)
-                        v[:, s0:s1, s0:s1], w[:, s0:s1, s0:s1] = vd, wd
-                        vd_all[d], wd_all[d] = vd, wd
+                for d, (_, _, vec, inv) in self.blocks.items():  # diagonal blocks
+                    s0, s1 = blocks[d]
+                    vd, wd = (vec, inv) if every else (vec[idx], inv[idx])
+                    if dtype is float:
+                        vd, wd = vd.real, wd.real
+                    v[:, s0:s1, s0:s1], w[:, s0:s1, s0:s1] = vd, wd
+                    vd_all[d], wd_all[d] = v[:, s0:s1, s0:s1], w[:, s0:s1, s0:s1]
                 for d, (s0, s1) in enumerate(blocks):  # right: rows of D, columns upstream
                     if s0 == 0:
                         continue
-                    if d not in vd_all:  # one state: its few inflows only
-                        r = np.zeros((g, 1, s0), dtype=dtype)
-                        for j in np.nonzero(pattern[s0, :s0])[0]:
-                            r[:, 0, :] += a_g[:, s0, j][:, None] * v[:, j, :s0]
+                    if d not in vd_all:  # one state: its inflows only
+                        r = _few(a_g[:, s0, :s0], v[:, :s0, :s0], np.nonzero(pattern[s0, :s0])[0], rows=True)[:, None, :]
                     else:
                         r = np.matmul(wd_all[d], np.matmul(a_g[:, s0:s1, :s0], v[:, :s0, :s0]))
                     y = np.where(r == 0, 0.0, r / (lam_g[:, None, :s0] - lam_g[:, s0:s1, None]))
@@ -162,10 +172,8 @@ class Modal:
                     s0, s1 = blocks[u]
                     if s1 == n:
                         continue
-                    if u not in vd_all:  # one state: its few outflows only
-                        r = np.zeros((g, n - s1, 1), dtype=dtype)
-                        for e in s1 + np.nonzero(pattern[s1:, s0])[0]:
-                            r[:, :, 0] += w[:, s1:, e] * a_g[:, e, s0][:, None]
+                    if u not in vd_all:  # one state: its outflows only
+                        r = _few(a_g[:, s1:, s0], w[:, s1:, s1:], np.nonzero(pattern[s1:, s0])[0], rows=False)[:, :, None]
                     else:
                         r = np.matmul(np.matmul(w[:, s1:, s1:], a_g[:, s1:, s0:s1]), vd_all[u])
                     y = np.where(r == 0, 0.0, r / (lam_g[:, s1:, None] - lam_g[:, None, s0:s1]))
@@ -174,7 +182,8 @@ class Modal:
                     y[:, ~anc[block_of[s1:], u], :] = 0.0
                     w[:, s1:, s0:s1] = y
                 # unit columns of V (as LAPACK), rows of W scaled to keep W V = I
-                scale = np.sqrt((np.abs(v) ** 2).sum(axis=1))
+                scale = np.sqrt(np.einsum("gij,gij->gj", v, v.conj()).real if dtype is complex
+                                else np.einsum("gij,gij->gj", v, v))
                 v /= scale[:, None, :]
                 w *= scale[:, :, None]
                 cond = np.abs(v).sum(axis=1).max(axis=1) * np.abs(w).sum(axis=1).max(axis=1)
@@ -184,6 +193,63 @@ class Modal:
         # eigenvalues of a compartment matrix have Re <= 0; a rounding-positive one is
         # harmless only while exp(Re(lam) * t_span) - 1 stays negligible
         self.bad = (self.cond > COND_MAX) | (lam.real.max(axis=1) * t_span > 1e-10)
+
+
+def _few(a: np.ndarray, m: np.ndarray, nz: np.ndarray, rows: bool) -> np.ndarray:
+    """``a @ m`` (rows: ``a`` (G, k) times ``m`` (G, k, c)) or ``m @ a`` (``m`` (G, c, k) times
+    ``a`` (G, k)) over the nonzero entries ``nz`` of ``a`` only (a state's few rates)."""
+    if nz.size == 0:
+        return np.zeros((m.shape[0], m.shape[2] if rows else m.shape[1]), dtype=m.dtype)
+    if nz.size > 4:  # many (e.g. every vascular state into blood debris): one product
+        j0, j1 = int(nz[0]), int(nz[-1]) + 1
+        if rows:
+            return np.matmul(a[:, None, j0:j1], m[:, j0:j1, :])[:, 0]
+        return np.matmul(m[:, :, j0:j1], a[:, j0:j1, None])[:, :, 0]
+    out = None
+    for j in nz:
+        term = a[:, j, None] * (m[:, j, :] if rows else m[:, :, j])
+        out = term if out is None else out + term
+    return out
+
+
+def _block_eig(blk: np.ndarray, ref) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Eigenvalues (N, k) complex, eigenvectors and their inverses (N, k, k) of the blocks
+    ``blk``; subjects whose block is ``ref``'s block (another mode's: matrices, lam, vectors,
+    inverses) plus ``delta I`` to within SHIFT_ULPS roundings of each diagonal entry take
+    ``ref``'s vectors and ``lam + delta`` instead of a new eigensolution."""
+    n_sub, k = blk.shape[0], blk.shape[1]
+    fresh = np.ones(n_sub, dtype=bool)
+    pieces = []
+    if ref is not None:
+        r_blk, r_lam, r_vec, r_inv = ref
+        ii = np.arange(k)
+        diff = blk - r_blk
+        dg = diff[:, ii, ii].copy()
+        diff[:, ii, ii] = 0.0
+        size = np.maximum(np.abs(blk[:, ii, ii]), np.abs(r_blk[:, ii, ii]))
+        delta = np.take_along_axis(dg, size.argmin(axis=1)[:, None], axis=1)[:, 0]  # the most exact one
+        tol = SHIFT_ULPS * np.finfo(float).eps * size
+        shift = ~diff.any(axis=(1, 2)) & (np.abs(dg - delta[:, None]) <= tol).all(axis=1)
+        if shift.any():
+            pieces.append((shift, r_lam[shift] + delta[shift, None], r_vec[shift], r_inv[shift]))
+        fresh = ~shift
+    if fresh.any():
+        w, v = np.linalg.eig(blk[fresh])
+        w = w.astype(complex, copy=False)
+        inv = np.empty_like(v)
+        real = ~(w.imag != 0).any(axis=1)
+        if real.any():
+            inv[real] = _inv(v[real].real)
+        if not real.all():
+            inv[~real] = _inv(v[~real])
+        pieces.append((fresh, w, v, inv))
+    dtype = complex if any(np.iscomplexobj(p[2]) for p in pieces) else float
+    lam = np.empty((n_sub, k), dtype=complex)
+    vec = np.empty((n_sub, k, k), dtype=dtype)
+    inv = np.empty((n_sub, k, k), dtype=dtype)
+    for sel, lm, vc, iv in pieces:
+        lam[sel], vec[sel], inv[sel] = lm, vc, iv
+    return lam, vec, inv
 
 
 def _inv(m: np.ndarray) -> np.ndarray:
@@ -200,25 +266,13 @@ def _inv(m: np.ndarray) -> np.ndarray:
         return out
 
 
-
-
-def _put(y: np.ndarray, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> None:
-    """``y[rows, :, cols] = values`` (slices where the indices are a contiguous range)."""
-    r = slice(int(rows[0]), int(rows[-1]) + 1) if rows[-1] - rows[0] + 1 == rows.size else rows
-    c = slice(int(cols[0]), int(cols[-1]) + 1) if cols[-1] - cols[0] + 1 == cols.size else cols
-    if isinstance(r, slice) or isinstance(c, slice):
-        y[r, :, c] = values
-    else:
-        y[np.ix_(rows, np.arange(y.shape[1]), cols)] = values
-
-
 @dataclass(frozen=True)
 class ModalOutput:
-    """``y[s, q, t]``: output row ``q`` of subject ``s`` at time ``t``; ``bad[s]``: a subject
-    whose eigenvector matrix is ill-conditioned (or has a growing mode); ``cond[s]``: the
-    largest 1-norm condition number over the modes used."""
+    """``y[s, q, t]``: output row ``q`` of subject ``s`` at time ``t`` (None when the outputs
+    went to ``put``); ``bad[s]``: a subject whose eigenvector matrix is ill-conditioned (or
+    has a growing mode); ``cond[s]``: the largest 1-norm condition number over the modes used."""
 
-    y: np.ndarray
+    y: np.ndarray | None
     bad: np.ndarray
     cond: np.ndarray
 
@@ -234,9 +288,14 @@ def input_vectors(net: Network, n_sub: int) -> list[np.ndarray]:
     return out
 
 
-def propagate(net: Network, n_sub: int, times: np.ndarray, w_out: np.ndarray) -> ModalOutput:
+def propagate(net: Network, n_sub: int, times: np.ndarray, w_out: np.ndarray,
+              put: Callable[[slice | np.ndarray, slice, np.ndarray], None] | None = None) -> ModalOutput:
     """Modal propagation of ``n_sub`` subjects of ``net`` (a batch build, or a scalar build
-    with ``n_sub = 1``): the outputs ``w_out @ x`` (``w_out``: (q, n_states)) at ``times``."""
+    with ``n_sub = 1``): the outputs ``w_out @ x`` (``w_out``: (q, n_states)) at ``times``.
+
+    ``put(rows, cols, block)``, if given, receives them block by block: ``block[s, t, q]`` for
+    the subjects ``rows`` (a slice or index array) at the times ``cols`` (a slice); else they
+    are returned as ``y`` (n_sub, q, T)."""
     names = net.names
     end = float(times.max())
     used = [m for m in net.modes if m == "base" or any(mode == m and t0 < end for t0, _, mode in net.schedule)]
@@ -248,13 +307,20 @@ def propagate(net: Network, n_sub: int, times: np.ndarray, w_out: np.ndarray) ->
     perm, blocks, anc = block_structure(pattern, weight)
     # everything below works in the permuted (block lower-triangular) state order
     structure = (perm, blocks, anc, pattern[np.ix_(perm, perm)])
-    modal = {m: Modal(a[:, perm[:, None], perm[None, :]], structure, end) for m, a in mats.items()}
+    modal: dict[str, Modal] = {}
+    for m, a in mats.items():  # later modes reuse the first one's eigenvectors where they can
+        modal[m] = Modal(a[:, perm[:, None], perm[None, :]], structure, end, like=modal.get(used[0]))
     w_out = w_out[:, perm]
     doses = [b[:, perm] for b in input_vectors(net, n_sub)]
     by_input = dict(zip(map(id, net.inputs), doses))
     events = np.array(net.event_times(end))
+    y = None
+    if put is None:
+        y = np.zeros((n_sub, len(w_out), len(times)))
 
-    y = np.zeros((n_sub, len(w_out), len(times)))
+        def put(rows, cols, block):
+            y[rows, :, cols] = block.transpose(0, 2, 1)
+
     x = np.zeros((n_sub, len(names)))
     bad = np.zeros(n_sub, dtype=bool)
     cond = np.ones(n_sub)
@@ -265,42 +331,90 @@ def propagate(net: Network, n_sub: int, times: np.ndarray, w_out: np.ndarray) ->
         last = k + 1 == len(events)
         tb = ta if last else events[k + 1]
         sel = np.nonzero((times >= ta) & ((times < tb) | (last & (times <= tb))))[0]
+        c0, c1 = (int(sel[0]), int(sel[-1]) + 1) if sel.size else (0, 0)
+        n0 = int((times[c0:c1] <= ta).sum())  # an output at ta itself: the state there
+        if n0:
+            put(slice(0, n_sub), slice(c0, c0 + n0), np.repeat((x @ w_out.T)[:, None, :], n0, axis=1))
         if last:
-            y[:, :, sel] = (x @ w_out.T)[:, :, None]
             break
         md = modal[net.mode_at(ta)]
         bad |= md.bad
         cond = np.maximum(cond, md.cond)
         running = infusing(net, ta, tb)
         u = sum(by_input[id(inp)] / inp.duration_h for inp in running) if running else None
-        taus = np.append(times[sel] - ta, tb - ta)  # outputs in [ta, tb), then tb
         x_new = np.empty_like(x)
-        pos = taus[:-1] > 0
-        s0, s1 = (int(sel[0]), int(sel[-1]) + 1) if sel.size else (0, 0)
-        cols = np.arange(s0, s1)[pos]
-        t_min = taus[:-1][pos].min() if pos.any() else tb - ta
-        for idx, lam_g, v_g, vinv_g in md.groups:
-            x_g = x[idx]
-            lam, tau = lam_g[:, :, None], taus[None, None, :]
+        for idx, lam_g, v_g, w_g in md.groups:
+            rows = slice(int(idx[0]), int(idx[-1]) + 1) if idx[-1] - idx[0] + 1 == idx.size else idx
             with np.errstate(over="ignore", invalid="ignore"):
-                c = np.matmul(vinv_g, x_g[:, :, None].astype(vinv_g.dtype))[:, :, 0]  # modal coords
-                d = None if u is None else np.matmul(vinv_g, u[idx][:, :, None].astype(vinv_g.dtype))[:, :, 0]
-                # modes decayed to exactly 0 (exp_neg) at every output time > ta of every subject
-                # and without input are left out of the outputs (they add exact zeros)
-                live = (lam_g.real * t_min > -700.0).any(axis=0) if d is None else np.ones(lam_g.shape[1], bool)
-                x_new[idx] = np.matmul(v_g, (exp_neg(lam[:, :, 0] * (tb - ta)) * c
-                                             + (0.0 if d is None else phi1(lam[:, :, 0], tb - ta) * d))[:, :, None])[:, :, 0].real
-                if cols.size:
-                    lam_l, tau_l = lam[:, live], tau[:, :, :-1][:, :, pos]
-                    m = np.matmul(w_out, v_g[:, :, live])  # (G, q, m)
-                    y_g = np.matmul(m * c[:, None, live], exp_neg(lam_l * tau_l))
-                    if d is not None:
-                        y_g = y_g + np.matmul(m * d[:, None, live], phi1(lam_l, tau_l))
-                    _put(y, idx, cols, y_g.real)
-            if (~pos).any():  # the exact state at the start of the interval
-                _put(y, idx, np.arange(s0, s1)[~pos], np.repeat((x_g @ w_out.T)[:, :, None], int((~pos).sum()), axis=2))
+                c = np.matmul(w_g, x[rows][:, :, None].astype(w_g.dtype))[:, :, 0]  # modal coordinates
+                d = None if u is None else np.matmul(w_g, u[rows][:, :, None].astype(w_g.dtype))[:, :, 0]
+                z = exp_neg(lam_g * (tb - ta)) * c + (0.0 if d is None else phi1(lam_g, tb - ta) * d)
+                x_new[rows] = np.matmul(v_g, z[:, :, None])[:, :, 0].real
+                if c1 > c0 + n0:
+                    _outputs(put, rows, lam_g, v_g, c, d, w_out, times[c0 + n0:c1] - ta, slice(c0 + n0, c1))
         x = x_new
     return ModalOutput(y, bad, cond)
+
+
+def _outputs(put, rows, lam: np.ndarray, v: np.ndarray, c: np.ndarray, d: np.ndarray | None,
+             w_out: np.ndarray, taus: np.ndarray, cols: slice) -> None:
+    """The outputs ``w_out V (e^(lam tau) c + phi1(lam, tau) d)`` of one group of subjects at
+    ``taus`` > 0, to ``put`` in blocks of subjects sized for the cache (docs/model.md, "Batches").
+
+    Without input (``d`` None), per subject: modes with ``Re(lam) taus[0] < FLUSH`` are left
+    out (exact zeros) and modes with equal eigenvalues are merged (their terms summed), so
+    that a subject's outputs do not depend on the others of its group; on a uniform grid
+    ``e^(lam (tau_0 + (jK + i) h)) = e^(lam (tau_0 + jKh)) e^(lam i h)`` (about 2 sqrt(T)
+    exponentials per mode instead of T)."""
+    g, n_t = lam.shape[0], taus.size
+    m = w_out @ v  # (G, q, n)
+    if d is None:
+        live = lam.real * taus[0] >= FLUSH
+        same = (lam[:, :, None] == lam[:, None, :]) & live[:, None, :]
+        first = np.where(live, same.argmax(axis=2), -1)  # the first live mode with this eigenvalue
+        merge = (first[:, :, None] == np.arange(lam.shape[1])).astype(m.dtype)  # (G, n, n)
+        keep = merge.any(axis=(0, 1))
+        coef = np.matmul(m * c[:, None, :], merge[:, :, keep])  # (G, q, k)
+        lam = lam[:, keep]
+        coef_d = None
+    else:
+        coef, coef_d = m * c[:, None, :], m * d[:, None, :]
+    h = taus[-1] - taus[0] if n_t > 1 else 0.0
+    h = h / (n_t - 1) if n_t > 1 else 0.0
+    grid = taus[0] + h * np.arange(n_t)
+    uniform = coef_d is None and n_t >= 16 and bool(np.all(np.abs(grid - taus) <= 4 * np.finfo(float).eps * taus))
+    if uniform:
+        kk = int(np.ceil(np.sqrt(n_t)))
+        jj = -(-n_t // kk)
+        inner = _exp_tiny(lam[:, None, :] * (h * np.arange(kk))[None, :, None])  # (G, K, k)
+        outer = _exp_tiny(lam[:, None, :] * (taus[0] + h * kk * np.arange(jj))[None, :, None])  # (G, J, k)
+    per = 8 * n_t * (coef.shape[1] + coef.shape[2]) * (2 if np.iscomplexobj(coef) else 1)
+    step = max(1, min(g, BLOCK_BYTES // max(per, 1)))
+    for b0 in range(0, g, step):
+        b1 = min(g, b0 + step)
+        if uniform:
+            e = (outer[b0:b1, :, None, :] * inner[b0:b1, None, :, :]).reshape(b1 - b0, jj * kk, -1)[:, :n_t]
+        else:
+            e = _exp_tiny(lam[b0:b1, None, :] * taus[None, :, None])
+        out = np.matmul(e, coef[b0:b1].transpose(0, 2, 1))
+        if coef_d is not None:
+            out = out + np.matmul(phi1(lam[b0:b1, None, :], taus[None, :, None]), coef_d[b0:b1].transpose(0, 2, 1))
+        if isinstance(rows, slice):
+            sub = slice(rows.start + b0, rows.start + b1)
+        else:
+            sub = rows[b0:b1]
+        put(sub, cols, out.real if np.iscomplexobj(out) else out)
+
+
+def _exp_tiny(arg: np.ndarray) -> np.ndarray:
+    """``exp(arg)`` with exact zeros where Re(arg) < TINY (no denormal products later);
+    overwrites a real ``arg``."""
+    if np.iscomplexobj(arg):
+        out = np.zeros_like(arg)
+        np.exp(arg, out=out, where=arg.real >= TINY)
+        return out
+    arg[arg < TINY] = -np.inf
+    return np.exp(arg, out=arg)
 
 
 __all__ = ["COND_MAX", "Modal", "ModalOutput", "block_structure", "input_vectors", "phi1", "exp_neg",

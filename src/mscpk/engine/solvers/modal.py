@@ -54,7 +54,8 @@ def exp_neg(arg: np.ndarray) -> np.ndarray:
     return np.exp(arg, out=arg)
 
 
-def block_structure(pattern: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]], np.ndarray]:
+def block_structure(pattern: np.ndarray, weight: np.ndarray,
+                    by_level: bool = False) -> tuple[np.ndarray, list[tuple[int, int]], np.ndarray]:
     """Strongly connected components of a transition graph, in topological order.
 
     ``pattern[j, i]``: some subject has a flow from state ``i`` to state ``j`` (the nonzero
@@ -63,7 +64,10 @@ def block_structure(pattern: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray
     algorithm is far more accurate for the slow eigenvalues of this graded matrix with its
     large entries first), the blocks as ``(start, stop)`` in permuted order, and
     ``anc[d, b]``: block ``b`` is upstream of block ``d`` (or ``b == d``). Permuted, every
-    rate matrix is block lower-triangular.
+    rate matrix is block lower-triangular. ``by_level``: components sorted by level (longest
+    path from a source), multi-state ones first within a level, so that the single states
+    of a level are contiguous (:class:`Modal` completes them in one product each); the
+    default order keeps a dense eigensolver of the whole matrix accurate.
     """
     n = pattern.shape[0]
     graph = pattern.T.copy()  # graph[i, j]: flow from state i to state j
@@ -87,6 +91,12 @@ def block_structure(pattern: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray
             if indeg[d] == 0:
                 ready.append(d)
         ready.sort()
+    if by_level:  # longest path from a source; no flow joins two components of one level
+        level = dict.fromkeys(order, 0)
+        for c in order:
+            for d in succ[c]:
+                level[d] = max(level[d], level[c] + 1)
+        order = sorted(order, key=lambda c: (level[c], int((label == c).sum()) == 1, order.index(c)))
     rank = {c: k for k, c in enumerate(order)}
     anc = np.eye(n_comp, dtype=bool)
     for c in order:  # topological order: anc of c is complete when c is reached
@@ -133,6 +143,7 @@ class Modal:
                 blk = ap[:, s0:s1, s0:s1]
                 self.blocks[d] = (blk, *_block_eig(blk, None if like is None else like.blocks.get(d)))
                 lam[:, s0:s1] = self.blocks[d][1]
+        runs = _runs(blocks, anc)
         cplx = (lam.imag != 0).any(axis=1)
         self.cond = np.ones(n_sub)
         self.groups = []
@@ -156,30 +167,27 @@ class Modal:
                         vd, wd = vd.real, wd.real
                     v[:, s0:s1, s0:s1], w[:, s0:s1, s0:s1] = vd, wd
                     vd_all[d], wd_all[d] = v[:, s0:s1, s0:s1], w[:, s0:s1, s0:s1]
-                for d, (s0, s1) in enumerate(blocks):  # right: rows of D, columns upstream
+                for s0, s1, d in runs:  # right: rows of D, columns upstream
                     if s0 == 0:
                         continue
-                    if d not in vd_all:  # one state: its inflows only
-                        r = _few(a_g[:, s0, :s0], v[:, :s0, :s0], np.nonzero(pattern[s0, :s0])[0], rows=True)[:, None, :]
-                    else:
-                        r = np.matmul(wd_all[d], np.matmul(a_g[:, s0:s1, :s0], v[:, :s0, :s0]))
+                    r = np.matmul(a_g[:, s0:s1, :s0], v[:, :s0, :s0])
+                    if d is not None:
+                        r = np.matmul(wd_all[d], r)
                     y = np.where(r == 0, 0.0, r / (lam_g[:, None, :s0] - lam_g[:, s0:s1, None]))
-                    if d in vd_all:
+                    if d is not None:
                         y = np.matmul(vd_all[d], y)
-                    y[:, :, ~anc[d][block_of[:s0]]] = 0.0
+                        y[:, :, ~anc[d][block_of[:s0]]] = 0.0
                     v[:, s0:s1, :s0] = y
-                for u in range(len(blocks) - 1, -1, -1):  # left: columns of U, rows downstream
-                    s0, s1 = blocks[u]
+                for s0, s1, u in runs[::-1]:  # left: columns of U, rows downstream
                     if s1 == n:
                         continue
-                    if u not in vd_all:  # one state: its outflows only
-                        r = _few(a_g[:, s1:, s0], w[:, s1:, s1:], np.nonzero(pattern[s1:, s0])[0], rows=False)[:, :, None]
-                    else:
-                        r = np.matmul(np.matmul(w[:, s1:, s1:], a_g[:, s1:, s0:s1]), vd_all[u])
+                    r = np.matmul(w[:, s1:, s1:], a_g[:, s1:, s0:s1])
+                    if u is not None:
+                        r = np.matmul(r, vd_all[u])
                     y = np.where(r == 0, 0.0, r / (lam_g[:, s1:, None] - lam_g[:, None, s0:s1]))
-                    if u in vd_all:
+                    if u is not None:
                         y = np.matmul(y, wd_all[u])
-                    y[:, ~anc[block_of[s1:], u], :] = 0.0
+                        y[:, ~anc[block_of[s1:], u], :] = 0.0
                     w[:, s1:, s0:s1] = y
                 # unit columns of V (as LAPACK), rows of W scaled to keep W V = I
                 scale = np.sqrt(np.einsum("gij,gij->gj", v, v.conj()).real if dtype is complex
@@ -195,20 +203,22 @@ class Modal:
         self.bad = (self.cond > COND_MAX) | (lam.real.max(axis=1) * t_span > 1e-10)
 
 
-def _few(a: np.ndarray, m: np.ndarray, nz: np.ndarray, rows: bool) -> np.ndarray:
-    """``a @ m`` (rows: ``a`` (G, k) times ``m`` (G, k, c)) or ``m @ a`` (``m`` (G, c, k) times
-    ``a`` (G, k)) over the nonzero entries ``nz`` of ``a`` only (a state's few rates)."""
-    if nz.size == 0:
-        return np.zeros((m.shape[0], m.shape[2] if rows else m.shape[1]), dtype=m.dtype)
-    if nz.size > 4:  # many (e.g. every vascular state into blood debris): one product
-        j0, j1 = int(nz[0]), int(nz[-1]) + 1
-        if rows:
-            return np.matmul(a[:, None, j0:j1], m[:, j0:j1, :])[:, 0]
-        return np.matmul(m[:, :, j0:j1], a[:, j0:j1, None])[:, :, 0]
-    out = None
-    for j in nz:
-        term = a[:, j, None] * (m[:, j, :] if rows else m[:, :, j])
-        out = term if out is None else out + term
+def _runs(blocks: list[tuple[int, int]], anc: np.ndarray) -> list[tuple[int, int, int | None]]:
+    """The blocks in order as ``(start, stop, d)``: a multi-state block ``d``, or (``d`` None)
+    a run of consecutive single states none of which is upstream of another. A run's
+    eigenvector entries are completed in one product: its inflows come from before it, its
+    outflows go after it, and entries towards non-ancestors come out as exact zeros
+    (products with exact zeros)."""
+    out: list[tuple[int, int, int | None]] = []
+    first = 0  # first block of the current run
+    for d, (s0, s1) in enumerate(blocks):
+        if s1 - s0 > 1:
+            out.append((s0, s1, d))
+        elif out and out[-1][2] is None and not anc[d, first:d].any():
+            out[-1] = (out[-1][0], s1, None)
+        else:
+            out.append((s0, s1, None))
+            first = d
     return out
 
 
@@ -293,9 +303,12 @@ def propagate(net: Network, n_sub: int, times: np.ndarray, w_out: np.ndarray,
     """Modal propagation of ``n_sub`` subjects of ``net`` (a batch build, or a scalar build
     with ``n_sub = 1``): the outputs ``w_out @ x`` (``w_out``: (q, n_states)) at ``times``.
 
-    ``put(rows, cols, block)``, if given, receives them block by block: ``block[s, t, q]`` for
-    the subjects ``rows`` (a slice or index array) at the times ``cols`` (a slice); else they
-    are returned as ``y`` (n_sub, q, T)."""
+    ``put(rows, cols, e, coef)``, if given, receives them block by block as factors: the
+    outputs of the subjects ``rows`` (a slice or index array) at the times ``cols`` (a slice)
+    are the real part of ``coef @ e.transpose(0, 2, 1)`` (``e`` (B, t, k), ``coef`` (B, q, k);
+    complex for subjects with complex eigenvalues), so that
+    the caller forms only the rows it needs, where it needs them; else the outputs are
+    returned as ``y`` (n_sub, q, T)."""
     names = net.names
     end = float(times.max())
     used = [m for m in net.modes if m == "base" or any(mode == m and t0 < end for t0, _, mode in net.schedule)]
@@ -304,7 +317,7 @@ def propagate(net: Network, n_sub: int, times: np.ndarray, w_out: np.ndarray,
     for a in mats.values():
         pattern |= (a != 0).any(axis=0)
     weight = np.median(np.abs(np.diagonal(mats["base"], axis1=1, axis2=2)), axis=0)
-    perm, blocks, anc = block_structure(pattern, weight)
+    perm, blocks, anc = block_structure(pattern, weight, by_level=True)
     # everything below works in the permuted (block lower-triangular) state order
     structure = (perm, blocks, anc, pattern[np.ix_(perm, perm)])
     modal: dict[str, Modal] = {}
@@ -318,8 +331,8 @@ def propagate(net: Network, n_sub: int, times: np.ndarray, w_out: np.ndarray,
     if put is None:
         y = np.zeros((n_sub, len(w_out), len(times)))
 
-        def put(rows, cols, block):
-            y[rows, :, cols] = block.transpose(0, 2, 1)
+        def put(rows, cols, e, coef):
+            y[rows, :, cols] = np.matmul(coef, e.transpose(0, 2, 1)).real
 
     x = np.zeros((n_sub, len(names)))
     bad = np.zeros(n_sub, dtype=bool)
@@ -334,7 +347,7 @@ def propagate(net: Network, n_sub: int, times: np.ndarray, w_out: np.ndarray,
         c0, c1 = (int(sel[0]), int(sel[-1]) + 1) if sel.size else (0, 0)
         n0 = int((times[c0:c1] <= ta).sum())  # an output at ta itself: the state there
         if n0:
-            put(slice(0, n_sub), slice(c0, c0 + n0), np.repeat((x @ w_out.T)[:, None, :], n0, axis=1))
+            put(slice(0, n_sub), slice(c0, c0 + n0), np.ones((n_sub, n0, 1)), (x @ w_out.T)[:, :, None])
         if last:
             break
         md = modal[net.mode_at(ta)]
@@ -367,43 +380,55 @@ def _outputs(put, rows, lam: np.ndarray, v: np.ndarray, c: np.ndarray, d: np.nda
     ``e^(lam (tau_0 + (jK + i) h)) = e^(lam (tau_0 + jKh)) e^(lam i h)`` (about 2 sqrt(T)
     exponentials per mode instead of T)."""
     g, n_t = lam.shape[0], taus.size
-    m = w_out @ v  # (G, q, n)
     if d is None:
+        # per subject: its live modes, one per eigenvalue, packed to the front in their order
+        # (the same positions whatever the group: the same rounding in every chunking)
         live = lam.real * taus[0] >= FLUSH
         same = (lam[:, :, None] == lam[:, None, :]) & live[:, None, :]
         first = np.where(live, same.argmax(axis=2), -1)  # the first live mode with this eigenvalue
-        merge = (first[:, :, None] == np.arange(lam.shape[1])).astype(m.dtype)  # (G, n, n)
-        keep = merge.any(axis=(0, 1))
-        coef = np.matmul(m * c[:, None, :], merge[:, :, keep])  # (G, q, k)
-        lam = lam[:, keep]
-        coef_d = None
+        rep = first == np.arange(lam.shape[1])
+        pos = np.cumsum(rep, axis=1) - 1
+        k = int(rep.sum(axis=1).max()) if g else 0
+        target = np.where(live, np.take_along_axis(pos, np.maximum(first, 0), axis=1), -1)
+        merge = (target[:, :, None] == np.arange(k)).astype(float)  # (G, n, k)
+        coef = [np.matmul(part, merge) for part in _scaled_rows(w_out, v, c)]  # (G, q, k) each
+        packed = np.zeros((g, k), dtype=lam.dtype)  # padding: lam = 0, coefficient 0
+        gi, ii = np.nonzero(rep)
+        packed[gi, pos[gi, ii]] = lam[gi, ii]
+        lam = packed
     else:
-        coef, coef_d = m * c[:, None, :], m * d[:, None, :]
-    h = taus[-1] - taus[0] if n_t > 1 else 0.0
-    h = h / (n_t - 1) if n_t > 1 else 0.0
+        coef = [np.concatenate(pair, axis=2) for pair in zip(_scaled_rows(w_out, v, c), _scaled_rows(w_out, v, d))]
+    cplx = len(coef) == 2
+    coef = coef[0] + 1j * coef[1] if cplx else coef[0]
+    h = (taus[-1] - taus[0]) / (n_t - 1) if n_t > 1 else 0.0
     grid = taus[0] + h * np.arange(n_t)
-    uniform = coef_d is None and n_t >= 16 and bool(np.all(np.abs(grid - taus) <= 4 * np.finfo(float).eps * taus))
+    uniform = d is None and n_t >= 16 and bool(np.all(np.abs(grid - taus) <= 4 * np.finfo(float).eps * taus))
     if uniform:
         kk = int(np.ceil(np.sqrt(n_t)))
         jj = -(-n_t // kk)
         inner = _exp_tiny(lam[:, None, :] * (h * np.arange(kk))[None, :, None])  # (G, K, k)
         outer = _exp_tiny(lam[:, None, :] * (taus[0] + h * kk * np.arange(jj))[None, :, None])  # (G, J, k)
-    per = 8 * n_t * (coef.shape[1] + coef.shape[2]) * (2 if np.iscomplexobj(coef) else 1)
-    step = max(1, min(g, BLOCK_BYTES // max(per, 1)))
+    step = max(1, min(g, BLOCK_BYTES // (8 * n_t * (w_out.shape[0] + coef.shape[2]))))
     for b0 in range(0, g, step):
         b1 = min(g, b0 + step)
         if uniform:
             e = (outer[b0:b1, :, None, :] * inner[b0:b1, None, :, :]).reshape(b1 - b0, jj * kk, -1)[:, :n_t]
         else:
             e = _exp_tiny(lam[b0:b1, None, :] * taus[None, :, None])
-        out = np.matmul(e, coef[b0:b1].transpose(0, 2, 1))
-        if coef_d is not None:
-            out = out + np.matmul(phi1(lam[b0:b1, None, :], taus[None, :, None]), coef_d[b0:b1].transpose(0, 2, 1))
-        if isinstance(rows, slice):
-            sub = slice(rows.start + b0, rows.start + b1)
-        else:
-            sub = rows[b0:b1]
-        put(sub, cols, out.real if np.iscomplexobj(out) else out)
+        if d is not None:
+            e = np.concatenate([e, phi1(lam[b0:b1, None, :], taus[None, :, None])], axis=2)
+        sub = slice(rows.start + b0, rows.start + b1) if isinstance(rows, slice) else rows[b0:b1]
+        put(sub, cols, e, coef[b0:b1])
+
+
+def _scaled_rows(w_out: np.ndarray, v: np.ndarray, c: np.ndarray) -> list[np.ndarray]:
+    """``(w_out @ v) * c`` (G, q, n) as [real part] or [real, imaginary part], from real
+    products only (complex products round differently with the number of rows)."""
+    if not np.iscomplexobj(v):
+        return [(w_out @ v) * c[:, None, :]]
+    mr, mi = w_out @ v.real, w_out @ v.imag
+    cr, ci = c.real[:, None, :], c.imag[:, None, :]
+    return [mr * cr - mi * ci, mr * ci + mi * cr]
 
 
 def _exp_tiny(arg: np.ndarray) -> np.ndarray:

@@ -261,7 +261,8 @@ def simulate_batch(scenario: Scenario, samples: Mapping[str, Sequence[float]],
         (ParameterError if sampled). Every mode (base, vasodilated, primed,
         primed+vasodilated) is handled per subject.
     times_h : output times [h] (default: the scenario's output grid, as ``simulate``).
-    chunk : subjects per chunk (working memory per chunk ~ chunk * n_states * n_times * 24 bytes).
+    chunk : subjects per chunk (working memory per chunk ~ chunk * n_states**2 * 40 bytes per
+        mode, besides the result).
     threads : worker threads over chunks (default: min(2, cpu count)).
     saturation : "off", "on" or "auto" (default: the scenario's ``run.saturation``); saturable
         subjects are solved together (:class:`~mscpk.engine.solvers.SaturatingSolver`).

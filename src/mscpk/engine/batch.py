@@ -182,8 +182,9 @@ def _stacked_network(scenario: Scenario, params: ArrayParameters, phys: Mapping[
 
 
 def _solve_chunk(scenario: Scenario, species, params: ArrayParameters, times: np.ndarray,
-                 saturation: str, phys: Mapping[str, np.ndarray], sites: Sequence[str]) -> dict:
-    """Outputs of one chunk of subjects (see :func:`simulate_batch`)."""
+                 saturation: str, phys: Mapping[str, np.ndarray], sites: Sequence[str], out: np.ndarray) -> dict:
+    """Outputs of one chunk of subjects (see :func:`simulate_batch`): the cells into ``out``
+    (chunk, T, site x quantity), the rest returned."""
     n_sub = params.n
 
     def network(sel: np.ndarray) -> Network:  # the subjects ``sel`` of the chunk, one build
@@ -198,30 +199,41 @@ def _solve_chunk(scenario: Scenario, species, params: ArrayParameters, times: np
     scale = max(float(np.max(adm)), 1.0)
     caps = _bed_capacities(net, n_sub)
     if saturation == "on":  # every subject saturable: no linear solution needed
-        return _saturating(net, every, times, rows, adm, scale, caps,
+        part = _saturating(net, every, times, rows, adm, scale, caps,
                            {"cond": np.full(n_sub, np.nan), "names": net.names})
-    res = modal.propagate(net, n_sub, times, rows.weights)
-    y = res.y
-    mass = np.abs(y[:, rows.total, :] - adm[None, :]).max(axis=1) / scale
-    solver = np.full(n_sub, "eig", dtype=object)
-    peak_occ = _peak(y[:, rows.beds, :], caps)
+        out[:] = part.pop("cells").transpose(0, 2, 1)
+        return part
+    mass = np.zeros(n_sub)
+    peak_occ = np.zeros((n_sub, caps.shape[1]))  # per bed
 
+    def put(sub, cols, e, coef):  # outputs coef @ e^T: the cells into out, the rest reduced here
+        block = np.matmul(coef, e.transpose(0, 2, 1)).real  # (B, q, t)
+        out[sub, cols] = block[:, rows.cells, :].transpose(0, 2, 1)
+        mass[sub] = np.maximum(mass[sub], np.abs(block[:, rows.total, :] - adm[cols]).max(axis=1))
+        if caps.shape[1]:
+            peak_occ[sub] = np.maximum(peak_occ[sub], block[:, rows.beds, :].max(axis=2) / caps[sub])
+
+    res = modal.propagate(net, n_sub, times, rows.weights, put)
+    mass /= scale
+    solver = np.full(n_sub, "eig", dtype=object)
     for s in np.nonzero(res.bad | ~(mass <= MASS_TOL))[0]:  # ill-conditioned or unbalanced
         sp = apply_physiology(species, {k: float(v[s]) for k, v in phys.items()}) if phys else species
         states = LinearSolver().solve(build_network(scenario, params.subject(int(s)), sp), times)  # one subject
-        y[s] = rows.weights @ states.T
+        y = states @ rows.weights.T  # (T, q)
+        out[s] = y[:, rows.cells]
         mass[s] = np.abs(states.sum(axis=1) - adm).max() / scale
         solver[s] = "expm"
-        peak_occ[s] = _peak(y[s:s + 1, rows.beds, :], caps[s:s + 1])[0]
+        peak_occ[s] = _peak(y.T[None, rows.beds, :], caps[s:s + 1])[0]
     onset = np.broadcast_to(np.asarray(params[sat.ONSET], dtype=float), (n_sub,))
     nonlin = np.nonzero(np.broadcast_to(sat.nonlinear(saturation, peak_occ.max(axis=1, initial=0.0), onset),
                                          (n_sub,)))[0]
-    part = {"cells": y[:, rows.cells, :], "mass": mass, "solver": solver, "cond": res.cond,
+    part = {"mass": mass, "solver": solver, "cond": res.cond,
             "peak_occ": peak_occ, "administered": adm, "names": net.names}
     if nonlin.size:  # as mscpk.simulate: saturable beds; all these subjects at once
         sub = _saturating(net if nonlin.size == n_sub else network(nonlin), nonlin, times, rows, adm,
                           scale, caps, {})
-        for key in ("cells", "mass", "solver", "peak_occ"):
+        out[nonlin] = sub["cells"].transpose(0, 2, 1)
+        for key in ("mass", "solver", "peak_occ"):
             part[key][nonlin] = sub[key]
     return part
 
@@ -253,7 +265,8 @@ def simulate_batch(scenario: Scenario, samples: Mapping[str, Sequence[float]],
         (ParameterError if sampled). Every mode (base, vasodilated, primed,
         primed+vasodilated) is handled per subject.
     times_h : output times [h] (default: the scenario's output grid, as ``simulate``).
-    chunk : subjects per chunk (working memory per chunk ~ chunk * n_states * n_times * 24 bytes).
+    chunk : subjects per chunk (working memory per chunk ~ chunk * n_states**2 * 40 bytes per
+        mode, besides the result).
     threads : worker threads over chunks (default: min(2, cpu count)).
     saturation : "off", "on" or "auto" (default: the scenario's ``run.saturation``); saturable
         subjects are solved together (:class:`~mscpk.engine.solvers.SaturatingSolver`).
@@ -330,15 +343,13 @@ def simulate_batch(scenario: Scenario, samples: Mapping[str, Sequence[float]],
     def run(b):
         i0, i1 = b
         sel = slice(i0, i1)
+        block = cells[i0:i1] if sink is None else np.empty((i1 - i0, len(times), len(sites), nq))
+        # rows of the weights: site-major, quantity-minor, as (site, quantity) of ``cells``
         part = _solve_chunk(scenario, species, ap.take(sel), times, mode,
-                            {k: v[sel] for k, v in phys.items()}, sites)
+                            {k: v[sel] for k, v in phys.items()}, sites, block.reshape(i1 - i0, len(times), -1))
         if part["names"] != names:
             raise SolverError("internal error: the batch network layout differs between chunks")
-        # (chunk, q, T), q site-major, quantity-minor -> (chunk, T, site, quantity)
-        block = part.pop("cells").reshape(i1 - i0, len(sites), nq, len(times)).transpose(0, 3, 1, 2)
-        if sink is None:
-            cells[i0:i1] = block
-        else:
+        if sink is not None:
             sink(dataset(part, i0, i1, block))
         return part
 

@@ -22,6 +22,7 @@ from mscpk.errors import ParameterError, SolverError
 from mscpk.engine.model.build import build_network
 from mscpk.inputs.resolve import scenario_parameters, scenario_species
 from mscpk.engine.result import CELL_QUANTITIES
+from mscpk.engine.solvers import modal
 
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "iv_mouse.toml"
@@ -264,3 +265,26 @@ def test_sites_and_streamed_chunks_form_only_what_is_asked(iv_batch):
     np.testing.assert_array_equal(out.mass_balance_error.values, ds.mass_balance_error.values)
     with pytest.raises(ParameterError, match="not a site"):
         simulate_batch(sc, samples, sites=["lungs"])
+
+
+def test_a_mode_shifted_by_a_hazard_reuses_the_eigenvectors(iv_batch):
+    sc, base, samples, _ = iv_batch
+    net = build_network(sc, ArrayParameters(base, {k: v[:50] for k, v in samples.items()}), scenario_species(sc))
+    mats = {m: net.matrices(m) for m in ("base", "primed")}
+    pattern = (mats["base"] != 0).any(axis=0) | (mats["primed"] != 0).any(axis=0)
+    weight = np.median(np.abs(np.diagonal(mats["base"], axis1=1, axis2=2)), axis=0)
+    perm, blocks, anc = modal.block_structure(pattern, weight, by_level=True)
+    structure = (perm, blocks, anc, pattern[np.ix_(perm, perm)])
+    ap = {m: a[:, perm[:, None], perm[None, :]] for m, a in mats.items()}
+    ref = modal.Modal(ap["base"], structure, 672.0)
+    shifted = modal.Modal(ap["primed"], structure, 672.0, like=ref)
+    fresh = modal.Modal(ap["primed"], structure, 672.0)
+    d = next(iter(ref.blocks))
+    assert shifted.blocks[d][2] is not fresh.blocks[d][2]
+    np.testing.assert_array_equal(shifted.blocks[d][2], ref.blocks[d][2])  # the base vectors, reused
+    for (idx, lam_s, v_s, _), (idx_f, lam_f, _, _) in zip(shifted.groups, fresh.groups):
+        np.testing.assert_array_equal(idx, idx_f)
+        a = ap["primed"][idx]
+        resid = np.abs(np.matmul(a, v_s) - v_s * lam_s[:, None, :]).max(axis=(1, 2))
+        assert float(resid.max()) <= 1e-9 * float(np.abs(a).max())  # eigenpairs of the primed matrices
+        np.testing.assert_allclose(np.sort(lam_s.real, axis=1), np.sort(lam_f.real, axis=1), rtol=1e-9, atol=1e-12)

@@ -1,6 +1,7 @@
 """Virtual populations and sensitivity (issue 10): each test can fail."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import mscpk
@@ -68,7 +69,9 @@ def test_same_tables_on_a_local_dask_cluster_of_two_workers_and_a_process_pool()
                       dashboard_address=None) as cluster:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
         remote = run_chunks(p, sc.population, chunk=8, scheduler=cluster.scheduler_address)
+        sens = mscpk.sensitivity(sc, ["lung:cell_days"], method="morris", n=4, scheduler=cluster.scheduler_address)
     pool = run_chunks(p, sc.population, chunk=11, workers=2)
+    pd.testing.assert_frame_equal(sens, mscpk.sensitivity(sc, ["lung:cell_days"], method="morris", n=4))
     for other in (remote, pool):
         np.testing.assert_array_equal(local[1], other[1])
         np.testing.assert_array_equal(local[2].counts, other[2].counts)

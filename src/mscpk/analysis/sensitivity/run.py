@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from mscpk.analysis.population.evaluate import evaluate, plan
-from mscpk.analysis.population.run import population_of
+from mscpk.analysis.population.run import CHUNK, population_of
 from mscpk.analysis.population.sample import values_at
 from mscpk.errors import MscpkWarning, ScenarioError
 from mscpk.inputs.scenario import Scenario
@@ -32,14 +32,33 @@ MORRIS_RANGE = (0.01, 0.99)
 LOCAL_STEP = 0.01
 
 
-def _evaluate(sc: Scenario, pop, u: np.ndarray, metrics: Sequence[str], saturation) -> np.ndarray:
+def _rows(p, pop, u: np.ndarray, saturation, threads=None) -> np.ndarray:
+    """Metrics of the sample rows ``u`` (the unit of work sent to a worker)."""
+    return evaluate(p, values_at(pop, u), u.shape[0], saturation=saturation, threads=threads)
+
+
+def _evaluate(sc: Scenario, pop, u: np.ndarray, metrics: Sequence[str], saturation,
+              scheduler: str | None = None, chunk: int = CHUNK) -> np.ndarray:
+    """Metrics (rows of ``u``, metrics), in chunks on this machine or a dask.distributed cluster."""
     p = plan(sc, metrics)
-    return evaluate(p, values_at(pop, u), u.shape[0], saturation=saturation)
+    parts = [u[i:i + chunk] for i in range(0, u.shape[0], chunk)]
+    if not scheduler:
+        return np.concatenate([_rows(p, pop, part, saturation) for part in parts])
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ScenarioError("--scheduler needs dask.distributed: pip install 'mscpk[cluster]'") from None
+    with Client(scheduler) as client:
+        futures = [client.submit(_rows, p, pop, part, saturation, 1, pure=False) for part in parts]
+        return np.concatenate([f.result() for f in futures])
 
 
 def sensitivity(scenario: Scenario, metrics: Sequence[str], *, method: str = "sobol", n: int = 256,
-                seed: int | None = None, saturation: str | None = None):
+                seed: int | None = None, saturation: str | None = None, scheduler: str | None = None):
     """Sensitivity indices of ``metrics`` to the scenario's ``[population.vary]`` factors.
+
+    ``scheduler``: a running dask.distributed scheduler (``tcp://HOST:PORT``) to evaluate the
+    sample on (default: this machine); the indices do not depend on it.
 
     Returns a DataFrame: ``parameter, metric, S1, S1_conf, ST, ST_conf, ST_half_n`` (sobol:
     ``ST_half_n`` is ST from the first half of the sample, the convergence check),
@@ -76,7 +95,7 @@ def sensitivity(scenario: Scenario, metrics: Sequence[str], *, method: str = "so
 
         n2 = 1 << max(1, int(np.ceil(np.log2(n))))  # Sobol' sequences balance at powers of two
         u = sobol_s.sample(problem, n2, calc_second_order=False, seed=pop.seed)
-        y = _evaluate(scenario, pop, np.clip(u, 1e-9, 1 - 1e-9), metrics, saturation)
+        y = _evaluate(scenario, pop, np.clip(u, 1e-9, 1 - 1e-9), metrics, saturation, scheduler)
         half = (n2 // 2) * (len(keys) + 2)
         for j, m in enumerate(metrics):
             si = sobol_an.analyze(problem, y[:, j], calc_second_order=False, num_resamples=RESAMPLES,
@@ -92,7 +111,7 @@ def sensitivity(scenario: Scenario, metrics: Sequence[str], *, method: str = "so
 
         x = morris_s.sample(problem, n, num_levels=MORRIS_LEVELS, seed=pop.seed)
         lo, hi = MORRIS_RANGE
-        y = _evaluate(scenario, pop, lo + (hi - lo) * x, metrics, saturation)
+        y = _evaluate(scenario, pop, lo + (hi - lo) * x, metrics, saturation, scheduler)
         for j, m in enumerate(metrics):
             mi = morris_an.analyze(problem, x, y[:, j], num_resamples=RESAMPLES, conf_level=CONF_LEVEL,
                                    num_levels=MORRIS_LEVELS, seed=pop.seed)

@@ -137,6 +137,7 @@ def sensitivity_command(
     n: Annotated[int, typer.Option("-n", help="base sample size (sobol: rounded up to a power of two; morris: trajectories)")] = 256,
     seed: Annotated[Optional[int], typer.Option("--seed", help="random seed (default: population.seed)")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="bar chart with CIs (.png, .pdf, .svg)")] = None,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="a running dask.distributed scheduler, tcp://HOST:PORT (default: this machine)")] = None,
 ) -> None:
     """Global sensitivity of metrics to the [population.vary] factors."""
     from mscpk.analysis.sensitivity import sensitivity
@@ -146,7 +147,7 @@ def sensitivity_command(
     check_out(out, TABLES)
     if plot is not None:
         check_out(plot, PLOT_SUFFIXES)
-    df = sensitivity(load_scenario(scenario), metric, method=method, n=n, seed=seed)
+    df = sensitivity(load_scenario(scenario), metric, method=method, n=n, seed=seed, scheduler=scheduler)
     items = [(out, lambda p: save_table(df, p, out.suffix))]
     if plot is not None:
         from mscpk.interfaces.plots.population import plot_sensitivity

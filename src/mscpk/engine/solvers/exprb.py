@@ -17,6 +17,7 @@ import numpy as np
 from scipy.linalg import expm
 
 from mscpk.engine.network import Network
+from mscpk.engine.solvers import exprb_kernel
 from mscpk.engine.solvers.modal import COND_MAX, Modal, block_structure, input_vectors
 from mscpk.errors import SolverError
 from mscpk.utils import single_threaded_blas
@@ -227,6 +228,53 @@ class _Basis:
 
 
 @dataclass(frozen=True)
+class _Setup:
+    """What both paths need: events, block structure (solver order ``perm``), terms, doses."""
+
+    net: Network
+    n_sub: int
+    events: np.ndarray
+    end: float
+    perm: np.ndarray
+    blocks: list
+    structure: tuple
+    tm: _Terms
+    doses: list
+    atol: np.ndarray  # (N, 1) [cells]
+
+    @classmethod
+    def of(cls, net: Network, n_sub: int, times: np.ndarray, atol_rel: float) -> "_Setup":
+        end = float(times.max())
+        events = np.array(net.event_times(end))
+        modes = list(dict.fromkeys(["base"] + [net.mode_at(t) for t in events]))
+        n = len(net.layout)
+        pattern = np.zeros((n, n), dtype=bool)
+        lin0 = {m: net.matrices(m, n_sub) for m in modes}
+        for a in lin0.values():
+            pattern |= (a != 0).any(axis=0)
+        weight = np.median(np.abs(np.diagonal(lin0["base"], axis1=1, axis2=2)), axis=0)
+        perm, blocks, anc = block_structure(pattern, weight)
+        structure = (perm, blocks, anc, pattern[np.ix_(perm, perm)])
+        doses = [b[:, perm] for b in input_vectors(net, n_sub)]
+        total = np.maximum(sum(np.broadcast_to(np.asarray(i.cells, dtype=float), (n_sub,)) for i in net.inputs), 1.0)
+        return cls(net, n_sub, events, end, perm, blocks, structure, _terms(net, n_sub, perm, modes), doses,
+                   (atol_rel * total)[:, None])
+
+    def interval(self, e: int):
+        """At event ``e``: the bolus doses given (N, n) or None, the infusion rate over the
+        interval that follows (N, n) or None, its end (None after the last event), its mode."""
+        net, ta = self.net, self.events[e]
+        given = [b for inp, b in zip(net.inputs, self.doses) if inp.duration_h == 0 and inp.time_h == ta]
+        if e + 1 == len(self.events):
+            return (sum(given) if given else None), None, None, None
+        tb = float(self.events[e + 1])
+        running = [(inp, b) for inp, b in zip(net.inputs, self.doses)
+                   if inp.duration_h > 0 and inp.time_h <= ta and tb <= inp.time_h + inp.duration_h + 1e-12]
+        u = sum(b / inp.duration_h for inp, b in running) if running else None
+        return (sum(given) if given else None), u, tb, net.mode_at(ta)
+
+
+@dataclass(frozen=True)
 class SaturatingSolver:
     """Exponential Rosenbrock integration (``exprb32``) of the saturable network.
 
@@ -241,56 +289,88 @@ class SaturatingSolver:
         """States [cells] at ``times``, shape (len(times), n_states) (one subject);
         ``progress(fraction)`` is called after each event interval."""
         times = np.asarray(times, dtype=float)
-        return np.ascontiguousarray(self.outputs(net, 1, times, np.eye(len(net.layout)), progress)[0].T)
+        return np.ascontiguousarray(self.outputs(net, 1, times, None, progress)[0].T)
 
-    def outputs(self, net: Network, n_sub: int, times: np.ndarray, w_out: np.ndarray,
+    def outputs(self, net: Network, n_sub: int, times: np.ndarray, w_out: np.ndarray | None,
                 progress=None) -> np.ndarray:
-        """Outputs ``w_out @ x`` (N, q, T) of ``n_sub`` subjects (a batch build or N = 1).
+        """Outputs ``w_out @ x`` (N, q, T) of ``n_sub`` subjects (a batch build or N = 1;
+        ``w_out=None``: the states themselves).
 
+        The compiled kernel (:mod:`.exprb_kernel`) steps the subjects one after the other;
+        those it cannot (a complex or ill-conditioned eigenbasis) are solved together here.
         OpenBLAS is held to one thread meanwhile: its threads on these small products only
         spin-wait (2-3 x slower when the machine is busy)."""
-        with single_threaded_blas():
-            return self._outputs(net, n_sub, times, w_out, progress)
-
-    def _outputs(self, net: Network, n_sub: int, times: np.ndarray, w_out: np.ndarray,
-                 progress) -> np.ndarray:
         times = np.asarray(times, dtype=float)
-        end = float(times.max())
-        events = np.array(net.event_times(end))
-        modes = list(dict.fromkeys(["base"] + [net.mode_at(t) for t in events]))
-        n = len(net.layout)
-        pattern = np.zeros((n, n), dtype=bool)
-        lin0 = {m: net.matrices(m, n_sub) for m in modes}
-        for a in lin0.values():
-            pattern |= (a != 0).any(axis=0)
-        weight = np.median(np.abs(np.diagonal(lin0["base"], axis1=1, axis2=2)), axis=0)
-        perm, blocks, anc = block_structure(pattern, weight)
-        structure = (perm, blocks, anc, pattern[np.ix_(perm, perm)])
-        tm = _terms(net, n_sub, perm, modes)
-        w_p = w_out[:, perm]
-        doses = [b[:, perm] for b in input_vectors(net, n_sub)]
-        total = np.maximum(sum(np.broadcast_to(np.asarray(i.cells, dtype=float), (n_sub,)) for i in net.inputs), 1.0)
-        atol = (self.atol_rel * total)[:, None]
+        with single_threaded_blas():
+            setup = _Setup.of(net, n_sub, times, self.atol_rel)
+            y, status = self._compiled(setup, times, w_out, progress)
+            rest = np.nonzero(status != exprb_kernel.OK)[0]
+            if rest.size:
+                w_full = np.eye(len(net.layout)) if w_out is None else w_out
+                y[rest] = self._lockstep(setup, times, w_full, rest)[rest]
+            return y
 
+    def _compiled(self, st: "_Setup", times: np.ndarray, w_out: np.ndarray | None, progress):
+        advance = exprb_kernel.advance()
+        tm, n_sub, n = st.tm, st.n_sub, len(st.perm)
+        ident = w_out is None
+        w_p = np.zeros((0, n)) if ident else np.ascontiguousarray(w_out[:, st.perm])
+        y = np.zeros((n_sub, n if ident else len(w_p), len(times)))
+        x = np.zeros((n_sub, n))
+        h = np.full(n_sub, np.nan)
+        steps = np.zeros(n_sub, dtype=np.int64)
+        status = np.zeros(n_sub, dtype=np.int64)
+        bstart = np.array([b0 for b0, _ in st.blocks], dtype=np.int64)
+        bstop = np.array([b1 for _, b1 in st.blocks], dtype=np.int64)
+        bend = np.repeat(bstop, bstop - bstart)
+        src, dst, bed = (np.ascontiguousarray(a, dtype=np.int64) for a in (tm.src, tm.dst, tm.bed))
+        fill = np.ascontiguousarray(tm.fill, dtype=np.int64)
+        perm = np.ascontiguousarray(st.perm, dtype=np.int64)
+        cap, occ = np.ascontiguousarray(tm.cap), np.ascontiguousarray(tm.occ)
+        atol = np.ascontiguousarray(st.atol[:, 0])
+        for e, ta in enumerate(st.events):
+            given, u, tb, mode = st.interval(e)
+            if given is not None:
+                x += given
+                h[:] = np.nan  # a new transient: start small again
+            at = np.nonzero(times == ta)[0]
+            y[:, :, at] = (x[:, np.argsort(perm)] if ident else x @ w_p.T)[:, :, None]
+            if tb is None:
+                break
+            h = np.where(np.isnan(h), min(1e-6, tb - ta), h)
+            u = np.zeros((n_sub, n)) if u is None else np.ascontiguousarray(np.broadcast_to(u, (n_sub, n)))
+            advance(x, h, steps, status, np.ascontiguousarray(tm.lin[mode]), u, np.ascontiguousarray(tm.rate[mode]),
+                    cap, atol, src, dst, bed, occ, fill, bstart, bstop, bend, float(ta), float(tb), times, y,
+                    w_p, ident, perm, self.rtol, COND_MAX, st.end, MAX_STEPS)
+            if progress is not None:
+                progress(tb / float(st.events[-1]))
+        if np.any(status == exprb_kernel.STEPS):
+            raise SolverError(f"saturating solver: more than {MAX_STEPS} steps in an event interval")
+        return y, status
+
+    def _lockstep(self, st: "_Setup", times: np.ndarray, w_out: np.ndarray, only: np.ndarray) -> np.ndarray:
+        """Outputs of the subjects ``only`` (others: zeros), all in lockstep, in numpy (any
+        eigenbasis: complex ones, matrix exponentials where ill-conditioned)."""
+        tm, n_sub, n, structure, end = st.tm, st.n_sub, len(st.perm), st.structure, st.end
+        w_p = w_out[:, st.perm]
+        atol = st.atol
+        events = st.events
+        skip = np.ones(n_sub, dtype=bool)
+        skip[only] = False
         y = np.zeros((n_sub, len(w_out), len(times)))
         x = np.zeros((n_sub, n))
         h = np.full(n_sub, np.nan)
         steps = np.zeros(n_sub, dtype=int)
         for e, ta in enumerate(events):
-            given = [b for inp, b in zip(net.inputs, doses) if inp.duration_h == 0 and inp.time_h == ta]
-            if given:
-                x = x + sum(given)
+            given, u, tb, mode = st.interval(e)
+            if given is not None:
+                x = x + given
                 h[:] = np.nan  # a new transient: start small again
             at = np.nonzero(times == ta)[0]
             y[:, :, at] = (x @ w_p.T)[:, :, None]
-            if e + 1 == len(events):
+            if tb is None:
                 break
-            tb = float(events[e + 1])
-            mode = net.mode_at(ta)
-            running = [(inp, b) for inp, b in zip(net.inputs, doses)
-                       if inp.duration_h > 0 and inp.time_h <= ta and tb <= inp.time_h + inp.duration_h + 1e-12]
-            u = sum(b / inp.duration_h for inp, b in running) if running else None
-            t = np.full(n_sub, ta)
+            t = np.where(skip, tb, ta)
             h = np.where(np.isnan(h), min(1e-6, tb - ta), h)
             inside = np.nonzero((times > ta) & (times <= tb))[0]
             while True:
@@ -350,8 +430,6 @@ class SaturatingSolver:
                         y[acc[rr], :, cols[rr, kk]] = ys[rr, :, kk]
                     x[acc] = _clamp(tm, xn[j][:, :, None], acc)[:, :, 0]
                     t[acc] = t1
-            if progress is not None:
-                progress(tb / float(events[-1]))
         return y
 
 

@@ -82,7 +82,9 @@ class _Terms:
     pair: tuple  # (transition, occupying state) pairs: where d flux / d occupancy enters J
 
 
-def _terms(net: Network, n_sub: int, perm: np.ndarray, modes) -> _Terms:
+def _terms(net: Network, n_sub: int, perm: np.ndarray, lin: dict) -> _Terms:
+    """The terms of the modes ``lin`` (mode -> rate matrices (N, n, n) in network order)."""
+    modes = list(lin)
     pos = np.empty_like(perm)
     pos[perm] = np.arange(len(perm))
     idx = lambda name: int(pos[net.layout.index(name)])  # noqa: E731
@@ -106,7 +108,7 @@ def _terms(net: Network, n_sub: int, perm: np.ndarray, modes) -> _Terms:
     fill = np.zeros(len(beds), dtype=np.intp)
     for s, b in zip(src, bed):
         fill[b] = s
-    lin = {m: net.matrices(m, n_sub)[:, perm[:, None], perm[None, :]] for m in modes}
+    lin = {m: np.ascontiguousarray(a[:, perm[:, None], perm[None, :]]) for m, a in lin.items()}
     pt, po = [], []
     for t, b in enumerate(bed):
         for o in np.nonzero(occ[b])[0]:
@@ -246,19 +248,25 @@ class _Setup:
     def of(cls, net: Network, n_sub: int, times: np.ndarray, atol_rel: float) -> "_Setup":
         end = float(times.max())
         events = np.array(net.event_times(end))
-        modes = list(dict.fromkeys(["base"] + [net.mode_at(t) for t in events]))
-        n = len(net.layout)
-        pattern = np.zeros((n, n), dtype=bool)
-        lin0 = {m: net.matrices(m, n_sub) for m in modes}
-        for a in lin0.values():
-            pattern |= (a != 0).any(axis=0)
-        weight = np.median(np.abs(np.diagonal(lin0["base"], axis1=1, axis2=2)), axis=0)
-        perm, blocks, anc = block_structure(pattern, weight)
-        structure = (perm, blocks, anc, pattern[np.ix_(perm, perm)])
+        modes = tuple(dict.fromkeys(["base"] + [net.mode_at(t) for t in events]))
+        # the structure and terms depend on the rates only: kept with the network's matrices
+        # (shared by the copies of a build that differ in the doses given)
+        key = ("exprb", n_sub, modes)
+        fixed = net.matrix_cache.get(key)
+        if fixed is None:
+            n = len(net.layout)
+            pattern = np.zeros((n, n), dtype=bool)
+            lin0 = {m: net.matrices(m, n_sub) for m in modes}
+            for a in lin0.values():
+                pattern |= (a != 0).any(axis=0)
+            weight = np.median(np.abs(np.diagonal(lin0["base"], axis1=1, axis2=2)), axis=0)
+            perm, blocks, anc = block_structure(pattern, weight)
+            structure = (perm, blocks, anc, pattern[np.ix_(perm, perm)])
+            fixed = net.matrix_cache[key] = (perm, blocks, structure, _terms(net, n_sub, perm, lin0))
+        perm, blocks, structure, tm = fixed
         doses = [b[:, perm] for b in input_vectors(net, n_sub)]
         total = np.maximum(sum(np.broadcast_to(np.asarray(i.cells, dtype=float), (n_sub,)) for i in net.inputs), 1.0)
-        return cls(net, n_sub, events, end, perm, blocks, structure, _terms(net, n_sub, perm, modes), doses,
-                   (atol_rel * total)[:, None])
+        return cls(net, n_sub, events, end, perm, blocks, structure, tm, doses, (atol_rel * total)[:, None])
 
     def interval(self, e: int):
         """At event ``e``: the bolus doses given (N, n) or None, the infusion rate over the
@@ -297,18 +305,18 @@ class SaturatingSolver:
         ``w_out=None``: the states themselves).
 
         The compiled kernel (:mod:`.exprb_kernel`) steps the subjects one after the other;
-        those it cannot (a complex or ill-conditioned eigenbasis) are solved together here.
-        OpenBLAS is held to one thread meanwhile: its threads on these small products only
+        those it cannot (no well-conditioned eigenbasis) are solved together in numpy, with
+        OpenBLAS held to one thread meanwhile: its threads on these small products only
         spin-wait (2-3 x slower when the machine is busy)."""
         times = np.asarray(times, dtype=float)
-        with single_threaded_blas():
-            setup = _Setup.of(net, n_sub, times, self.atol_rel)
-            y, status = self._compiled(setup, times, w_out, progress)
-            rest = np.nonzero(status != exprb_kernel.OK)[0]
-            if rest.size:
+        setup = _Setup.of(net, n_sub, times, self.atol_rel)
+        y, status = self._compiled(setup, times, w_out, progress)
+        rest = np.nonzero(status != exprb_kernel.OK)[0]
+        if rest.size:
+            with single_threaded_blas():
                 w_full = np.eye(len(net.layout)) if w_out is None else w_out
                 y[rest] = self._lockstep(setup, times, w_full, rest)[rest]
-            return y
+        return y
 
     def _compiled(self, st: "_Setup", times: np.ndarray, w_out: np.ndarray | None, progress):
         advance = exprb_kernel.advance()

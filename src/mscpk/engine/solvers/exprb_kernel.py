@@ -48,28 +48,54 @@ def _phis4(z, out):
                 out[j - 1, i] = s
 
 
+def _mm(a, a0, a1, b, b0, b1, out):
+    """``out = a[a0:a1, a0:a1] @ b`` (``b0 = b1 = -1``) or ``out = a @ b[b0:b1, b0:b1]``."""
+    out[:, :] = 0.0
+    if b0 < 0:
+        for i in range(out.shape[0]):
+            for k in range(a1 - a0):
+                aik = a[a0 + i, a0 + k]
+                for j in range(out.shape[1]):
+                    out[i, j] += aik * b[k, j]
+    else:
+        for i in range(out.shape[0]):
+            for k in range(b1 - b0):
+                aik = a[i, k]
+                for j in range(out.shape[1]):
+                    out[i, j] += aik * b[b0 + k, b0 + j]
+
+
 def _decompose(jac, bstart, bstop, bend, lam, v, w, cond_max, t_span):
     """``jac = V diag(lam) W`` (block lower-triangular ``jac``; ``bend[i]``: end of the block
-    of state ``i``). Returns False if a block has complex eigenvalues, the basis is
-    ill-conditioned or an eigenvalue is positive beyond rounding."""
+    of state ``i``). Returns False if a block has complex eigenvalues (and ``jac`` is real),
+    the basis is ill-conditioned or an eigenvalue is positive beyond rounding."""
     n = jac.shape[0]
-    v[:, :] = 0.0
-    w[:, :] = 0.0
+    for i in range(n):
+        for j in range(n):
+            v[i, j] = 0.0
+            w[i, j] = 0.0
     for b in range(bstart.size):
         s0, s1 = bstart[b], bstop[b]
-        if s1 - s0 == 1:
+        m = s1 - s0
+        if m == 1:
             lam[s0] = jac[s0, s0]
             v[s0, s0] = 1.0
             w[s0, s0] = 1.0
             continue
+        blk = np.empty((m, m), dtype=jac.dtype)
+        for i in range(m):
+            for j in range(m):
+                blk[i, j] = jac[s0 + i, s0 + j]
         try:
-            lb, vb = np.linalg.eig(np.ascontiguousarray(jac[s0:s1, s0:s1]))
+            lb, vb = np.linalg.eig(blk)
             wb = np.linalg.inv(vb)
         except Exception:  # complex pair (no real eigenbasis) or singular
             return False
-        lam[s0:s1] = lb
-        v[s0:s1, s0:s1] = vb
-        w[s0:s1, s0:s1] = wb
+        for i in range(m):
+            lam[s0 + i] = lb[i]
+            for j in range(m):
+                v[s0 + i, s0 + j] = vb[i, j]
+                w[s0 + i, s0 + j] = wb[i, j]
     for b in range(bstart.size):  # right eigenvectors: rows of block b, upstream modes
         s0, s1 = bstart[b], bstop[b]
         if s0 == 0:
@@ -83,14 +109,20 @@ def _decompose(jac, bstart, bstop, bend, lam, v, w, cond_max, t_span):
                     for i in range(bend[c]):
                         r[k, i] += a * v[c, i]
         if m > 1:
-            r = np.ascontiguousarray(w[s0:s1, s0:s1]) @ r
+            r2 = np.empty_like(r)
+            _mm(w, s0, s1, r, -1, -1, r2)
+            r = r2
         for k in range(m):
             for i in range(s0):
                 if r[k, i] != 0.0:
                     r[k, i] /= lam[i] - lam[s0 + k]
         if m > 1:
-            r = np.ascontiguousarray(v[s0:s1, s0:s1]) @ r
-        v[s0:s1, :s0] = r
+            r2 = np.empty_like(r)
+            _mm(v, s0, s1, r, -1, -1, r2)
+            r = r2
+        for k in range(m):
+            for i in range(s0):
+                v[s0 + k, i] = r[k, i]
     for b in range(bstart.size - 1, -1, -1):  # left eigenvectors: columns of block b, downstream modes
         s0, s1 = bstart[b], bstop[b]
         if s1 == n:
@@ -104,14 +136,20 @@ def _decompose(jac, bstart, bstop, bend, lam, v, w, cond_max, t_span):
                     for e in range(c, n):
                         r[e - s1, k] += w[e, c] * a
         if m > 1:
-            r = r @ np.ascontiguousarray(v[s0:s1, s0:s1])
+            r2 = np.empty_like(r)
+            _mm(r, 0, 0, v, s0, s1, r2)
+            r = r2
         for e in range(n - s1):
             for k in range(m):
                 if r[e, k] != 0.0:
                     r[e, k] /= lam[s1 + e] - lam[s0 + k]
         if m > 1:
-            r = r @ np.ascontiguousarray(w[s0:s1, s0:s1])
-        w[s1:, s0:s1] = r
+            r2 = np.empty_like(r)
+            _mm(r, 0, 0, w, s0, s1, r2)
+            r = r2
+        for e in range(n - s1):
+            for k in range(m):
+                w[s1 + e, s0 + k] = r[e, k]
     n1v = 0.0
     n1w = 0.0
     for i in range(n):  # unit columns of V, rows of W scaled to keep W V = I
@@ -163,7 +201,9 @@ def _rhs(lin, u, krate, src, dst, bed, occ, cap, x, f, theta):
 def _jacobian(lin, krate, src, dst, bed, occ, cap, x, theta, jac):
     """``jac = J(x)`` (``theta`` from :func:`_rhs` at the same ``x``)."""
     n = x.size
-    jac[:, :] = lin
+    for i in range(n):
+        for j in range(n):
+            jac[i, j] = lin[i, j]
     for t in range(src.size):
         i, j, b = src[t], dst[t], bed[t]
         kt = krate[t] * theta[b]
@@ -374,7 +414,8 @@ def _advance(x, h, steps, status, lin, u, krate, cap, atol, src, dst, bed, occ, 
             if tb - t - hs < 1e-9 * hs:
                 hs = tb - t
             last_t = t + hs >= tb - end_tol
-            xa[:] = x[s]
+            for i in range(n):
+                xa[i] = x[s, i]
             _rhs(lin_s, u_s, k_s, src, dst, bed, occ, cap_s, xa, f0, theta)
             _jacobian(lin_s, k_s, src, dst, bed, occ, cap_s, xa, theta, jac)
             if _decompose(jac, bstart, bstop, bend, lam, vv, ww, cond_max, t_span):
@@ -382,7 +423,9 @@ def _advance(x, h, steps, status, lin, u, krate, cap, atol, src, dst, bed, occ, 
                                    xa, f0, hs, rtol, last_t, t, tb, p, times, y, s, w_out, ident, perm, xn,
                                    ph, ph2, ph3, z, cf, c2, c3, g, u2, f1, tmp, corr, xs, theta)
             else:
-                jc[:, :] = jac
+                for i in range(n):
+                    for j in range(n):
+                        jc[i, j] = jac[i, j]
                 if not _decompose(jc, bstart, bstop, bend, lamc, vc, wc, cond_max, t_span):
                     status[s] = BASIS
                     break
@@ -394,7 +437,8 @@ def _advance(x, h, steps, status, lin, u, krate, cap, atol, src, dst, bed, occ, 
                 fac = min(fac, 0.5)
             h[s] = hs * min(10.0, max(0.2, fac))
             if ok:
-                x[s] = xn
+                for i in range(n):
+                    x[s, i] = xn[i]
                 t = tb if last_t else t + hs
 
 
@@ -407,8 +451,8 @@ def advance():
         import numba
 
         g = globals()
-        jit = numba.njit(cache=True, nogil=True)
-        for name in ("_phis4", "_decompose", "_rhs", "_jacobian", "_conserve", "_clamp", "_matvec", "_matvec_real", "_remainder", "_step", "_advance"):
+        jit = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+        for name in ("_phis4", "_mm", "_decompose", "_rhs", "_jacobian", "_conserve", "_clamp", "_matvec", "_matvec_real", "_remainder", "_step", "_advance"):
             g[name] = jit(g[name])  # callees first: the callers see them compiled
         _COMPILED["advance"] = g["_advance"]
     return _COMPILED["advance"]

@@ -1,11 +1,13 @@
-"""The saturable network by an exponential Rosenbrock method, vectorised over subjects.
+"""The saturable network by an exponential Rosenbrock method (``exprb53s3``).
 
 Only the arrest fluxes of saturable beds are nonlinear, ``k x_v (1 - occupancy / capacity)``;
-each step linearises at its start (analytic Jacobian ``J``) and keeps the linear part exact
-(``exprb32``: Hochbruck, Ostermann & Schweitzer 2009), with the phi-functions evaluated in the
-eigenbasis of ``J`` (:class:`~mscpk.engine.solvers.modal.Modal`), so one step covers every
-output time inside it. Error control per subject; beds are kept at or below capacity.
-Details and measured numbers: docs/model.md, section "Solvers".
+each step linearises at its start (analytic Jacobian ``J``) and keeps the linear part exact,
+with the phi-functions evaluated in the eigenbasis of ``J``, so one step covers every output
+time inside it. Error control per subject; beds are kept at or below capacity. The compiled
+kernel (:mod:`.exprb_kernel`) steps each subject; the few without a well-conditioned
+eigenbasis are stepped here, in numpy, all at once (the batched block eigensolver
+:class:`~mscpk.engine.solvers.modal.Modal`, augmented matrix exponentials where it is
+ill-conditioned). Details and measured numbers: docs/model.md, section 8, "Nonlinear".
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from mscpk.utils import single_threaded_blas
 
 #: Up to this many subjects, one dense eigendecomposition each (else the batched block one).
 FEW = 4
-#: Highest phi function used (exprb43: phi_1, phi_3, phi_4).
+#: Highest phi function used (exprb53s3: phi_1, phi_3, phi_4).
 KMAX = 4
 #: Steps per subject after which the solver gives up (a safeguard, never reached in practice).
 MAX_STEPS = 5000
@@ -284,7 +286,7 @@ class _Setup:
 
 @dataclass(frozen=True)
 class SaturatingSolver:
-    """Exponential Rosenbrock integration (``exprb32``) of the saturable network.
+    """Exponential Rosenbrock integration (``exprb53s3``) of the saturable network.
 
     ``rtol``, ``atol_rel`` (times each subject's total dose): local error tolerances.
     """
@@ -323,6 +325,9 @@ class SaturatingSolver:
         tm, n_sub, n = st.tm, st.n_sub, len(st.perm)
         ident = w_out is None
         w_p = np.zeros((0, n)) if ident else np.ascontiguousarray(w_out[:, st.perm])
+        rows, cols = np.nonzero(w_p)  # w_p in compressed rows (the output weights are sparse)
+        w_ptr = np.searchsorted(rows, np.arange(len(w_p) + 1)).astype(np.int64)
+        w_idx, w_val = cols.astype(np.int64), np.ascontiguousarray(w_p[rows, cols])
         y = np.zeros((n_sub, n if ident else len(w_p), len(times)))
         x = np.zeros((n_sub, n))
         h = np.full(n_sub, np.nan)
@@ -349,7 +354,7 @@ class SaturatingSolver:
             u = np.zeros((n_sub, n)) if u is None else np.ascontiguousarray(np.broadcast_to(u, (n_sub, n)))
             advance(x, h, steps, status, np.ascontiguousarray(tm.lin[mode]), u, np.ascontiguousarray(tm.rate[mode]),
                     cap, atol, src, dst, bed, occ, fill, bstart, bstop, bend, float(ta), float(tb), times, y,
-                    w_p, ident, perm, self.rtol, COND_MAX, st.end, MAX_STEPS)
+                    w_ptr, w_idx, w_val, ident, perm, self.rtol, COND_MAX, st.end, MAX_STEPS)
             if progress is not None:
                 progress(tb / float(st.events[-1]))
         if np.any(status == exprb_kernel.STEPS):
@@ -395,16 +400,19 @@ class SaturatingSolver:
                 basis = _Basis(jac, structure, end)
                 hcol = hs[:, None]
                 jx = lambda z: np.matmul(jac, z[:, :, None])[:, :, 0]  # noqa: E731
-                u2 = xa + basis.act([(1, 1.0, f0)], hcol / 2)[:, :, 0]
+                c2, c3 = exprb_kernel.C2, exprb_kernel.C3
+                u2 = xa + basis.act([(1, 1.0, f0)], c2 * hcol)[:, :, 0]
                 d2 = _rhs_jac(tm, mode, u2, u, act, False)[0] - f0 - jx(u2 - xa)
-                z1 = basis.act([(1, 1.0, f0)], hcol)[:, :, 0]
-                u3 = xa + z1 + basis.act([(1, hcol, d2)], hcol)[:, :, 0] / hcol
+                u3 = (xa + basis.act([(1, 1.0, f0)], c3 * hcol)[:, :, 0]
+                      + basis.act([(3, exprb_kernel.A32_2 / (c2 ** 3 * hcol ** 2), d2)], c2 * hcol)[:, :, 0]
+                      + basis.act([(3, exprb_kernel.A32_3 / (c3 ** 3 * hcol ** 2), d2)], c3 * hcol)[:, :, 0])
                 d3 = _rhs_jac(tm, mode, u3, u, act, False)[0] - f0 - jx(u3 - xa)
-                # R(s) = a s^2 + b s^3 through R(h/2) = d2, R(h) = d3 (exprb43 and its dense output)
-                a2 = (8.0 * d2 - d3) / hcol ** 2
-                b3 = (2.0 * d3 - 8.0 * d2) / hcol ** 3
-                corr = basis.act([(4, 6.0, b3)], hcol)[:, :, 0]  # exprb43 - its order-3 embedding
-                xn = xa + z1 + basis.act([(3, 2.0, a2)], hcol)[:, :, 0] + corr
+                # exprb53s3 as the kernel: R(s) = a2 s^2 + b3 s^3 through D2, D3
+                a2 = (9.0 * d2 - 125.0 / 81.0 * d3) / hcol ** 2
+                b3 = (-10.0 * d2 + 250.0 / 81.0 * d3) / hcol ** 3
+                low = 2.0 * a2 - (2.0 * d2 + 150.0 / 81.0 * d3) / hcol ** 2  # minus the embedded order 3
+                corr = basis.act([(3, 1.0, low), (4, 6.0, b3)], hcol)[:, :, 0]
+                xn = xa + basis.act([(1, 1.0, f0), (3, 2.0, a2), (4, 6.0, b3)], hcol)[:, :, 0]
                 scale = atol[act] + self.rtol * np.maximum(np.abs(xa), np.abs(xn))
                 err = np.max(np.abs(corr) / scale, axis=1)
                 over = ((xn @ tm.occ.T) / tm.cap[act] > 1.0 + 1e3 * self.rtol).any(axis=1)

@@ -246,39 +246,38 @@ def _clamp(occ, fill, cap, x):
             x[fill[b]] += excess
 
 
-def _remainder(lin, u, krate, src, dst, bed, occ, cap, jac, x0, f0, x, d, tmp, theta):
+def _remainder(lin, u, krate, src, dst, bed, occ, cap, jac, x0, f0, x, d, tmp, theta, bend):
     """``d = F(x) - F(x0) - J (x - x0)``, the nonlinear remainder (``f0 = F(x0)``)."""
     _rhs(lin, u, krate, src, dst, bed, occ, cap, x, d, theta)
     for i in range(x.size):
         tmp[i] = x[i] - x0[i]
-    _matvec(jac, tmp, x)
+    _matvec(jac, tmp, x, bend)
     for i in range(x.size):
         d[i] -= f0[i] + x[i]
 
 
-def _matvec(a, x, out):
-    """``out = a @ x`` (``out`` of the type of the product)."""
-    n = x.size
+def _matvec(a, x, out, bend):
+    """``out = a @ x`` (``out`` of the type of the product) for a block lower-triangular
+    ``a`` (``a[i, j] = 0`` for ``j >= bend[i]``)."""
     for i in range(a.shape[0]):
         s = a[i, 0] * x[0]
-        for j in range(1, n):
+        for j in range(1, bend[i]):
             s += a[i, j] * x[j]
         out[i] = s
 
 
-def _matvec_real(a, x, out):
-    """``out = Re(a @ x)``."""
-    n = x.size
+def _matvec_real(a, x, out, bend):
+    """``out = Re(a @ x)`` (as :func:`_matvec`)."""
     for i in range(a.shape[0]):
         s = a[i, 0] * x[0]
-        for j in range(1, n):
+        for j in range(1, bend[i]):
             s += a[i, j] * x[j]
         out[i] = s.real
 
 
 def _step(lin, u, krate, cap, atol, src, dst, bed, occ, fill, jac, lam, vv, ww, xa, f0, hs, rtol,
-          last_t, t, tb, p, times, y, s, w_out, ident, perm, xn, ph, ph2, ph3, z, cf, c2, c3, g,
-          u2, f1, tmp, corr, xs, theta):
+          last_t, t, tb, p, times, y, s, w_ptr, w_idx, w_val, ident, perm, xn, ph, ph2, ph3, z, cf, c2, c3, g,
+          u2, f1, tmp, corr, xs, theta, bend):
     """One exprb53s3 step of size ``hs`` from ``(t, xa)`` in the eigenbasis ``(lam, vv, ww)``
     of ``jac`` (real or complex). Returns (err, accepted, next output index); if accepted,
     ``xn`` holds the new state and the outputs inside the step are written to ``y[s]``."""
@@ -288,7 +287,7 @@ def _step(lin, u, krate, cap, atol, src, dst, bed, occ, fill, jac, lam, vv, ww, 
     for i in range(n):
         total += xa[i]
         u_sum += u[i]
-    _matvec(ww, f0, cf)
+    _matvec(ww, f0, cf, bend)
     for i in range(n):
         z[i] = C2 * hs * lam[i]
     _phis4(z, ph2)
@@ -301,19 +300,19 @@ def _step(lin, u, krate, cap, atol, src, dst, bed, occ, fill, jac, lam, vv, ww, 
     # U2 = x + c2 h phi1(c2 hJ) F
     for i in range(n):
         g[i] = C2 * hs * ph2[0, i] * cf[i]
-    _matvec_real(vv, g, tmp)
+    _matvec_real(vv, g, tmp, bend)
     for i in range(n):
         u2[i] = xa[i] + tmp[i]
-    _remainder(lin, u, krate, src, dst, bed, occ, cap, jac, xa, f0, u2, f1, tmp, theta)
-    _matvec(ww, f1, c2)  # D2 in the eigenbasis
+    _remainder(lin, u, krate, src, dst, bed, occ, cap, jac, xa, f0, u2, f1, tmp, theta, bend)
+    _matvec(ww, f1, c2, bend)  # D2 in the eigenbasis
     # U3 = x + c3 h phi1(c3 hJ) F + h (27/25 phi3(c2 hJ) + 729/125 phi3(c3 hJ)) D2
     for i in range(n):
         g[i] = C3 * hs * ph3[0, i] * cf[i] + hs * (A32_2 * ph2[2, i] + A32_3 * ph3[2, i]) * c2[i]
-    _matvec_real(vv, g, tmp)
+    _matvec_real(vv, g, tmp, bend)
     for i in range(n):
         u2[i] = xa[i] + tmp[i]
-    _remainder(lin, u, krate, src, dst, bed, occ, cap, jac, xa, f0, u2, f1, tmp, theta)
-    _matvec(ww, f1, c3)  # D3
+    _remainder(lin, u, krate, src, dst, bed, occ, cap, jac, xa, f0, u2, f1, tmp, theta, bend)
+    _matvec(ww, f1, c3, bend)  # D3
     # x + h phi1 F + 2 h^3 phi3 a + 6 h^4 phi4 b, R(s) = a s^2 + b s^3 through D2, D3;
     # corr: minus the embedded third-order solution x + h phi1 F + h phi3 (2 D2 + 150/81 D3)
     for i in range(n):
@@ -323,10 +322,10 @@ def _step(lin, u, krate, cap, atol, src, dst, bed, occ, fill, jac, lam, vv, ww, 
             + 6.0 * hs ** 4 * ph[3, i] * b3
         c2[i] = a2
         c3[i] = b3
-    _matvec_real(vv, g, corr)
+    _matvec_real(vv, g, corr, bend)
     for i in range(n):
         g[i] = hs * ph[0, i] * cf[i] + 2.0 * hs ** 3 * ph[2, i] * c2[i] + 6.0 * hs ** 4 * ph[3, i] * c3[i]
-    _matvec_real(vv, g, tmp)
+    _matvec_real(vv, g, tmp, bend)
     err = 0.0
     finite = True
     for i in range(n):
@@ -352,7 +351,7 @@ def _step(lin, u, krate, cap, atol, src, dst, bed, occ, fill, jac, lam, vv, ww, 
         _phis4(z, ph2)
         for i in range(n):
             g[i] = tau * ph2[0, i] * cf[i] + 2.0 * tau ** 3 * ph2[2, i] * c2[i] + 6.0 * tau ** 4 * ph2[3, i] * c3[i]
-        _matvec_real(vv, g, xs)
+        _matvec_real(vv, g, xs, bend)
         for i in range(n):
             xs[i] += xa[i]
         _conserve(xs, total + tau * u_sum)
@@ -360,11 +359,11 @@ def _step(lin, u, krate, cap, atol, src, dst, bed, occ, fill, jac, lam, vv, ww, 
         if ident:  # the states themselves, in the network's order
             for i in range(n):
                 y[s, perm[i], p] = xs[i]
-        else:
-            for r_ in range(w_out.shape[0]):
+        else:  # w_out as compressed rows (w_ptr, w_idx, w_val)
+            for r_ in range(w_ptr.size - 1):
                 acc = 0.0
-                for j in range(n):
-                    acc += w_out[r_, j] * xs[j]
+                for k in range(w_ptr[r_], w_ptr[r_ + 1]):
+                    acc += w_val[k] * xs[w_idx[k]]
                 y[s, r_, p] = acc
         p += 1
     _conserve(xn, total + hs * u_sum)
@@ -373,10 +372,12 @@ def _step(lin, u, krate, cap, atol, src, dst, bed, occ, fill, jac, lam, vv, ww, 
 
 
 def _advance(x, h, steps, status, lin, u, krate, cap, atol, src, dst, bed, occ, fill,
-             bstart, bstop, bend, ta, tb, times, y, w_out, ident, perm, rtol, cond_max, t_span, max_steps):
+             bstart, bstop, bend, ta, tb, times, y, w_ptr, w_idx, w_val, ident, perm, rtol, cond_max, t_span,
+             max_steps):
     """Advance every subject ``s`` with ``status[s] == OK`` from ``ta`` to ``tb`` (one mode,
     constant infusion ``u``): ``x``, ``h`` (next step size) and ``steps`` updated in place,
-    outputs ``y[s, :, k] = w_out @ x(times[k])`` for ``ta < times[k] <= tb`` (``ident``:
+    outputs ``y[s, :, k] = w_out @ x(times[k])`` for ``ta < times[k] <= tb`` (``w_out`` in
+    compressed rows: ``w_ptr``, ``w_idx``, ``w_val``; ``ident``:
     ``y[s, perm[i], k] = x_i``, the states in the network's order). Each step uses the real
     eigenbasis of the Jacobian, or the complex one where it has complex pairs."""
     n_sub, n = x.shape
@@ -420,8 +421,8 @@ def _advance(x, h, steps, status, lin, u, krate, cap, atol, src, dst, bed, occ, 
             _jacobian(lin_s, k_s, src, dst, bed, occ, cap_s, xa, theta, jac)
             if _decompose(jac, bstart, bstop, bend, lam, vv, ww, cond_max, t_span):
                 err, ok, p = _step(lin_s, u_s, k_s, cap_s, atol_s, src, dst, bed, occ, fill, jac, lam, vv, ww,
-                                   xa, f0, hs, rtol, last_t, t, tb, p, times, y, s, w_out, ident, perm, xn,
-                                   ph, ph2, ph3, z, cf, c2, c3, g, u2, f1, tmp, corr, xs, theta)
+                                   xa, f0, hs, rtol, last_t, t, tb, p, times, y, s, w_ptr, w_idx, w_val, ident, perm, xn,
+                                   ph, ph2, ph3, z, cf, c2, c3, g, u2, f1, tmp, corr, xs, theta, bend)
             else:
                 for i in range(n):
                     for j in range(n):
@@ -430,8 +431,8 @@ def _advance(x, h, steps, status, lin, u, krate, cap, atol, src, dst, bed, occ, 
                     status[s] = BASIS
                     break
                 err, ok, p = _step(lin_s, u_s, k_s, cap_s, atol_s, src, dst, bed, occ, fill, jac, lamc, vc, wc,
-                                   xa, f0, hs, rtol, last_t, t, tb, p, times, y, s, w_out, ident, perm, xn,
-                                   phc, ph2c, ph3c, zc, cfc, c2c, c3c, gc, u2, f1, tmp, corr, xs, theta)
+                                   xa, f0, hs, rtol, last_t, t, tb, p, times, y, s, w_ptr, w_idx, w_val, ident, perm, xn,
+                                   phc, ph2c, ph3c, zc, cfc, c2c, c3c, gc, u2, f1, tmp, corr, xs, theta, bend)
             fac = 0.9 * max(err, 1e-12) ** -0.25 if math.isfinite(err) else 0.2
             if not ok:
                 fac = min(fac, 0.5)

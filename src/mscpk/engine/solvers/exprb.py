@@ -19,7 +19,7 @@ import numpy as np
 from scipy.linalg import expm
 
 from mscpk.engine.network import Network
-from mscpk.engine.solvers import exprb_kernel
+from mscpk.engine.solvers.exprb_kernel import A32_2, A32_3, C2, C3, OK, STEPS, advance
 from mscpk.engine.solvers.modal import COND_MAX, Modal, block_structure, input_vectors
 from mscpk.errors import SolverError
 from mscpk.utils import single_threaded_blas
@@ -313,7 +313,7 @@ class SaturatingSolver:
         times = np.asarray(times, dtype=float)
         setup = _Setup.of(net, n_sub, times, self.atol_rel)
         y, status = self._compiled(setup, times, w_out, progress)
-        rest = np.nonzero(status != exprb_kernel.OK)[0]
+        rest = np.nonzero(status != OK)[0]
         if rest.size:
             with single_threaded_blas():
                 w_full = np.eye(len(net.layout)) if w_out is None else w_out
@@ -321,7 +321,7 @@ class SaturatingSolver:
         return y
 
     def _compiled(self, st: "_Setup", times: np.ndarray, w_out: np.ndarray | None, progress):
-        advance = exprb_kernel.advance()
+        kernel = advance()
         tm, n_sub, n = st.tm, st.n_sub, len(st.perm)
         ident = w_out is None
         w_p = np.zeros((0, n)) if ident else np.ascontiguousarray(w_out[:, st.perm])
@@ -352,12 +352,12 @@ class SaturatingSolver:
                 break
             h = np.where(np.isnan(h), min(1e-6, tb - ta), h)
             u = np.zeros((n_sub, n)) if u is None else np.ascontiguousarray(np.broadcast_to(u, (n_sub, n)))
-            advance(x, h, steps, status, np.ascontiguousarray(tm.lin[mode]), u, np.ascontiguousarray(tm.rate[mode]),
+            kernel(x, h, steps, status, np.ascontiguousarray(tm.lin[mode]), u, np.ascontiguousarray(tm.rate[mode]),
                     cap, atol, src, dst, bed, occ, fill, bstart, bstop, bend, float(ta), float(tb), times, y,
                     w_ptr, w_idx, w_val, ident, perm, self.rtol, COND_MAX, st.end, MAX_STEPS)
             if progress is not None:
                 progress(tb / float(st.events[-1]))
-        if np.any(status == exprb_kernel.STEPS):
+        if np.any(status == STEPS):
             raise SolverError(f"saturating solver: more than {MAX_STEPS} steps in an event interval")
         return y, status
 
@@ -400,12 +400,12 @@ class SaturatingSolver:
                 basis = _Basis(jac, structure, end)
                 hcol = hs[:, None]
                 jx = lambda z: np.matmul(jac, z[:, :, None])[:, :, 0]  # noqa: E731
-                c2, c3 = exprb_kernel.C2, exprb_kernel.C3
+                c2, c3 = C2, C3
                 u2 = xa + basis.act([(1, 1.0, f0)], c2 * hcol)[:, :, 0]
                 d2 = _rhs_jac(tm, mode, u2, u, act, False)[0] - f0 - jx(u2 - xa)
                 u3 = (xa + basis.act([(1, 1.0, f0)], c3 * hcol)[:, :, 0]
-                      + basis.act([(3, exprb_kernel.A32_2 / (c2 ** 3 * hcol ** 2), d2)], c2 * hcol)[:, :, 0]
-                      + basis.act([(3, exprb_kernel.A32_3 / (c3 ** 3 * hcol ** 2), d2)], c3 * hcol)[:, :, 0])
+                      + basis.act([(3, A32_2 / (c2 ** 3 * hcol ** 2), d2)], c2 * hcol)[:, :, 0]
+                      + basis.act([(3, A32_3 / (c3 ** 3 * hcol ** 2), d2)], c3 * hcol)[:, :, 0])
                 d3 = _rhs_jac(tm, mode, u3, u, act, False)[0] - f0 - jx(u3 - xa)
                 # exprb53s3 as the kernel: R(s) = a2 s^2 + b3 s^3 through D2, D3
                 a2 = (9.0 * d2 - 125.0 / 81.0 * d3) / hcol ** 2

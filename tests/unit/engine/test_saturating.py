@@ -7,6 +7,7 @@ import mscpk
 from helpers import make
 from mscpk.engine.model.build import build_network
 from mscpk.engine.solvers import SaturatingSolver, StiffSolver
+from mscpk.engine.solvers import exprb, exprb_kernel
 from mscpk.engine.solvers.exprb import phi
 
 EXAMPLE = "examples/iv_mouse.toml"
@@ -68,3 +69,53 @@ def test_saturating_solver_handles_infusion_and_modes():
     a = SaturatingSolver().solve(net, times)
     b = StiffSolver().solve(net, times)
     assert np.max(np.abs(a - b)) / 3e7 < 1e-6
+
+
+def test_complex_eigenbases_are_stepped_by_the_compiled_kernel_and_match_bdf():
+    # 2e8 cells fill the lung within seconds: on the way the Jacobian has complex pairs
+    net = build_network(iv_mouse(2e8))
+    times = np.array([0.0, 1e-4, 1e-3, 0.01, 1.0, 24.0, 168.0, 672.0])
+    solver = SaturatingSolver()
+    setup = exprb._Setup.of(net, 1, times, solver.atol_rel)
+    _, status = solver._compiled(setup, times, None, None)
+    assert status.tolist() == [exprb_kernel.OK]  # no subject left to the numpy path
+    a = solver.solve(net, times)
+    b = StiffSolver().solve(net, times)
+    assert np.max(np.abs(a - b)) / 2e8 < 1e-6
+    assert np.max(np.abs(a.sum(axis=1) - 2e8)) / 2e8 < 1e-9
+
+
+def test_subjects_without_a_usable_eigenbasis_fall_back_to_the_numpy_path(monkeypatch):
+    # no eigenbasis is accepted: the kernel hands the subject over, the numpy path steps
+    # it with matrix exponentials of the augmented matrix instead
+    net = build_network(iv_mouse(2e6))
+    times = np.array([0.0, 0.01, 1.0, 24.0, 168.0])
+    monkeypatch.setattr(exprb, "COND_MAX", 0.0)
+    solver = SaturatingSolver()
+    _, status = solver._compiled(exprb._Setup.of(net, 1, times, solver.atol_rel), times, None, None)
+    assert status.tolist() == [exprb_kernel.BASIS]
+    a = solver.solve(net, times)
+    b = StiffSolver().solve(net, times)
+    assert np.max(np.abs(a - b)) / 2e6 < 1e-6
+    assert np.max(np.abs(a.sum(axis=1) - 2e6)) / 2e6 < 1e-9
+
+
+def test_saturating_results_are_deterministic_and_output_rows_match_the_states():
+    net = build_network(iv_mouse(2e6))
+    times = np.arange(0.0, 49.0)
+    a, b = SaturatingSolver().solve(net, times), SaturatingSolver().solve(net, times)
+    assert np.array_equal(a, b)
+    w = np.eye(len(net.layout))[:5]
+    y = SaturatingSolver().outputs(net, 1, times, w)
+    np.testing.assert_allclose(y[0], a.T[:5], rtol=0, atol=1e-12 * 2e6)
+
+
+def test_compiled_kernel_and_numpy_path_take_the_same_steps():
+    # one method (exprb53s3) in two implementations: the same answers to rounding-level
+    # differences of their eigensolvers (dense per subject vs the batched block one)
+    net = build_network(iv_mouse(2e6))
+    times = np.array([0.0, 0.001, 0.01, 0.1, 1.0, 24.0, 168.0, 672.0])
+    solver = SaturatingSolver()
+    setup = exprb._Setup.of(net, 1, times, solver.atol_rel)
+    numpy_path = solver._lockstep(setup, times, np.eye(len(net.layout)), np.array([0]))[0].T
+    assert np.max(np.abs(solver.solve(net, times) - numpy_path)) / 2e6 < 1e-9

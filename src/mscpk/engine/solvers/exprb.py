@@ -1,11 +1,13 @@
-"""The saturable network by an exponential Rosenbrock method, vectorised over subjects.
+"""The saturable network by an exponential Rosenbrock method (``exprb53s3``).
 
 Only the arrest fluxes of saturable beds are nonlinear, ``k x_v (1 - occupancy / capacity)``;
-each step linearises at its start (analytic Jacobian ``J``) and keeps the linear part exact
-(``exprb32``: Hochbruck, Ostermann & Schweitzer 2009), with the phi-functions evaluated in the
-eigenbasis of ``J`` (:class:`~mscpk.engine.solvers.modal.Modal`), so one step covers every
-output time inside it. Error control per subject; beds are kept at or below capacity.
-Details and measured numbers: docs/model.md, section "Solvers".
+each step linearises at its start (analytic Jacobian ``J``) and keeps the linear part exact,
+with the phi-functions evaluated in the eigenbasis of ``J``, so one step covers every output
+time inside it. Error control per subject; beds are kept at or below capacity. The compiled
+kernel (:mod:`.exprb_kernel`) steps each subject; the few without a well-conditioned
+eigenbasis are stepped here, in numpy, all at once (the batched block eigensolver
+:class:`~mscpk.engine.solvers.modal.Modal`, augmented matrix exponentials where it is
+ill-conditioned). Details and measured numbers: docs/model.md, section 8, "Nonlinear".
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ import numpy as np
 from scipy.linalg import expm
 
 from mscpk.engine.network import Network
+from mscpk.engine.solvers.exprb_kernel import A32_2, A32_3, C2, C3, OK, STEPS, advance
 from mscpk.engine.solvers.modal import COND_MAX, Modal, block_structure, input_vectors
 from mscpk.errors import SolverError
 from mscpk.utils import single_threaded_blas
 
 #: Up to this many subjects, one dense eigendecomposition each (else the batched block one).
 FEW = 4
-#: Highest phi function used (exprb43: phi_1, phi_3, phi_4).
+#: Highest phi function used (exprb53s3: phi_1, phi_3, phi_4).
 KMAX = 4
 #: Steps per subject after which the solver gives up (a safeguard, never reached in practice).
 MAX_STEPS = 5000
@@ -81,7 +84,9 @@ class _Terms:
     pair: tuple  # (transition, occupying state) pairs: where d flux / d occupancy enters J
 
 
-def _terms(net: Network, n_sub: int, perm: np.ndarray, modes) -> _Terms:
+def _terms(net: Network, n_sub: int, perm: np.ndarray, lin: dict) -> _Terms:
+    """The terms of the modes ``lin`` (mode -> rate matrices (N, n, n) in network order)."""
+    modes = list(lin)
     pos = np.empty_like(perm)
     pos[perm] = np.arange(len(perm))
     idx = lambda name: int(pos[net.layout.index(name)])  # noqa: E731
@@ -105,7 +110,7 @@ def _terms(net: Network, n_sub: int, perm: np.ndarray, modes) -> _Terms:
     fill = np.zeros(len(beds), dtype=np.intp)
     for s, b in zip(src, bed):
         fill[b] = s
-    lin = {m: net.matrices(m, n_sub)[:, perm[:, None], perm[None, :]] for m in modes}
+    lin = {m: np.ascontiguousarray(a[:, perm[:, None], perm[None, :]]) for m, a in lin.items()}
     pt, po = [], []
     for t, b in enumerate(bed):
         for o in np.nonzero(occ[b])[0]:
@@ -227,8 +232,61 @@ class _Basis:
 
 
 @dataclass(frozen=True)
+class _Setup:
+    """What both paths need: events, block structure (solver order ``perm``), terms, doses."""
+
+    net: Network
+    n_sub: int
+    events: np.ndarray
+    end: float
+    perm: np.ndarray
+    blocks: list
+    structure: tuple
+    tm: _Terms
+    doses: list
+    atol: np.ndarray  # (N, 1) [cells]
+
+    @classmethod
+    def of(cls, net: Network, n_sub: int, times: np.ndarray, atol_rel: float) -> "_Setup":
+        end = float(times.max())
+        events = np.array(net.event_times(end))
+        modes = tuple(dict.fromkeys(["base"] + [net.mode_at(t) for t in events]))
+        # the structure and terms depend on the rates only: kept with the network's matrices
+        # (shared by the copies of a build that differ in the doses given)
+        key = ("exprb", n_sub, modes)
+        fixed = net.matrix_cache.get(key)
+        if fixed is None:
+            n = len(net.layout)
+            pattern = np.zeros((n, n), dtype=bool)
+            lin0 = {m: net.matrices(m, n_sub) for m in modes}
+            for a in lin0.values():
+                pattern |= (a != 0).any(axis=0)
+            weight = np.median(np.abs(np.diagonal(lin0["base"], axis1=1, axis2=2)), axis=0)
+            perm, blocks, anc = block_structure(pattern, weight)
+            structure = (perm, blocks, anc, pattern[np.ix_(perm, perm)])
+            fixed = net.matrix_cache[key] = (perm, blocks, structure, _terms(net, n_sub, perm, lin0))
+        perm, blocks, structure, tm = fixed
+        doses = [b[:, perm] for b in input_vectors(net, n_sub)]
+        total = np.maximum(sum(np.broadcast_to(np.asarray(i.cells, dtype=float), (n_sub,)) for i in net.inputs), 1.0)
+        return cls(net, n_sub, events, end, perm, blocks, structure, tm, doses, (atol_rel * total)[:, None])
+
+    def interval(self, e: int):
+        """At event ``e``: the bolus doses given (N, n) or None, the infusion rate over the
+        interval that follows (N, n) or None, its end (None after the last event), its mode."""
+        net, ta = self.net, self.events[e]
+        given = [b for inp, b in zip(net.inputs, self.doses) if inp.duration_h == 0 and inp.time_h == ta]
+        if e + 1 == len(self.events):
+            return (sum(given) if given else None), None, None, None
+        tb = float(self.events[e + 1])
+        running = [(inp, b) for inp, b in zip(net.inputs, self.doses)
+                   if inp.duration_h > 0 and inp.time_h <= ta and tb <= inp.time_h + inp.duration_h + 1e-12]
+        u = sum(b / inp.duration_h for inp, b in running) if running else None
+        return (sum(given) if given else None), u, tb, net.mode_at(ta)
+
+
+@dataclass(frozen=True)
 class SaturatingSolver:
-    """Exponential Rosenbrock integration (``exprb32``) of the saturable network.
+    """Exponential Rosenbrock integration (``exprb53s3``) of the saturable network.
 
     ``rtol``, ``atol_rel`` (times each subject's total dose): local error tolerances.
     """
@@ -241,56 +299,91 @@ class SaturatingSolver:
         """States [cells] at ``times``, shape (len(times), n_states) (one subject);
         ``progress(fraction)`` is called after each event interval."""
         times = np.asarray(times, dtype=float)
-        return np.ascontiguousarray(self.outputs(net, 1, times, np.eye(len(net.layout)), progress)[0].T)
+        return np.ascontiguousarray(self.outputs(net, 1, times, None, progress)[0].T)
 
-    def outputs(self, net: Network, n_sub: int, times: np.ndarray, w_out: np.ndarray,
+    def outputs(self, net: Network, n_sub: int, times: np.ndarray, w_out: np.ndarray | None,
                 progress=None) -> np.ndarray:
-        """Outputs ``w_out @ x`` (N, q, T) of ``n_sub`` subjects (a batch build or N = 1).
+        """Outputs ``w_out @ x`` (N, q, T) of ``n_sub`` subjects (a batch build or N = 1;
+        ``w_out=None``: the states themselves).
 
-        OpenBLAS is held to one thread meanwhile: its threads on these small products only
+        The compiled kernel (:mod:`.exprb_kernel`) steps the subjects one after the other;
+        those it cannot (no well-conditioned eigenbasis) are solved together in numpy, with
+        OpenBLAS held to one thread meanwhile: its threads on these small products only
         spin-wait (2-3 x slower when the machine is busy)."""
-        with single_threaded_blas():
-            return self._outputs(net, n_sub, times, w_out, progress)
-
-    def _outputs(self, net: Network, n_sub: int, times: np.ndarray, w_out: np.ndarray,
-                 progress) -> np.ndarray:
         times = np.asarray(times, dtype=float)
-        end = float(times.max())
-        events = np.array(net.event_times(end))
-        modes = list(dict.fromkeys(["base"] + [net.mode_at(t) for t in events]))
-        n = len(net.layout)
-        pattern = np.zeros((n, n), dtype=bool)
-        lin0 = {m: net.matrices(m, n_sub) for m in modes}
-        for a in lin0.values():
-            pattern |= (a != 0).any(axis=0)
-        weight = np.median(np.abs(np.diagonal(lin0["base"], axis1=1, axis2=2)), axis=0)
-        perm, blocks, anc = block_structure(pattern, weight)
-        structure = (perm, blocks, anc, pattern[np.ix_(perm, perm)])
-        tm = _terms(net, n_sub, perm, modes)
-        w_p = w_out[:, perm]
-        doses = [b[:, perm] for b in input_vectors(net, n_sub)]
-        total = np.maximum(sum(np.broadcast_to(np.asarray(i.cells, dtype=float), (n_sub,)) for i in net.inputs), 1.0)
-        atol = (self.atol_rel * total)[:, None]
+        setup = _Setup.of(net, n_sub, times, self.atol_rel)
+        y, status = self._compiled(setup, times, w_out, progress)
+        rest = np.nonzero(status != OK)[0]
+        if rest.size:
+            with single_threaded_blas():
+                w_full = np.eye(len(net.layout)) if w_out is None else w_out
+                y[rest] = self._lockstep(setup, times, w_full, rest)[rest]
+        return y
 
+    def _compiled(self, st: "_Setup", times: np.ndarray, w_out: np.ndarray | None, progress):
+        kernel = advance()
+        tm, n_sub, n = st.tm, st.n_sub, len(st.perm)
+        ident = w_out is None
+        w_p = np.zeros((0, n)) if ident else np.ascontiguousarray(w_out[:, st.perm])
+        rows, cols = np.nonzero(w_p)  # w_p in compressed rows (the output weights are sparse)
+        w_ptr = np.searchsorted(rows, np.arange(len(w_p) + 1)).astype(np.int64)
+        w_idx, w_val = cols.astype(np.int64), np.ascontiguousarray(w_p[rows, cols])
+        y = np.zeros((n_sub, n if ident else len(w_p), len(times)))
+        x = np.zeros((n_sub, n))
+        h = np.full(n_sub, np.nan)
+        steps = np.zeros(n_sub, dtype=np.int64)
+        status = np.zeros(n_sub, dtype=np.int64)
+        bstart = np.array([b0 for b0, _ in st.blocks], dtype=np.int64)
+        bstop = np.array([b1 for _, b1 in st.blocks], dtype=np.int64)
+        bend = np.repeat(bstop, bstop - bstart)
+        src, dst, bed = (np.ascontiguousarray(a, dtype=np.int64) for a in (tm.src, tm.dst, tm.bed))
+        fill = np.ascontiguousarray(tm.fill, dtype=np.int64)
+        perm = np.ascontiguousarray(st.perm, dtype=np.int64)
+        cap, occ = np.ascontiguousarray(tm.cap), np.ascontiguousarray(tm.occ)
+        atol = np.ascontiguousarray(st.atol[:, 0])
+        for e, ta in enumerate(st.events):
+            given, u, tb, mode = st.interval(e)
+            if given is not None:
+                x += given
+                h[:] = np.nan  # a new transient: start small again
+            at = np.nonzero(times == ta)[0]
+            y[:, :, at] = (x[:, np.argsort(perm)] if ident else x @ w_p.T)[:, :, None]
+            if tb is None:
+                break
+            h = np.where(np.isnan(h), min(1e-6, tb - ta), h)
+            u = np.zeros((n_sub, n)) if u is None else np.ascontiguousarray(np.broadcast_to(u, (n_sub, n)))
+            kernel(x, h, steps, status, np.ascontiguousarray(tm.lin[mode]), u, np.ascontiguousarray(tm.rate[mode]),
+                    cap, atol, src, dst, bed, occ, fill, bstart, bstop, bend, float(ta), float(tb), times, y,
+                    w_ptr, w_idx, w_val, ident, perm, self.rtol, COND_MAX, st.end, MAX_STEPS)
+            if progress is not None:
+                progress(tb / float(st.events[-1]))
+        if np.any(status == STEPS):
+            raise SolverError(f"saturating solver: more than {MAX_STEPS} steps in an event interval")
+        return y, status
+
+    def _lockstep(self, st: "_Setup", times: np.ndarray, w_out: np.ndarray, only: np.ndarray) -> np.ndarray:
+        """Outputs of the subjects ``only`` (others: zeros), all in lockstep, in numpy (any
+        eigenbasis: complex ones, matrix exponentials where ill-conditioned)."""
+        tm, n_sub, n, structure, end = st.tm, st.n_sub, len(st.perm), st.structure, st.end
+        w_p = w_out[:, st.perm]
+        atol = st.atol
+        events = st.events
+        skip = np.ones(n_sub, dtype=bool)
+        skip[only] = False
         y = np.zeros((n_sub, len(w_out), len(times)))
         x = np.zeros((n_sub, n))
         h = np.full(n_sub, np.nan)
         steps = np.zeros(n_sub, dtype=int)
         for e, ta in enumerate(events):
-            given = [b for inp, b in zip(net.inputs, doses) if inp.duration_h == 0 and inp.time_h == ta]
-            if given:
-                x = x + sum(given)
+            given, u, tb, mode = st.interval(e)
+            if given is not None:
+                x = x + given
                 h[:] = np.nan  # a new transient: start small again
             at = np.nonzero(times == ta)[0]
             y[:, :, at] = (x @ w_p.T)[:, :, None]
-            if e + 1 == len(events):
+            if tb is None:
                 break
-            tb = float(events[e + 1])
-            mode = net.mode_at(ta)
-            running = [(inp, b) for inp, b in zip(net.inputs, doses)
-                       if inp.duration_h > 0 and inp.time_h <= ta and tb <= inp.time_h + inp.duration_h + 1e-12]
-            u = sum(b / inp.duration_h for inp, b in running) if running else None
-            t = np.full(n_sub, ta)
+            t = np.where(skip, tb, ta)
             h = np.where(np.isnan(h), min(1e-6, tb - ta), h)
             inside = np.nonzero((times > ta) & (times <= tb))[0]
             while True:
@@ -307,16 +400,19 @@ class SaturatingSolver:
                 basis = _Basis(jac, structure, end)
                 hcol = hs[:, None]
                 jx = lambda z: np.matmul(jac, z[:, :, None])[:, :, 0]  # noqa: E731
-                u2 = xa + basis.act([(1, 1.0, f0)], hcol / 2)[:, :, 0]
+                c2, c3 = C2, C3
+                u2 = xa + basis.act([(1, 1.0, f0)], c2 * hcol)[:, :, 0]
                 d2 = _rhs_jac(tm, mode, u2, u, act, False)[0] - f0 - jx(u2 - xa)
-                z1 = basis.act([(1, 1.0, f0)], hcol)[:, :, 0]
-                u3 = xa + z1 + basis.act([(1, hcol, d2)], hcol)[:, :, 0] / hcol
+                u3 = (xa + basis.act([(1, 1.0, f0)], c3 * hcol)[:, :, 0]
+                      + basis.act([(3, A32_2 / (c2 ** 3 * hcol ** 2), d2)], c2 * hcol)[:, :, 0]
+                      + basis.act([(3, A32_3 / (c3 ** 3 * hcol ** 2), d2)], c3 * hcol)[:, :, 0])
                 d3 = _rhs_jac(tm, mode, u3, u, act, False)[0] - f0 - jx(u3 - xa)
-                # R(s) = a s^2 + b s^3 through R(h/2) = d2, R(h) = d3 (exprb43 and its dense output)
-                a2 = (8.0 * d2 - d3) / hcol ** 2
-                b3 = (2.0 * d3 - 8.0 * d2) / hcol ** 3
-                corr = basis.act([(4, 6.0, b3)], hcol)[:, :, 0]  # exprb43 - its order-3 embedding
-                xn = xa + z1 + basis.act([(3, 2.0, a2)], hcol)[:, :, 0] + corr
+                # exprb53s3 as the kernel: R(s) = a2 s^2 + b3 s^3 through D2, D3
+                a2 = (9.0 * d2 - 125.0 / 81.0 * d3) / hcol ** 2
+                b3 = (-10.0 * d2 + 250.0 / 81.0 * d3) / hcol ** 3
+                low = 2.0 * a2 - (2.0 * d2 + 150.0 / 81.0 * d3) / hcol ** 2  # minus the embedded order 3
+                corr = basis.act([(3, 1.0, low), (4, 6.0, b3)], hcol)[:, :, 0]
+                xn = xa + basis.act([(1, 1.0, f0), (3, 2.0, a2), (4, 6.0, b3)], hcol)[:, :, 0]
                 scale = atol[act] + self.rtol * np.maximum(np.abs(xa), np.abs(xn))
                 err = np.max(np.abs(corr) / scale, axis=1)
                 over = ((xn @ tm.occ.T) / tm.cap[act] > 1.0 + 1e3 * self.rtol).any(axis=1)
@@ -350,8 +446,6 @@ class SaturatingSolver:
                         y[acc[rr], :, cols[rr, kk]] = ys[rr, :, kk]
                     x[acc] = _clamp(tm, xn[j][:, :, None], acc)[:, :, 0]
                     t[acc] = t1
-            if progress is not None:
-                progress(tb / float(events[-1]))
         return y
 
 

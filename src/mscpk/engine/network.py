@@ -38,15 +38,32 @@ class StateLayout:
         self._names: list[str] = []
         self._index: dict[str, int] = {}
         self._frozen = False
+        #: names asked for since :meth:`record` started (in order), or None
+        self._asked: dict[str, None] | None = None
 
     def add(self, site: str, kind: str) -> str:
-        name = state_id(site, kind)
+        return self.add_name(state_id(site, kind))
+
+    def add_name(self, name: str) -> str:
+        """Add the state ``name`` (``"{site}__{kind}"``) if new; returns it."""
+        if self._asked is not None:
+            self._asked[name] = None
         if name not in self._index:
             if self._frozen:
                 raise RuntimeError(f"layout is frozen; cannot add {name}")
             self._index[name] = len(self._names)
             self._names.append(name)
         return name
+
+    def record(self) -> dict[str, None]:
+        """Start recording the names asked for (new or not); returns the (live) record,
+        which :meth:`stop_recording` ends. Replaying them with :meth:`add_name` in order
+        reproduces what the recorded code did to any layout."""
+        self._asked = {}
+        return self._asked
+
+    def stop_recording(self) -> None:
+        self._asked = None
 
     def freeze(self) -> "StateLayout":
         self._frozen = True

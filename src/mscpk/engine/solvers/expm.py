@@ -118,47 +118,52 @@ def infusion_propagator(a: np.ndarray, dt: float, u: np.ndarray) -> tuple[np.nda
     return e[:n, :n], e[:n, n]
 
 
-def step_stack(a: np.ndarray, dt: float, e: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(E_mdt, M)``: ``E_jdt = expm(a j dt) - I`` composed from ``e = E_dt`` by
-    ``E_(j+1)dt = E_jdt + E_dt + E_jdt E_dt`` (cells conserved), and ``M`` (n, m n) with
-    ``x @ M = [E_dt x, ..., E_mdt x]``; LRU-cached by the rate matrix, ``dt`` and ``m``."""
-    key = (a.shape[0].to_bytes(4, "little") + a.tobytes(), "stack", dt, m)
+def doubling_powers(e: np.ndarray, levels: int) -> list[np.ndarray]:
+    """Transposes of ``E_(2^j dt)`` for ``j < levels`` from ``e = E_dt`` by squaring in the
+    conserving form (``E_2a = 2 E_a + E_a E_a``); LRU-cached by ``e`` (the longest list made,
+    extended by the same recurrence: a prefix never depends on what was asked before)."""
+    key = (e.shape[0].to_bytes(4, "little") + e.tobytes(), "doubling")
     hit = _PROPAGATORS.get(key)
-    if hit is not None:
+    if hit is not None and len(hit) >= levels:
         return hit
-    n = e.shape[0]
-    stack = np.empty((m, n, n))
-    stack[0] = e
-    for j in range(1, m):
-        stack[j] = stack[j - 1] + e + stack[j - 1] @ e
-    out = (stack[-1], np.ascontiguousarray(stack.transpose(2, 0, 1).reshape(n, m * n)))
-    _PROPAGATORS.put(key, out)
+    out = list(hit) if hit is not None else [np.ascontiguousarray(e.T)]
+    while len(out) < levels:
+        p = out[-1]
+        q = 2.0 * p + p @ p
+        q.setflags(write=False)
+        out.append(q)
+    _PROPAGATORS.put(key, out)  # a new list: one that another thread holds never changes
     return out
 
 
 #: Largest matrix product (multiply-adds) done in one call: OpenBLAS runs larger ones on
 #: several threads, which spin-wait for milliseconds when the machine is busy.
 GEMM_SMALL = 1 << 18
-#: Runs of at least this many equal steps are propagated in blocks (:func:`_run`).
+#: Runs of at least this many equal steps are propagated by doubling (:func:`_run`).
 RUN_MIN = 16
 
 
-def _run(a: np.ndarray, dt: float, e: np.ndarray, x: np.ndarray, r: int) -> np.ndarray:
-    """States after 1..r equal steps ``dt`` from ``x`` (r, n): block starts ``y_b`` by steps
-    of ``m dt``, then every state of the run by one product, ``x_(bm+j) = y_b + E_jdt y_b``."""
-    m = max(2, int(round(np.sqrt(r / 12.0))))  # ~ cost of composing = cost of stepping
-    em, mat = step_stack(a, dt, e, m)
-    nb = -(-r // m)
-    ys = np.empty((nb, x.size))
+def _run(e: np.ndarray, x: np.ndarray, r: int) -> np.ndarray:
+    """States after 1..r equal steps (``e = E_dt``) from ``x``, shape (r, n), by doubling:
+    with the states after ``0..2^j - 1`` steps known, those after ``2^j..2^(j+1) - 1`` are
+    ``x_(k + 2^j) = x_k + E_(2^j dt) x_k``, one matrix product over all of them (~log2 r
+    products in all, each cut below :data:`GEMM_SMALL` multiply-adds)."""
+    n = x.size
+    levels = int(r).bit_length()  # 2**levels >= r + 1 states (0..r steps)
+    powers = doubling_powers(e, levels)
+    ys = np.empty((r + 1, n))
     ys[0] = x
-    for b in range(1, nb):
-        ys[b] = ys[b - 1] + em.dot(ys[b - 1])
-    xs = np.empty((nb, m * x.size))
-    rows = max(1, GEMM_SMALL // mat.size)
-    for b in range(0, nb, rows):  # small products: OpenBLAS keeps them on one thread
-        np.matmul(ys[b:b + rows], mat, out=xs[b:b + rows])
-    xs = xs.reshape(nb, m, x.size) + ys[:, None, :]  # [b, j]: step b m + j + 1
-    return xs.reshape(nb * m, x.size)[:r]
+    rows = max(1, GEMM_SMALL // (n * n))
+    filled = 1
+    for p in powers:
+        need = min(filled, r + 1 - filled)
+        for k in range(0, need, rows):  # small products: OpenBLAS keeps them on one thread
+            k1 = min(need, k + rows)
+            block = ys[filled + k:filled + k1]
+            np.matmul(ys[k:k1], p, out=block)
+            block += ys[k:k1]
+        filled += need
+    return ys[1:]
 
 
 def solve_expm(net: Network, times: np.ndarray) -> np.ndarray:
@@ -166,7 +171,7 @@ def solve_expm(net: Network, times: np.ndarray) -> np.ndarray:
 
     From event to event (:meth:`Network.event_times`: mode, doses and infusions constant in
     between) over the output times inside; runs of equal steps (e.g. an hourly grid) are
-    propagated in blocks (:func:`_run`), all states of a run by a few matrix products."""
+    propagated by doubling (:func:`_run`), all states of a run by ~log2(run) matrix products."""
     times = np.asarray(times, dtype=float)
     events = net.event_times(float(np.max(times)))
     n = len(net.layout)
@@ -201,7 +206,7 @@ def solve_expm(net: Network, times: np.ndarray) -> np.ndarray:
             for k0, k1 in zip(starts, np.r_[starts[1:], dts.size]):
                 e_dt = props[float(dts[k0])]
                 if k1 - k0 >= RUN_MIN:
-                    states[k0:k1] = _run(a, float(dts[k0]), e_dt, x, k1 - k0)
+                    states[k0:k1] = _run(e_dt, x, k1 - k0)
                     x = states[k1 - 1]
                 else:
                     for k in range(k0, k1):
@@ -213,4 +218,5 @@ def solve_expm(net: Network, times: np.ndarray) -> np.ndarray:
     return out
 
 
-__all__ = ["expm_conservative", "expm_minus_identity", "step_propagators", "infusion_propagator", "step_stack", "solve_expm"]
+__all__ = ["expm_conservative", "expm_minus_identity", "step_propagators", "infusion_propagator", "doubling_powers",
+           "solve_expm"]

@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from mscpk.engine import saturation as sat
-from mscpk.engine.model.build import BuildMemo, Reads, build_network
+from mscpk.engine.model.build import BuildMemo, ByReads, Reads, build_network
 from mscpk.engine.network import Network
 from mscpk.engine.result import Result
 from mscpk.engine.solvers import LinearSolver, SaturatingSolver, administered
@@ -21,8 +21,8 @@ from mscpk.inputs.scenario import Scenario, check_times
 from mscpk.utils import LRUCache
 
 #: Built networks by scenario structure (doses without amounts, the scenario's overrides of
-#: non-model parameters): the species, a list of (parameters the build read, their values,
-#: network) and the submodel results of those builds (:class:`BuildMemo`).
+#: non-model parameters): the species, the networks built by the parameters they read
+#: (:class:`ByReads`) and the submodel results of those builds (:class:`BuildMemo`).
 _NETWORKS = LRUCache(32)
 #: Builds kept per structure (a fit or scan varies a few parameters around a point).
 _PER_STRUCTURE = 8
@@ -51,13 +51,14 @@ def network_for(scenario: Scenario, params: ParameterSet, species: Species) -> N
     key = _structure_key(scenario, params)
     entry = _NETWORKS.get(key)
     if entry is None or not (entry[0] is species or entry[0] == species):
-        entry = (species, [], BuildMemo(_PER_STRUCTURE))
+        entry = (species, ByReads(_PER_STRUCTURE), BuildMemo(_PER_STRUCTURE))
+        _NETWORKS.put(key, entry)
     _, builds, memo = entry
-    net = next((n for read, n in builds if all(params[k] == v for k, v in read.items())), None)
+    net = builds.find(params)
     if net is None:
         reads = Reads(params)
         net = build_network(scenario, reads, species, memo)
-        _NETWORKS.put(key, (species, [(reads.read, net)] + builds[:_PER_STRUCTURE - 1], memo))
+        builds.put(reads.read, net)
     cells = [d.cells if d.cells is not None else d.cells_per_kg * species.body_weight_kg
              for d in scenario.dose]
     return replace(net, inputs=tuple(replace(inp, cells=float(c)) for inp, c in zip(net.inputs, cells)))

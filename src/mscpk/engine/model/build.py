@@ -41,6 +41,29 @@ class Reads(Mapping[str, float]):
         return len(self.params)
 
 
+class ByReads:
+    """Items kept under the parameter values that made them: :meth:`find` returns the item
+    whose parameters all have the same values in ``params`` (one dict lookup per distinct
+    set of names read), or None. Up to ``size`` items per set of names (oldest dropped)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._tables: dict[tuple[str, ...], dict[tuple, object]] = {}
+
+    def find(self, params: Mapping[str, float]):
+        for names, table in list(self._tables.items()):
+            item = table.get(tuple([params[k] for k in names]))
+            if item is not None:
+                return item
+        return None
+
+    def put(self, read: Mapping[str, float], item) -> None:
+        table = self._tables.setdefault(tuple(read), {})
+        table[tuple(read.values())] = item
+        while len(table) > self.size:
+            table.pop(next(iter(table)), None)
+
+
 class BuildMemo:
     """The submodels' results in earlier builds of one scenario structure (the same
     scenario and species apart from dose amounts and model parameter values).
@@ -54,18 +77,21 @@ class BuildMemo:
 
     def __init__(self, per_part: int = 8) -> None:
         self.per_part = per_part
-        self._parts: dict[tuple, list[tuple[dict[str, float], tuple[str, ...], object]]] = {}
+        self._parts: dict[tuple, ByReads] = {}
 
     def run(self, ctx: BuildContext, fn: Callable, *args):
         """``fn(ctx, *args)``, or its kept result if every parameter it read is unchanged."""
         key = (fn, ctx.primed, *args)
-        kept = self._parts.get(key, [])
+        kept = self._parts.get(key)
+        if kept is None:
+            kept = self._parts.setdefault(key, ByReads(self.per_part))
         params = ctx.params
-        for read, names, result in kept:
-            if all(params[k] == v for k, v in read.items()):
-                for name in names:
-                    ctx.layout.add_name(name)
-                return result
+        hit = kept.find(params)
+        if hit is not None:
+            names, result = hit
+            for name in names:
+                ctx.layout.add_name(name)
+            return result
         reads = Reads(params)
         ctx.params = reads
         asked = ctx.layout.record()
@@ -74,7 +100,7 @@ class BuildMemo:
         finally:
             ctx.params = params
             ctx.layout.stop_recording()
-        self._parts[key] = [(reads.read, tuple(asked), result)] + kept[:self.per_part - 1]
+        kept.put(reads.read, (tuple(asked), result))
         return result
 
 

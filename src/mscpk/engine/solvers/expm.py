@@ -143,27 +143,23 @@ GEMM_SMALL = 1 << 18
 RUN_MIN = 16
 
 
-def _run(e: np.ndarray, x: np.ndarray, r: int) -> np.ndarray:
-    """States after 1..r equal steps (``e = E_dt``) from ``x``, shape (r, n), by doubling:
-    with the states after ``0..2^j - 1`` steps known, those after ``2^j..2^(j+1) - 1`` are
-    ``x_(k + 2^j) = x_k + E_(2^j dt) x_k``, one matrix product over all of them (~log2 r
-    products in all, each cut below :data:`GEMM_SMALL` multiply-adds)."""
-    n = x.size
-    levels = int(r).bit_length()  # 2**levels >= r + 1 states (0..r steps)
-    powers = doubling_powers(e, levels)
-    ys = np.empty((r + 1, n))
-    ys[0] = x
+def _run(e: np.ndarray, ys: np.ndarray) -> None:
+    """Fill ``ys[1:]`` with the states after 1, 2, ... equal steps (``e = E_dt``) from
+    ``ys[0]``, by doubling: with the states after ``0..2^j - 1`` steps known, those after
+    ``2^j..2^(j+1) - 1`` are ``x_(k + 2^j) = x_k + E_(2^j dt) x_k``, one matrix product over
+    all of them (~log2 r products in all, each cut below :data:`GEMM_SMALL` multiply-adds)."""
+    total, n = ys.shape
+    powers = doubling_powers(e, int(total - 1).bit_length())  # 2**levels >= total states
     rows = max(1, GEMM_SMALL // (n * n))
     filled = 1
     for p in powers:
-        need = min(filled, r + 1 - filled)
+        need = min(filled, total - filled)
         for k in range(0, need, rows):  # small products: OpenBLAS keeps them on one thread
             k1 = min(need, k + rows)
             block = ys[filled + k:filled + k1]
             np.matmul(ys[k:k1], p, out=block)
             block += ys[k:k1]
         filled += need
-    return ys[1:]
 
 
 def solve_expm(net: Network, times: np.ndarray) -> np.ndarray:
@@ -173,49 +169,46 @@ def solve_expm(net: Network, times: np.ndarray) -> np.ndarray:
     between) over the output times inside; runs of equal steps (e.g. an hourly grid) are
     propagated by doubling (:func:`_run`), all states of a run by ~log2(run) matrix products."""
     times = np.asarray(times, dtype=float)
-    events = net.event_times(float(np.max(times)))
+    ts, inverse = np.unique(times, return_inverse=True)  # sorted, unique
+    events = net.event_times(float(ts[-1]))
     n = len(net.layout)
     x = np.zeros(n)
-    out = np.zeros((len(times), n))
-    order = np.argsort(times, kind="stable")
-    ts = times[order]
+    out = np.zeros((ts.size, n))
     for e, ta in enumerate(events):
         b = boluses(net, ta)
         if b is not None:
             x = x + b
+        lo = int(np.searchsorted(ts, ta))
+        if lo < ts.size and ts[lo] == ta:
+            out[lo] = x
+            lo += 1
         if e + 1 == len(events):
-            out[order[ts >= ta]] = x
             break
         tb = events[e + 1]
-        lo, hi = np.searchsorted(ts, [ta, tb])
-        out[order[lo:hi][ts[lo:hi] == ta]] = x
-        grid = np.unique(np.concatenate(([ta], ts[lo:hi], [tb])))  # ta, outputs inside, tb
-        mode = net.mode_at(ta)
-        a = net.matrix(mode)
+        hi = int(np.searchsorted(ts, tb))  # outputs strictly inside (ta, tb): ts[lo:hi]
+        steps = np.diff(np.concatenate(([ta], ts[lo:hi], [tb])))
+        a = net.matrix(net.mode_at(ta))
         u = infusion_rate(net, ta, tb)
-        states = np.empty((grid.size - 1, n))  # after each step
+        states = np.empty((steps.size + 1, n))  # at ta, then after each step
+        states[0] = x
         if u is not None:
-            for k in range(grid.size - 1):
-                phi, g = infusion_propagator(a, grid[k + 1] - grid[k], u)
-                x = phi @ x + g
-                states[k] = x
+            for k, dt in enumerate(steps):
+                phi, g = infusion_propagator(a, dt, u)
+                states[k + 1] = phi @ states[k] + g
         else:
-            dts = np.round(np.diff(grid), 12)
+            dts = np.round(steps, 12)
             props = step_propagators(a, dts.tolist())
             starts = np.flatnonzero(np.r_[True, dts[1:] != dts[:-1]])
             for k0, k1 in zip(starts, np.r_[starts[1:], dts.size]):
                 e_dt = props[float(dts[k0])]
                 if k1 - k0 >= RUN_MIN:
-                    states[k0:k1] = _run(e_dt, x, k1 - k0)
-                    x = states[k1 - 1]
+                    _run(e_dt, states[k0:k1 + 1])
                 else:
                     for k in range(k0, k1):
-                        x = x + e_dt.dot(x)
-                        states[k] = x
-        inside = ts[lo:hi] > ta
-        out[order[lo:hi][inside]] = states[np.searchsorted(grid, ts[lo:hi][inside]) - 1]
+                        states[k + 1] = states[k] + e_dt.dot(states[k])
+        out[lo:hi] = states[1:-1]
         x = states[-1].copy()
-    return out
+    return out if ts.size == times.size and np.array_equal(ts, times) else out[inverse]
 
 
 __all__ = ["expm_conservative", "expm_minus_identity", "step_propagators", "infusion_propagator", "doubling_powers",

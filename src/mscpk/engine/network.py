@@ -159,6 +159,15 @@ class Network:
             self.matrix_cache[mode] = a
         return a
 
+    def matrix_key(self, mode: str = "base") -> bytes:
+        """Size and bytes of :meth:`matrix` (the key of the solvers' caches), made once."""
+        key = self.matrix_cache.get((mode, "key"))
+        if key is None:
+            a = self.matrix(mode)
+            key = a.shape[0].to_bytes(4, "little") + a.tobytes()
+            self.matrix_cache[(mode, "key")] = key
+        return key
+
     def batch_size(self) -> int | None:
         """Number of subjects N of a batch build (rates are arrays (N,)); None if scalar."""
         for trs in self.modes.values():

@@ -59,7 +59,12 @@ def expm_minus_identity(m: np.ndarray) -> np.ndarray:
 _INV_FACTORIAL = [1.0 / math.factorial(k) for k in range(13)]
 
 
-def step_propagators(a: np.ndarray, dts) -> dict[float, np.ndarray]:
+def matrix_bytes(a: np.ndarray) -> bytes:
+    """Size and bytes of a matrix: the key of the caches (:meth:`Network.matrix_key`)."""
+    return a.shape[0].to_bytes(4, "little") + a.tobytes()
+
+
+def step_propagators(a: np.ndarray, dts, key: bytes | None = None) -> dict[float, np.ndarray]:
     """``expm(a dt) - I`` for each step ``dt`` (rounded to 1e-12 h) of the rate matrix ``a``.
 
     Steps that are integer multiples ``m`` of the shortest one, ``h`` (the output grids:
@@ -73,9 +78,10 @@ def step_propagators(a: np.ndarray, dts) -> dict[float, np.ndarray]:
     steps, not on the doses: they are kept in a small LRU cache keyed by both, so
     re-simulating a model with other doses only propagates. Keying by the whole set of
     steps keeps the result independent of what was computed before (bit for bit).
+    ``key``: :func:`matrix_bytes` of ``a`` if known.
     """
     wanted = np.unique(np.asarray(dts, dtype=float)).tolist()
-    key = (a.shape[0].to_bytes(4, "little") + a.tobytes(), tuple(wanted))
+    key = (matrix_bytes(a) if key is None else key, tuple(wanted))
     hit = _PROPAGATORS.get(key)
     if hit is not None:
         return hit
@@ -118,11 +124,12 @@ def infusion_propagator(a: np.ndarray, dt: float, u: np.ndarray) -> tuple[np.nda
     return e[:n, :n], e[:n, n]
 
 
-def doubling_powers(e: np.ndarray, levels: int) -> list[np.ndarray]:
+def doubling_powers(e: np.ndarray, levels: int, key=None) -> list[np.ndarray]:
     """Transposes of ``E_(2^j dt)`` for ``j < levels`` from ``e = E_dt`` by squaring in the
-    conserving form (``E_2a = 2 E_a + E_a E_a``); LRU-cached by ``e`` (the longest list made,
-    extended by the same recurrence: a prefix never depends on what was asked before)."""
-    key = (e.shape[0].to_bytes(4, "little") + e.tobytes(), "doubling")
+    conserving form (``E_2a = 2 E_a + E_a E_a``); LRU-cached by ``key`` (anything that
+    determines ``e``; default its bytes), the longest list made, extended by the same
+    recurrence: a prefix never depends on what was asked before."""
+    key = ("doubling", matrix_bytes(e) if key is None else key)
     hit = _PROPAGATORS.get(key)
     if hit is not None and len(hit) >= levels:
         return hit
@@ -143,13 +150,14 @@ GEMM_SMALL = 1 << 18
 RUN_MIN = 16
 
 
-def _run(e: np.ndarray, ys: np.ndarray) -> None:
+def _run(e: np.ndarray, ys: np.ndarray, key=None) -> None:
     """Fill ``ys[1:]`` with the states after 1, 2, ... equal steps (``e = E_dt``) from
     ``ys[0]``, by doubling: with the states after ``0..2^j - 1`` steps known, those after
     ``2^j..2^(j+1) - 1`` are ``x_(k + 2^j) = x_k + E_(2^j dt) x_k``, one matrix product over
-    all of them (~log2 r products in all, each cut below :data:`GEMM_SMALL` multiply-adds)."""
+    all of them (~log2 r products in all, each cut below :data:`GEMM_SMALL` multiply-adds).
+    ``key``: the cache key of ``e`` (:func:`doubling_powers`)."""
     total, n = ys.shape
-    powers = doubling_powers(e, int(total - 1).bit_length())  # 2**levels >= total states
+    powers = doubling_powers(e, int(total - 1).bit_length(), key)  # 2**levels >= total states
     rows = max(1, GEMM_SMALL // (n * n))
     filled = 1
     for p in powers:
@@ -187,7 +195,8 @@ def solve_expm(net: Network, times: np.ndarray) -> np.ndarray:
         tb = events[e + 1]
         hi = int(np.searchsorted(ts, tb))  # outputs strictly inside (ta, tb): ts[lo:hi]
         steps = np.diff(np.concatenate(([ta], ts[lo:hi], [tb])))
-        a = net.matrix(net.mode_at(ta))
+        mode = net.mode_at(ta)
+        a = net.matrix(mode)
         u = infusion_rate(net, ta, tb)
         states = np.empty((steps.size + 1, n))  # at ta, then after each step
         states[0] = x
@@ -197,12 +206,15 @@ def solve_expm(net: Network, times: np.ndarray) -> np.ndarray:
                 states[k + 1] = phi @ states[k] + g
         else:
             dts = np.round(steps, 12)
-            props = step_propagators(a, dts.tolist())
-            starts = np.flatnonzero(np.r_[True, dts[1:] != dts[:-1]])
-            for k0, k1 in zip(starts, np.r_[starts[1:], dts.size]):
-                e_dt = props[float(dts[k0])]
+            a_key = net.matrix_key(mode)
+            props = step_propagators(a, dts.tolist(), a_key)
+            h = float(dts[dts > 0].min(initial=np.inf))  # E_dt is composed from E_h: (a, h, dt) fix it
+            bounds = [0, *(np.flatnonzero(dts[1:] != dts[:-1]) + 1).tolist(), dts.size]  # runs of equal steps
+            for k0, k1 in zip(bounds[:-1], bounds[1:]):
+                dt = float(dts[k0])
+                e_dt = props[dt]
                 if k1 - k0 >= RUN_MIN:
-                    _run(e_dt, states[k0:k1 + 1])
+                    _run(e_dt, states[k0:k1 + 1], (a_key, h, dt))
                 else:
                     for k in range(k0, k1):
                         states[k + 1] = states[k] + e_dt.dot(states[k])
@@ -211,5 +223,5 @@ def solve_expm(net: Network, times: np.ndarray) -> np.ndarray:
     return out if ts.size == times.size and np.array_equal(ts, times) else out[inverse]
 
 
-__all__ = ["expm_conservative", "expm_minus_identity", "step_propagators", "infusion_propagator", "doubling_powers",
+__all__ = ["expm_conservative", "expm_minus_identity", "step_propagators", "infusion_propagator", "doubling_powers", "matrix_bytes",
            "solve_expm"]

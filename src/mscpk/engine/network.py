@@ -148,13 +148,14 @@ class Network:
         a = self.matrix_cache.get(mode)
         if a is None:
             idx = self.layout.index
+            n = len(self.layout)
             trs = self.modes[mode]
-            src = np.array([idx(t.source) for t in trs], dtype=np.intp)
-            dst = np.array([idx(t.target) for t in trs], dtype=np.intp)
-            rate = np.array([t.rate for t in trs], dtype=float)
-            a = np.zeros((len(self.layout), len(self.layout)))
-            np.add.at(a, (src, src), -rate)  # in transition order, as a loop would add them
-            np.add.at(a, (dst, src), rate)
+            src = np.fromiter((idx(t.source) for t in trs), dtype=np.intp, count=len(trs))
+            dst = np.fromiter((idx(t.target) for t in trs), dtype=np.intp, count=len(trs))
+            rate = np.fromiter((t.rate for t in trs), dtype=float, count=len(trs))
+            # every outflow, then every inflow, each in transition order, as a loop would add them
+            a = np.bincount(np.concatenate((src * (n + 1), dst * n + src)), np.concatenate((-rate, rate)),
+                            minlength=n * n).reshape(n, n)
             a.setflags(write=False)
             self.matrix_cache[mode] = a
         return a

@@ -58,7 +58,9 @@ class StateLayout:
     def record(self) -> dict[str, None]:
         """Start recording the names asked for (new or not); returns the (live) record,
         which :meth:`stop_recording` ends. Replaying them with :meth:`add_name` in order
-        reproduces what the recorded code did to any layout."""
+        reproduces what the recorded code did to any layout. Not nested."""
+        if self._asked is not None:
+            raise RuntimeError("the layout is already recording")
         self._asked = {}
         return self._asked
 

@@ -38,15 +38,34 @@ class StateLayout:
         self._names: list[str] = []
         self._index: dict[str, int] = {}
         self._frozen = False
+        #: names asked for since :meth:`record` started (in order), or None
+        self._asked: dict[str, None] | None = None
 
     def add(self, site: str, kind: str) -> str:
-        name = state_id(site, kind)
+        return self.add_name(state_id(site, kind))
+
+    def add_name(self, name: str) -> str:
+        """Add the state ``name`` (``"{site}__{kind}"``) if new; returns it."""
+        if self._asked is not None:
+            self._asked[name] = None
         if name not in self._index:
             if self._frozen:
                 raise RuntimeError(f"layout is frozen; cannot add {name}")
             self._index[name] = len(self._names)
             self._names.append(name)
         return name
+
+    def record(self) -> dict[str, None]:
+        """Start recording the names asked for (new or not); returns the (live) record,
+        which :meth:`stop_recording` ends. Replaying them with :meth:`add_name` in order
+        reproduces what the recorded code did to any layout. Not nested."""
+        if self._asked is not None:
+            raise RuntimeError("the layout is already recording")
+        self._asked = {}
+        return self._asked
+
+    def stop_recording(self) -> None:
+        self._asked = None
 
     def freeze(self) -> "StateLayout":
         self._frozen = True
@@ -131,16 +150,26 @@ class Network:
         a = self.matrix_cache.get(mode)
         if a is None:
             idx = self.layout.index
+            n = len(self.layout)
             trs = self.modes[mode]
-            src = np.array([idx(t.source) for t in trs], dtype=np.intp)
-            dst = np.array([idx(t.target) for t in trs], dtype=np.intp)
-            rate = np.array([t.rate for t in trs], dtype=float)
-            a = np.zeros((len(self.layout), len(self.layout)))
-            np.add.at(a, (src, src), -rate)  # in transition order, as a loop would add them
-            np.add.at(a, (dst, src), rate)
+            src = np.fromiter((idx(t.source) for t in trs), dtype=np.intp, count=len(trs))
+            dst = np.fromiter((idx(t.target) for t in trs), dtype=np.intp, count=len(trs))
+            rate = np.fromiter((t.rate for t in trs), dtype=float, count=len(trs))
+            # every outflow, then every inflow, each in transition order, as a loop would add them
+            a = np.bincount(np.concatenate((src * (n + 1), dst * n + src)), np.concatenate((-rate, rate)),
+                            minlength=n * n).reshape(n, n)
             a.setflags(write=False)
             self.matrix_cache[mode] = a
         return a
+
+    def matrix_key(self, mode: str = "base") -> bytes:
+        """Size and bytes of :meth:`matrix` (the key of the solvers' caches), made once."""
+        key = self.matrix_cache.get((mode, "key"))
+        if key is None:
+            a = self.matrix(mode)
+            key = a.shape[0].to_bytes(4, "little") + a.tobytes()
+            self.matrix_cache[(mode, "key")] = key
+        return key
 
     def batch_size(self) -> int | None:
         """Number of subjects N of a batch build (rates are arrays (N,)); None if scalar."""

@@ -28,10 +28,10 @@ def peak_occlusion_by_bed(net: Network, states: np.ndarray) -> dict[str, float]:
     if not net.capacities:
         return {}
     idx = net.layout.index
-    occ = np.zeros((len(net.layout), len(net.capacities)))
-    for b, cap in enumerate(net.capacities.values()):
-        occ[[idx(s) for s in cap.states], b] = 1.0
-    peak = (states @ occ).max(axis=0)
+    members = [(idx(s), b) for b, cap in enumerate(net.capacities.values()) for s in cap.states]
+    occ = np.zeros((len(members), len(net.capacities)))  # the occupying states only: a small product
+    occ[np.arange(len(members)), [b for _, b in members]] = 1.0
+    peak = (occ.T @ states.T[[i for i, _ in members]]).max(axis=1)  # (beds, times): a fast row max
     return {bed: float(peak[b] / cap.capacity) for b, (bed, cap) in enumerate(net.capacities.items())}
 
 

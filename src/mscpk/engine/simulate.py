@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from mscpk.engine import saturation as sat
-from mscpk.engine.model.build import build_network
+from mscpk.engine.model.build import BuildMemo, ByReads, Reads, build_network
 from mscpk.engine.network import Network
 from mscpk.engine.result import Result
 from mscpk.engine.solvers import LinearSolver, SaturatingSolver, administered
@@ -21,28 +21,11 @@ from mscpk.inputs.scenario import Scenario, check_times
 from mscpk.utils import LRUCache
 
 #: Built networks by scenario structure (doses without amounts, the scenario's overrides of
-#: non-model parameters): a list of (parameters the build read, their values, network).
+#: non-model parameters): the species, the networks built by the parameters they read
+#: (:class:`ByReads`) and the submodel results of those builds (:class:`BuildMemo`).
 _NETWORKS = LRUCache(32)
 #: Builds kept per structure (a fit or scan varies a few parameters around a point).
 _PER_STRUCTURE = 8
-
-
-class _Reads(Mapping[str, float]):
-    """A parameter set that records the names the build reads (the rates depend on those only)."""
-
-    def __init__(self, params: ParameterSet) -> None:
-        self.params, self.read = params, {}
-
-    def __getitem__(self, name: str) -> float:
-        value = self.params[name]
-        self.read[name] = value
-        return value
-
-    def __iter__(self):
-        return iter(self.params)
-
-    def __len__(self) -> int:
-        return len(self.params)
 
 
 def _structure_key(scenario: Scenario, params: ParameterSet) -> str:
@@ -55,19 +38,27 @@ def _structure_key(scenario: Scenario, params: ParameterSet) -> str:
 
 def network_for(scenario: Scenario, params: ParameterSet, species: Species) -> Network:
     """The scenario's network, reusing a cached build when only dose amounts or parameters
-    that the build does not read differ.
+    that the build does not read differ, and the submodels of earlier builds that read no
+    changed parameter.
 
     The rate matrices depend on the parameters the build reads, not on how many cells are
     given: a cached network is reused with fresh administrations (what repeated calls with
     varied doses cost) whenever every parameter its build read has the same value.
+    Otherwise the network is built again, each submodel reusing its result of an earlier
+    build whose parameters it read are unchanged (:class:`BuildMemo`): the network is the
+    one a fresh build gives.
     """
     key = _structure_key(scenario, params)
-    builds = _NETWORKS.get(key) or []
-    net = next((n for read, n in builds if all(params[k] == v for k, v in read.items())), None)
+    entry = _NETWORKS.get(key)
+    if entry is None or not (entry[0] is species or entry[0] == species):
+        entry = (species, ByReads(_PER_STRUCTURE), BuildMemo(_PER_STRUCTURE))
+        _NETWORKS.put(key, entry)
+    _, builds, memo = entry
+    net = builds.find(params)
     if net is None:
-        reads = _Reads(params)
-        net = build_network(scenario, reads, species)
-        _NETWORKS.put(key, [(reads.read, net)] + builds[:_PER_STRUCTURE - 1])
+        reads = Reads(params)
+        net = build_network(scenario, reads, species, memo)
+        builds.put(reads.read, net)
     cells = [d.cells if d.cells is not None else d.cells_per_kg * species.body_weight_kg
              for d in scenario.dose]
     return replace(net, inputs=tuple(replace(inp, cells=float(c)) for inp, c in zip(net.inputs, cells)))

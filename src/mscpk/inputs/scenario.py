@@ -52,7 +52,8 @@ def _times(values: Iterable[object]) -> np.ndarray:
         arr = np.asarray(values)
     except ValueError:  # ragged input
         arr = np.asarray([None])
-    if arr.ndim != 1 or arr.dtype.kind not in "iuf" or any(type(v) in (bool, np.bool_) for v in values):
+    if arr.ndim != 1 or arr.dtype.kind not in "iuf" or (
+            not isinstance(values, np.ndarray) and any(type(v) in (bool, np.bool_) for v in values)):
         bad = next((v for v in values if type(v) in (bool, np.bool_) or not isinstance(v, (int, float, np.number))),
                    values)
     else:

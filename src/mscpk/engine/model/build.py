@@ -7,6 +7,7 @@ layout is stable and reproducible; no code outside the layout uses indices.
 from __future__ import annotations
 
 from types import MappingProxyType
+from typing import Callable, Iterator, Mapping
 
 from mscpk.inputs.parameters import ParameterSet
 from mscpk.inputs.physiology import Species
@@ -22,12 +23,97 @@ from mscpk.engine.model.depots import DEPOT_KINDS, ORGAN_DEPOT_KINDS, depots, do
 ORGAN_KINDS = ("vascular", "arrested", "engrafted", "dead")
 
 
+class Reads(Mapping[str, float]):
+    """A parameter set that records the names read through it, with their values."""
+
+    def __init__(self, params: Mapping[str, float]) -> None:
+        self.params, self.read = params, {}
+
+    def __getitem__(self, name: str) -> float:
+        value = self.params[name]
+        self.read[name] = value
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.params)
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+
+class ByReads:
+    """Items kept under the parameter values that made them: :meth:`find` returns the item
+    whose parameters all have the same values in ``params`` (one dict lookup per distinct
+    set of names read), or None. Up to ``size`` items per set of names (oldest dropped)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._tables: dict[tuple[str, ...], dict[tuple, object]] = {}
+
+    def find(self, params: Mapping[str, float]):
+        for names, table in list(self._tables.items()):
+            item = table.get(tuple([params[k] for k in names]))
+            if item is not None:
+                return item
+        return None
+
+    def put(self, read: Mapping[str, float], item) -> None:
+        table = self._tables.setdefault(tuple(read), {})
+        table[tuple(read.values())] = item
+        while len(table) > self.size:
+            table.pop(next(iter(table)), None)
+
+
+class BuildMemo:
+    """The submodels' results in earlier builds of one scenario structure (the same
+    scenario and species apart from dose amounts and model parameter values).
+
+    Each result is kept with the parameters the submodel read and the states it named; a
+    build reuses it (naming the same states in the same order) whenever every one of those
+    parameters has the same value, so only the submodels that read a changed parameter run
+    again, and the network is the one a fresh build gives. The dose inputs are always built
+    afresh (they carry the amounts). Up to ``per_part`` results per submodel call are kept.
+    """
+
+    def __init__(self, per_part: int = 8) -> None:
+        self.per_part = per_part
+        self._parts: dict[tuple, ByReads] = {}
+
+    def run(self, ctx: BuildContext, fn: Callable, *args):
+        """``fn(ctx, *args)``, or its kept result if every parameter it read is unchanged."""
+        key = (fn, ctx.primed, *args)
+        kept = self._parts.get(key)
+        if kept is None:
+            kept = self._parts.setdefault(key, ByReads(self.per_part))
+        params = ctx.params
+        hit = kept.find(params)
+        if hit is not None:
+            names, result = hit
+            for name in names:
+                ctx.layout.add_name(name)
+            return result
+        reads = Reads(params)
+        ctx.params = reads
+        asked = ctx.layout.record()
+        try:
+            result = fn(ctx, *args)
+        finally:
+            ctx.params = params
+            ctx.layout.stop_recording()
+        kept.put(reads.read, (tuple(asked), result))
+        return result
+
+
 def build_network(scenario: Scenario, params: ParameterSet | None = None,
-                  species: Species | None = None) -> Network:
-    """The scenario's :class:`Network` (states, transitions per mode, doses, capacities)."""
+                  species: Species | None = None, memo: BuildMemo | None = None) -> Network:
+    """The scenario's :class:`Network` (states, transitions per mode, doses, capacities).
+
+    ``memo``: reuse the submodel results of earlier builds of this scenario structure
+    (:class:`BuildMemo`; scalar parameters only)."""
     species = species or scenario_species(scenario)
     params = params or scenario_parameters(scenario)
     ctx = BuildContext(scenario, species, params)
+    part = memo.run if memo is not None else (lambda c, fn, *args: fn(c, *args))
     for kind in ("venous", "arterial", "dead"):
         ctx.s("blood", kind)
     for o in species.organ_names():
@@ -54,12 +140,12 @@ def build_network(scenario: Scenario, params: ParameterSet | None = None,
     for name in wanted:
         flags = mode_flags(name)
         ctx.primed = "primed" in flags
-        circ = circulation(ctx, dilation) if "vasodilated" in flags else circulation(ctx)
-        modes[name] = tuple(circ + cell_fate(ctx) + depots(ctx))
+        circ = part(ctx, circulation, dilation) if "vasodilated" in flags else part(ctx, circulation)
+        modes[name] = tuple(circ + part(ctx, cell_fate) + part(ctx, depots))
     ctx.primed = False
+    caps = part(ctx, capacities)
     ctx.layout.freeze()
-    return Network(ctx.layout, MappingProxyType(modes), tuple(inputs),
-                   MappingProxyType(capacities(ctx)), tuple(schedule))
+    return Network(ctx.layout, MappingProxyType(modes), tuple(inputs), MappingProxyType(caps), tuple(schedule))
 
 
 #: Modifiers that can be active on an interval, in the order used in mode names.

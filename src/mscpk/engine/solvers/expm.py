@@ -59,7 +59,12 @@ def expm_minus_identity(m: np.ndarray) -> np.ndarray:
 _INV_FACTORIAL = [1.0 / math.factorial(k) for k in range(13)]
 
 
-def step_propagators(a: np.ndarray, dts) -> dict[float, np.ndarray]:
+def matrix_bytes(a: np.ndarray) -> bytes:
+    """Size and bytes of a matrix: the key of the caches (:meth:`Network.matrix_key`)."""
+    return a.shape[0].to_bytes(4, "little") + a.tobytes()
+
+
+def step_propagators(a: np.ndarray, dts, key: bytes | None = None) -> dict[float, np.ndarray]:
     """``expm(a dt) - I`` for each step ``dt`` (rounded to 1e-12 h) of the rate matrix ``a``.
 
     Steps that are integer multiples ``m`` of the shortest one, ``h`` (the output grids:
@@ -73,9 +78,10 @@ def step_propagators(a: np.ndarray, dts) -> dict[float, np.ndarray]:
     steps, not on the doses: they are kept in a small LRU cache keyed by both, so
     re-simulating a model with other doses only propagates. Keying by the whole set of
     steps keeps the result independent of what was computed before (bit for bit).
+    ``key``: :func:`matrix_bytes` of ``a`` if known.
     """
     wanted = np.unique(np.asarray(dts, dtype=float)).tolist()
-    key = (a.shape[0].to_bytes(4, "little") + a.tobytes(), tuple(wanted))
+    key = (matrix_bytes(a) if key is None else key, tuple(wanted))
     hit = _PROPAGATORS.get(key)
     if hit is not None:
         return hit
@@ -118,47 +124,50 @@ def infusion_propagator(a: np.ndarray, dt: float, u: np.ndarray) -> tuple[np.nda
     return e[:n, :n], e[:n, n]
 
 
-def step_stack(a: np.ndarray, dt: float, e: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(E_mdt, M)``: ``E_jdt = expm(a j dt) - I`` composed from ``e = E_dt`` by
-    ``E_(j+1)dt = E_jdt + E_dt + E_jdt E_dt`` (cells conserved), and ``M`` (n, m n) with
-    ``x @ M = [E_dt x, ..., E_mdt x]``; LRU-cached by the rate matrix, ``dt`` and ``m``."""
-    key = (a.shape[0].to_bytes(4, "little") + a.tobytes(), "stack", dt, m)
+def doubling_powers(e: np.ndarray, levels: int, key=None) -> list[np.ndarray]:
+    """Transposes of ``E_(2^j dt)`` for ``j < levels`` from ``e = E_dt`` by squaring in the
+    conserving form (``E_2a = 2 E_a + E_a E_a``); LRU-cached by ``key`` (anything that
+    determines ``e``; default its bytes), the longest list made, extended by the same
+    recurrence: a prefix never depends on what was asked before."""
+    key = ("doubling", matrix_bytes(e) if key is None else key)
     hit = _PROPAGATORS.get(key)
-    if hit is not None:
+    if hit is not None and len(hit) >= levels:
         return hit
-    n = e.shape[0]
-    stack = np.empty((m, n, n))
-    stack[0] = e
-    for j in range(1, m):
-        stack[j] = stack[j - 1] + e + stack[j - 1] @ e
-    out = (stack[-1], np.ascontiguousarray(stack.transpose(2, 0, 1).reshape(n, m * n)))
-    _PROPAGATORS.put(key, out)
+    out = list(hit) if hit is not None else [np.ascontiguousarray(e.T)]
+    while len(out) < levels:
+        p = out[-1]
+        q = 2.0 * p + p @ p
+        q.setflags(write=False)
+        out.append(q)
+    _PROPAGATORS.put(key, out)  # a new list: one that another thread holds never changes
     return out
 
 
 #: Largest matrix product (multiply-adds) done in one call: OpenBLAS runs larger ones on
 #: several threads, which spin-wait for milliseconds when the machine is busy.
 GEMM_SMALL = 1 << 18
-#: Runs of at least this many equal steps are propagated in blocks (:func:`_run`).
+#: Runs of at least this many equal steps are propagated by doubling (:func:`_run`).
 RUN_MIN = 16
 
 
-def _run(a: np.ndarray, dt: float, e: np.ndarray, x: np.ndarray, r: int) -> np.ndarray:
-    """States after 1..r equal steps ``dt`` from ``x`` (r, n): block starts ``y_b`` by steps
-    of ``m dt``, then every state of the run by one product, ``x_(bm+j) = y_b + E_jdt y_b``."""
-    m = max(2, int(round(np.sqrt(r / 12.0))))  # ~ cost of composing = cost of stepping
-    em, mat = step_stack(a, dt, e, m)
-    nb = -(-r // m)
-    ys = np.empty((nb, x.size))
-    ys[0] = x
-    for b in range(1, nb):
-        ys[b] = ys[b - 1] + em.dot(ys[b - 1])
-    xs = np.empty((nb, m * x.size))
-    rows = max(1, GEMM_SMALL // mat.size)
-    for b in range(0, nb, rows):  # small products: OpenBLAS keeps them on one thread
-        np.matmul(ys[b:b + rows], mat, out=xs[b:b + rows])
-    xs = xs.reshape(nb, m, x.size) + ys[:, None, :]  # [b, j]: step b m + j + 1
-    return xs.reshape(nb * m, x.size)[:r]
+def _run(e: np.ndarray, ys: np.ndarray, key=None) -> None:
+    """Fill ``ys[1:]`` with the states after 1, 2, ... equal steps (``e = E_dt``) from
+    ``ys[0]``, by doubling: with the states after ``0..2^j - 1`` steps known, those after
+    ``2^j..2^(j+1) - 1`` are ``x_(k + 2^j) = x_k + E_(2^j dt) x_k``, one matrix product over
+    all of them (~log2 r products in all, each cut below :data:`GEMM_SMALL` multiply-adds).
+    ``key``: the cache key of ``e`` (:func:`doubling_powers`)."""
+    total, n = ys.shape
+    powers = doubling_powers(e, int(total - 1).bit_length(), key)  # 2**levels >= total states
+    rows = max(1, GEMM_SMALL // (n * n))
+    filled = 1
+    for p in powers:
+        need = min(filled, total - filled)
+        for k in range(0, need, rows):  # small products: OpenBLAS keeps them on one thread
+            k1 = min(need, k + rows)
+            block = ys[filled + k:filled + k1]
+            np.matmul(ys[k:k1], p, out=block)
+            block += ys[k:k1]
+        filled += need
 
 
 def solve_expm(net: Network, times: np.ndarray) -> np.ndarray:
@@ -166,51 +175,53 @@ def solve_expm(net: Network, times: np.ndarray) -> np.ndarray:
 
     From event to event (:meth:`Network.event_times`: mode, doses and infusions constant in
     between) over the output times inside; runs of equal steps (e.g. an hourly grid) are
-    propagated in blocks (:func:`_run`), all states of a run by a few matrix products."""
+    propagated by doubling (:func:`_run`), all states of a run by ~log2(run) matrix products."""
     times = np.asarray(times, dtype=float)
-    events = net.event_times(float(np.max(times)))
+    ts, inverse = np.unique(times, return_inverse=True)  # sorted, unique
+    events = net.event_times(float(ts[-1]))
     n = len(net.layout)
     x = np.zeros(n)
-    out = np.zeros((len(times), n))
-    order = np.argsort(times, kind="stable")
-    ts = times[order]
+    out = np.zeros((ts.size, n))
     for e, ta in enumerate(events):
         b = boluses(net, ta)
         if b is not None:
             x = x + b
+        lo = int(np.searchsorted(ts, ta))
+        if lo < ts.size and ts[lo] == ta:
+            out[lo] = x
+            lo += 1
         if e + 1 == len(events):
-            out[order[ts >= ta]] = x
             break
         tb = events[e + 1]
-        lo, hi = np.searchsorted(ts, [ta, tb])
-        out[order[lo:hi][ts[lo:hi] == ta]] = x
-        grid = np.unique(np.concatenate(([ta], ts[lo:hi], [tb])))  # ta, outputs inside, tb
+        hi = int(np.searchsorted(ts, tb))  # outputs strictly inside (ta, tb): ts[lo:hi]
+        steps = np.diff(np.concatenate(([ta], ts[lo:hi], [tb])))
         mode = net.mode_at(ta)
         a = net.matrix(mode)
         u = infusion_rate(net, ta, tb)
-        states = np.empty((grid.size - 1, n))  # after each step
+        states = np.empty((steps.size + 1, n))  # at ta, then after each step
+        states[0] = x
         if u is not None:
-            for k in range(grid.size - 1):
-                phi, g = infusion_propagator(a, grid[k + 1] - grid[k], u)
-                x = phi @ x + g
-                states[k] = x
+            for k, dt in enumerate(steps):
+                phi, g = infusion_propagator(a, dt, u)
+                states[k + 1] = phi @ states[k] + g
         else:
-            dts = np.round(np.diff(grid), 12)
-            props = step_propagators(a, dts.tolist())
-            starts = np.flatnonzero(np.r_[True, dts[1:] != dts[:-1]])
-            for k0, k1 in zip(starts, np.r_[starts[1:], dts.size]):
-                e_dt = props[float(dts[k0])]
+            dts = np.round(steps, 12)
+            a_key = net.matrix_key(mode)
+            props = step_propagators(a, dts.tolist(), a_key)
+            h = float(dts[dts > 0].min(initial=np.inf))  # E_dt is composed from E_h: (a, h, dt) fix it
+            bounds = [0, *(np.flatnonzero(dts[1:] != dts[:-1]) + 1).tolist(), dts.size]  # runs of equal steps
+            for k0, k1 in zip(bounds[:-1], bounds[1:]):
+                dt = float(dts[k0])
+                e_dt = props[dt]
                 if k1 - k0 >= RUN_MIN:
-                    states[k0:k1] = _run(a, float(dts[k0]), e_dt, x, k1 - k0)
-                    x = states[k1 - 1]
+                    _run(e_dt, states[k0:k1 + 1], (a_key, h, dt))
                 else:
                     for k in range(k0, k1):
-                        x = x + e_dt.dot(x)
-                        states[k] = x
-        inside = ts[lo:hi] > ta
-        out[order[lo:hi][inside]] = states[np.searchsorted(grid, ts[lo:hi][inside]) - 1]
+                        states[k + 1] = states[k] + e_dt.dot(states[k])
+        out[lo:hi] = states[1:-1]
         x = states[-1].copy()
-    return out
+    return out if ts.size == times.size and np.array_equal(ts, times) else out[inverse]
 
 
-__all__ = ["expm_conservative", "expm_minus_identity", "step_propagators", "infusion_propagator", "step_stack", "solve_expm"]
+__all__ = ["expm_conservative", "expm_minus_identity", "step_propagators", "infusion_propagator", "doubling_powers", "matrix_bytes",
+           "solve_expm"]

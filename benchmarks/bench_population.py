@@ -5,8 +5,11 @@ Run:  python benchmarks/bench_population.py            (about a minute)
 
 * ``cli_linear_10k_s``, ``cli_saturating_10k_s``: ``mscpk population`` end to end in a fresh
   process (start-up, sampling, simulation, metrics, writing parquet) for 10,000 subjects of
-  examples/population_iv_mouse.toml (two varied parameters; the saturating case at 2e6 cells
+  examples/population_iv_mouse.toml with two varied model parameters (its cardiac output
+  replaced by the systemic arrested-cell death half-life; the saturating case at 2e6 cells
   with saturation "on"); target <= 10 s each;
+* ``cli_linear_physiology_10k_s``: the example as it is (cardiac output, a physiology
+  parameter, varies: every subject's network is built on its own);
 * ``sobol_5_factors_n1024_s``: ``mscpk.sensitivity`` (Sobol, N = 1024, 5 factors, one metric:
   1024 x 7 = 7168 subjects); target <= 30 s;
 * with ``--million``: ``dask_1e6_subjects_per_s`` for 1 and 2 workers (a LocalCluster of
@@ -34,17 +37,25 @@ FACTORS = {
 }
 
 
-def _scenario_text(saturating: bool, n: int) -> str:
+PHYSIOLOGY_LINE = '"Cardiac output [L/h]" = { dist = "lognormal", median = 0.84, cv = 0.15 }'
+PARAMETER_LINE = '"Systemic arrested cell death half-life [h]" = { dist = "lognormal", median = 24.0, cv = 0.4 }'
+
+
+def _scenario_text(saturating: bool, n: int, physiology: bool = False) -> str:
     text = EXAMPLE.read_text().replace("n = 1000", f"n = {n}")
+    if PHYSIOLOGY_LINE not in text:
+        raise SystemExit(f"{EXAMPLE} changed: the benchmark expects the line {PHYSIOLOGY_LINE!r}")
+    if not physiology:
+        text = text.replace(PHYSIOLOGY_LINE, PARAMETER_LINE)
     if saturating:
         text = text.replace("cells = 5e5", "cells = 2e6").replace("end_h = 672.0", 'end_h = 672.0\nsaturation = "on"')
     return text
 
 
-def cli_seconds(saturating: bool, n: int) -> float:
+def cli_seconds(saturating: bool, n: int, physiology: bool = False) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         sc = Path(tmp) / "pop.toml"
-        sc.write_text(_scenario_text(saturating, n))
+        sc.write_text(_scenario_text(saturating, n, physiology))
         t0 = time.perf_counter()
         cmd = [shutil.which("mscpk") or "mscpk", "population", str(sc), "-o", str(Path(tmp) / "p.parquet")]
         subprocess.run(cmd, check=True, capture_output=True)
@@ -92,6 +103,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     out = {"cli_linear_10k_s": round(cli_seconds(False, args.n), 2),
            "cli_saturating_10k_s": round(cli_seconds(True, args.n), 2),
+           "cli_linear_physiology_10k_s": round(cli_seconds(False, args.n, physiology=True), 2),
            "sobol_5_factors_n1024_s": round(sobol_seconds(), 2), "n": args.n}
     if args.million:
         for w in (1, 2):

@@ -127,7 +127,7 @@ DnaPerReaction = Annotated[float | None, typer.Option(
 
 def _site_values(items: list[str] | None, option: str) -> dict[str, float]:
     """``["lung=0.15", ...]`` -> ``{"lung": 0.15}`` (positive finite values)."""
-    from mscpk.inputs.studydata.columns import site_name
+    from mscpk.inputs.studydata.cells import site_name
 
     out: dict[str, float] = {}
     for item in items or []:

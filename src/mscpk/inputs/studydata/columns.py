@@ -273,15 +273,16 @@ def _duplicates(keys: dict[tuple, list[int]], lay: _Layout, problems: Problems) 
             problems.add(rows[0], "ID", f"duplicated observation ({what}) in rows {listed}")
 
 
-def _is_dose(rownum: int, cells: dict[str, Any], problems: Problems) -> bool:
-    """Is the row a dosing record (EVID 1)? An observation row (EVID 0 or empty) must leave
-    AMT, RATE, DUR, II and ADDL empty or 0 (CMT is not read on observation rows)."""
+def _is_dose(rownum: int, cells: dict[str, Any], problems: Problems) -> bool | None:
+    """Is the row a dosing record (EVID 1)? None: neither (a wrong EVID, recorded). An
+    observation row (EVID 0 or empty) must leave AMT, RATE, DUR, II and ADDL empty or 0
+    (CMT is not read on observation rows)."""
     raw = cells.get("EVID")
     evid = number(raw)
     if evid is not None and evid not in EVIDS:
         problems.add(rownum, "EVID", f"EVID {show(raw)} is not allowed; allowed: "
                      + ", ".join(f"{k} ({v})" for k, v in EVIDS.items()))
-        return False
+        return None
     if evid == 1:
         return True
     for col in ("AMT", "RATE", "DUR", "II", "ADDL"):
@@ -327,7 +328,10 @@ def build(header_row: int, header: list[Any], records: list[tuple[int, list[Any]
         if any(name is None and j < len(values) and text(values[j]) != ""
                for j, name in enumerate(names)):
             problems.add(rownum, None, "a value in a column that has no name in the header")
-        if "EVID" in seen and _is_dose(rownum, cells, problems):
+        kind = _is_dose(rownum, cells, problems) if "EVID" in seen else False
+        if kind is None:
+            continue
+        if kind:
             dose = dose_row(rownum, cells, seen, problems)
             if dose is not None:
                 dosing.append(dose)

@@ -127,6 +127,8 @@ def dose_row(rownum: int, cells: Mapping[str, Any], seen: Mapping[str, str], pro
     site = site_name(site) if site else None
     if route is not None and site is not None and route_info(route).site == "none":
         add("SITE", f"route {route!r} takes no site; leave SITE empty on its dosing rows")
+    elif route is not None and site is None and route_info(route).needs_site:
+        add("SITE", f"route {route!r} needs SITE (the organ reached) on its dosing rows")
     if len(problems) > n_before:
         return None
     count = 1 if math.isnan(addl) else int(addl) + 1
@@ -136,12 +138,17 @@ def dose_row(rownum: int, cells: Mapping[str, Any], seen: Mapping[str, str], pro
         Dose(**dose)
     except ValidationError as exc:
         err = exc.errors()[0]
-        col = _FIELD_COLUMN.get(str(err["loc"][0]) if err["loc"] else "", None)
-        add(col or "AMT", f"not a valid dose: {err['msg'].removeprefix('Value error, ')}")
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["loc"]:
+            col = _FIELD_COLUMN[str(err["loc"][0])]
+            msg = f"{col} gives {str(err['loc'][0])} = {err['input']!r}: {msg}"
+        else:  # a rule across fields (the interval against the infusion)
+            col = "II" if "every_h" in msg else "ROUTE"
+        add(col, f"not a valid dose: {msg}")
         return None
     return {"ROW": rownum, "GROUP": group, "ID": ident, "TIME": time_h, "ROUTE": route,
             "SITE": site, "AMT": amt, "INFUSION_MIN": dose["infusion_min"],
-            "II": dose["every_h"], "ADDL": count - 1}
+            "II": math.nan if dose["every_h"] is None else dose["every_h"], "ADDL": count - 1}
 
 
 def _dose_dict(r: Mapping[str, Any]) -> dict[str, Any]:

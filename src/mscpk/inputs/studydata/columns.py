@@ -1,89 +1,31 @@
-"""Column checks of study data: single cell values, the header, every row's values,
-censoring and duplicates, with all problems collected into one error (the rules are in
-docs/studydata.md).
+"""Column checks of study data: the header, every row's values, censoring and duplicates,
+with all problems collected into one error; dosing rows (EVID 1) go to
+:mod:`~mscpk.inputs.studydata.dosing` (the rules are in docs/studydata.md).
 
->>> number("1e3"), number("NA"), number("<10") is NOT_A_NUMBER
-(1000.0, None, True)
+>>> REQUIRED_COLUMNS
+('ID', 'TIME', 'DV', 'SITE')
 """
 
 from __future__ import annotations
 
 import math
-import re
 import tomllib
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time as dtime
 from importlib import resources
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from mscpk.errors import DataError
 from mscpk.inputs.scenario import MAX_TIME_H
+from mscpk.inputs.studydata.cells import NOT_A_NUMBER, blank, number, show, site_name, text
+from mscpk.inputs.studydata.dosing import DOSING_COLUMNS, EVIDS, dose_row
 from mscpk.inputs.studydata.study import MAX_PROBLEM_LINES, StudyData, capped, finish
 from mscpk.inputs.studydata.units import ALLOWED_UNITS, UnitOptions, normalise_unit
 
-#: Missing-value spellings (compared upper case, blanks stripped).
-MISSING_TOKENS = frozenset({"", "NA", "N/A", "NAN", ".", "NULL"})
 #: Largest DV, LLOQ, SD, DOSE and N (data/studydata.toml ``[limits] max_value``).
 MAX_VALUE: float = float(tomllib.loads(resources.files("mscpk.data").joinpath(
     "studydata.toml").read_text("utf-8"))["limits"]["max_value"]["value"])
-_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-#: Returned by :func:`number` for a value that is present but not a number.
-NOT_A_NUMBER = object()
-
-
-def is_missing(value: Any) -> bool:
-    """Is ``value`` an empty cell or one of the :data:`MISSING_TOKENS`?"""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    if isinstance(value, (float, np.floating)) and math.isnan(value):
-        return True
-    return isinstance(value, str) and value.strip().upper() in MISSING_TOKENS
-
-
-def text(value: Any) -> str:
-    """A cell as text ('' for missing). Integral floats from spreadsheets lose the '.0'."""
-    if is_missing(value):
-        return ""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return repr(value) if isinstance(value, float) else str(value)
-    return str(value).strip()
-
-
-def number(value: Any) -> float | None | object:
-    """float, None (missing) or :data:`NOT_A_NUMBER`."""
-    if is_missing(value):
-        return None
-    if isinstance(value, (bool, np.bool_)) or isinstance(value, (datetime, date, dtime)):
-        return NOT_A_NUMBER
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return float(value)
-    s = str(value).strip()
-    if _NUMBER_RE.match(s):
-        return float(s)
-    return NOT_A_NUMBER
-
-
-def show(value: Any) -> str:
-    """``value`` quoted for a message."""
-    return repr(value) if isinstance(value, str) else repr(text(value))
-
-
-def site_name(name: str) -> str:
-    """Lower-case snake_case site name (``"Bone marrow"`` -> ``"bone_marrow"``)."""
-    return re.sub(r"[\s\-]+", "_", name.strip().lower())
-
-
-def blank(values: Sequence[Any]) -> bool:
-    """Is every value of a record missing?"""
-    return all(text(v) == "" for v in values)
 
 
 class Problems:
@@ -150,8 +92,13 @@ def _header(header_row: int, header: list[Any], problems: Problems) -> _Layout:
         problems.add(None, None, f"missing required column{'s' if len(missing) > 1 else ''} "
                      f"{', '.join(missing)}; found columns: {found} "
                      f"(required: {', '.join(REQUIRED_COLUMNS)})")
+    dosing = "EVID" in seen
+    orphans = [c for c in DOSING_COLUMNS if c in seen and c not in ("EVID", "CMT")]
+    if orphans and not dosing:
+        problems.add(header_row, orphans[0], f"dosing column{'s' if len(orphans) > 1 else ''} "
+                     f"{', '.join(orphans)} need an EVID column (1 = dose, 0 = observation)")
     extras = [n for n in seen if n not in REQUIRED_COLUMNS and n not in OPTIONAL_COLUMNS
-              and n not in _REGENERATED]
+              and n not in _REGENERATED and not (dosing and n in DOSING_COLUMNS)]
     return _Layout(names, seen, extras)
 
 
@@ -326,6 +273,26 @@ def _duplicates(keys: dict[tuple, list[int]], lay: _Layout, problems: Problems) 
             problems.add(rows[0], "ID", f"duplicated observation ({what}) in rows {listed}")
 
 
+def _is_dose(rownum: int, cells: dict[str, Any], problems: Problems) -> bool | None:
+    """Is the row a dosing record (EVID 1)? None: neither (a wrong EVID, recorded). An
+    observation row (EVID 0 or empty) must leave AMT, RATE, DUR, II and ADDL empty or 0
+    (CMT is not read on observation rows)."""
+    raw = cells.get("EVID")
+    evid = number(raw)
+    if evid is not None and evid not in EVIDS:
+        problems.add(rownum, "EVID", f"EVID {show(raw)} is not allowed; allowed: "
+                     + ", ".join(f"{k} ({v})" for k, v in EVIDS.items()))
+        return None
+    if evid == 1:
+        return True
+    for col in ("AMT", "RATE", "DUR", "II", "ADDL"):
+        v = number(cells.get(col))
+        if v is not None and v != 0:
+            problems.add(rownum, col, f"{col} {show(cells.get(col))} on an observation row "
+                         "(EVID 0 or empty); a dose needs EVID 1")
+    return False
+
+
 def build(header_row: int, header: list[Any], records: list[tuple[int, list[Any]]], *,
           source: str, unit_options: UnitOptions) -> StudyData:
     """Validate records ``(row number, values)`` under ``header`` (in row ``header_row``)
@@ -347,6 +314,7 @@ def build(header_row: int, header: list[Any], records: list[tuple[int, list[Any]
     rows_out: list[dict[str, Any]] = []
     excluded: list[dict[str, Any]] = []
     keys: dict[tuple, list[int]] = {}
+    dosing: list[dict[str, Any]] = []
     for rownum, values in data_records:
         if len(values) > len(names) and any(text(v) != "" for v in values[len(names):]):
             problems.add(rownum, None, f"{len(values)} fields but the header has "
@@ -360,6 +328,14 @@ def build(header_row: int, header: list[Any], records: list[tuple[int, list[Any]
         if any(name is None and j < len(values) and text(values[j]) != ""
                for j, name in enumerate(names)):
             problems.add(rownum, None, "a value in a column that has no name in the header")
+        kind = _is_dose(rownum, cells, problems) if "EVID" in seen else False
+        if kind is None:
+            continue
+        if kind:
+            dose = dose_row(rownum, cells, seen, problems)
+            if dose is not None:
+                dosing.append(dose)
+            continue
         out = _row(rownum, cells, lay, unit_options, problems, excluded, keys)
         if out is not None:
             rows_out.append(out)
@@ -372,4 +348,4 @@ def build(header_row: int, header: list[Any], records: list[tuple[int, list[Any]
             + "; ".join(f"row {e['ROW']}: {e['REASON']}" for e in excluded[:MAX_PROBLEM_LINES])
         )
     return finish(rows_out, excluded, lay.extras, normalise=unit_options.normalise,
-                  is_summary=is_summary, source=source)
+                  is_summary=is_summary, source=source, dosing=dosing)

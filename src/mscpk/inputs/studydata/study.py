@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -14,6 +14,9 @@ from mscpk.inputs.studydata.units import NORMALISED_TO, factor
 MAX_PROBLEM_LINES = 20
 #: Columns of ``StudyData.excluded``.
 EXCLUDED_COLUMNS = ("ROW", "COLUMN", "VALUE", "REASON")
+#: Columns of ``StudyData.dosing``.
+DOSING_FRAME_COLUMNS = ("ROW", "GROUP", "ID", "TIME", "ROUTE", "SITE", "AMT", "INFUSION_MIN",
+                        "II", "ADDL")
 
 
 def capped(lines: list[str], more: str = "") -> list[str]:
@@ -31,19 +34,24 @@ class StudyData:
     REASON`` (ROW as in the file: header = row 1).
     ``is_summary``: the file holds summary (literature) data: means with ``N`` (and ``SD``).
     ``source``: where the data came from (file path or a label).
+    ``dosing``: the dosing records (EVID 1), columns :data:`DOSING_FRAME_COLUMNS`
+    (``TIME`` [h], ``AMT`` cells, ``INFUSION_MIN`` [min], ``II`` [h], ``ADDL``); see
+    :func:`~mscpk.inputs.studydata.dosing.doses_from_records`.
     """
 
     frame: pd.DataFrame
     excluded: pd.DataFrame
     is_summary: bool
     source: str = ""
+    dosing: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(DOSING_FRAME_COLUMNS)))
 
     def __len__(self) -> int:
         return len(self.frame)
 
 
 def finish(rows: list[dict[str, Any]], excluded: list[dict[str, Any]], extras: list[str], *,
-           normalise: bool, is_summary: bool, source: str) -> StudyData:
+           normalise: bool, is_summary: bool, source: str,
+           dosing: list[dict[str, Any]] = ()) -> StudyData:
     """The :class:`StudyData` of validated rows: units normalised within a dimension
     (``cells/mg`` -> ``cells/g``, ``cells/uL`` -> ``cells/mL``) when ``normalise``, columns
     in their fixed order and types."""
@@ -63,4 +71,6 @@ def finish(rows: list[dict[str, Any]], excluded: list[dict[str, Any]], extras: l
                                      if c in frame})
     excl = pd.DataFrame(excluded, columns=list(EXCLUDED_COLUMNS))
     excl["ROW"] = excl["ROW"].astype(int)
-    return StudyData(frame=frame, excluded=excl, is_summary=is_summary, source=source)
+    doses = pd.DataFrame(list(dosing), columns=list(DOSING_FRAME_COLUMNS))
+    return StudyData(frame=frame, excluded=excl, is_summary=is_summary, source=source,
+                     dosing=doses)

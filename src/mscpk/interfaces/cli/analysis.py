@@ -127,7 +127,7 @@ DnaPerReaction = Annotated[float | None, typer.Option(
 
 def _site_values(items: list[str] | None, option: str) -> dict[str, float]:
     """``["lung=0.15", ...]`` -> ``{"lung": 0.15}`` (positive finite values)."""
-    from mscpk.inputs.studydata.columns import site_name
+    from mscpk.inputs.studydata.cells import site_name
 
     out: dict[str, float] = {}
     for item in items or []:
@@ -325,6 +325,10 @@ def fit_command(
                                 "estimated) shared by all rows of one ID: use it when each "
                                 "animal gives several sites (destructive sampling); summary "
                                 "rows get none.")] = False,
+    doses_from_data: Annotated[bool, typer.Option(
+        "--doses-from-data", help="Take the doses from the data's dosing records (EVID 1 rows: "
+                                  "AMT, ROUTE or CMT, II, ADDL, RATE or DUR), per GROUP; they "
+                                  "replace the scenario's [[dose]] tables.")] = False,
     tissue_mass: TissueMass = None,
     fluid_volume: FluidVolume = None,
     cells_per_gram: CellsPerGram = None,
@@ -343,7 +347,7 @@ def fit_command(
     from mscpk.inputs.resolve import scenario_species
     from mscpk.analysis.fitting import FIT_UNIT_OPTIONS, fit
     from mscpk.interfaces.plots.fit import plot_fit
-    from mscpk.inputs.studydata import read_study
+    from mscpk.inputs.studydata import read_study, scenario_with_doses
 
     check_out(out, (".json",))
     if plot is not None:
@@ -376,7 +380,20 @@ def fit_command(
             raise fail(f"--scenario-for: GROUP {unknown[0]!r} is not in the data; groups: "
                        f"{', '.join(groups)}")
         mapping = {g: (load_scenario(own[g]) if g in own else sc) for g in groups}
-    result = fit(None if own else sc, study, names, scenarios=mapping, n_starts=n_starts,
+    dose_note = []
+    if doses_from_data:
+        given = [c for c in ("DOSE", "ROUTE") if c in study.frame
+                 and study.frame[c].notna().any() and (study.frame[c].astype(str) != "").any()]
+        if given:
+            raise fail(f"--doses-from-data: the observation rows give {' and '.join(given)}; "
+                       "give the doses only as dosing records (EVID 1 rows)")
+        groups = list(dict.fromkeys(study.frame["GROUP"].astype(str)))
+        mapping = {g: scenario_with_doses(mapping[g] if mapping else sc, study, group=g)
+                   for g in groups}
+    elif len(study.dosing):
+        dose_note = [f"{len(study.dosing)} dosing record(s) (EVID 1) in the data not used: the "
+                     "scenario's doses are fitted (--doses-from-data takes the records')"]
+    result = fit(None if mapping else sc, study, names, scenarios=mapping, n_starts=n_starts,
                  seed=seed, sigma=sigma_mode, centre=centre_mode, animal_effect=animal_effect)
     try:
         write_text_atomic(out, result.to_json())
@@ -388,7 +405,7 @@ def fit_command(
         except (OSError, ValueError) as exc:
             raise fail(f"cannot write plot {plot}: {exc}") from None
     console = Console(highlight=False, soft_wrap=True, markup=False)
-    for note in notes:
+    for note in notes + dose_note:
         console.print(note)
     if result.excluded:
         shown = "; ".join(f"row {e['ROW']} ({e['REASON']})" for e in result.excluded[:5])

@@ -105,11 +105,11 @@ def scan(scenario: Scenario, grid: Mapping[str, Sequence[Any]], *, times_h: Sequ
         # on the dense grid as well, so that the peak embolic burden is not missed between times
         result = simulate(point, times_h=np.union1d(times, point.dense_times()), saturation=saturation)
         peaks = peak_occlusions(result)
-        if embolic_warnings(peaks):
-            worst = max(peaks, key=peaks.get)
-            limit = embolic_limits(worst)[1]["warn"]
-            burdens.append((peaks[worst], f"{dict(zip(keys, combo))} {worst} {100 * peaks[worst]:.3g} % "
-                                          f"(limit {100 * limit:.3g} %)"))
+        if embolic_warnings(peaks):  # the bed furthest above its own limit
+            ratio = {s: peaks[s] / embolic_limits(s)[1]["warn"] for s in peaks}
+            worst = max(ratio, key=ratio.get)
+            burdens.append((ratio[worst], f"{dict(zip(keys, combo))} {worst} {100 * peaks[worst]:.3g} % "
+                                          f"(limit {100 * peaks[worst] / ratio[worst]:.3g} %)"))
         arrays.append(result.to_xarray(quantities).sel(time_h=times))
     sites = list(dict.fromkeys(s for a in arrays for s in a.site.values.tolist()))
     stacked = xr.concat([a.reindex(site=sites) for a in arrays], dim="point")

@@ -21,7 +21,7 @@ import numpy as np
 
 from mscpk.engine.result import ALL_QUANTITIES, CELL_QUANTITIES
 from mscpk.engine.simulate import simulate
-from mscpk.analysis.summary import EMBOLIC, embolic_warnings, peak_occlusions
+from mscpk.analysis.summary import embolic_limits, embolic_warnings, peak_occlusions
 from mscpk.errors import MscpkWarning, ScenarioError, refuse_repeats
 from mscpk.inputs.keys import set_path
 from mscpk.inputs.load import scenario_from_dict
@@ -57,7 +57,7 @@ def scan(scenario: Scenario, grid: Mapping[str, Sequence[Any]], *, times_h: Sequ
     at others (a depot of another route) is 0 there; NaN marks a quantity a site never has
     (blood has no arrested cells). ``quantities``: as :meth:`Result.to_xarray` (``"all"`` adds transit, arrested,
     engrafted cells and occlusion fraction; :func:`check_quantities`). Points whose embolic
-    burden (read on the scenario's dense grid too) exceeds the threshold
+    burden (read on the scenario's dense grid too) exceeds its bed's limit
     (:func:`~mscpk.analysis.summary.embolic_warnings`) give one :class:`MscpkWarning`, also in
     ``attrs["warnings"]``.
 
@@ -73,7 +73,7 @@ def scan(scenario: Scenario, grid: Mapping[str, Sequence[Any]], *, times_h: Sequ
     >>> bool(lung[0] < lung[1] < lung[2])  # larger cells are trapped more
     True
     >>> print(da.attrs["warnings"][0])  # and 30 um cells occlude more of the lung's capillaries
-    embolic burden above 4.65 % at 1 of 3 scan points: {'product.diameter_um.mean': 30} lung 11.4 % ...
+    embolic burden above a bed's limit at 1 of 3 scan points: {'product.diameter_um.mean': 30} lung 11.4 % ...
     """
     import xarray as xr
 
@@ -105,9 +105,11 @@ def scan(scenario: Scenario, grid: Mapping[str, Sequence[Any]], *, times_h: Sequ
         # on the dense grid as well, so that the peak embolic burden is not missed between times
         result = simulate(point, times_h=np.union1d(times, point.dense_times()), saturation=saturation)
         peaks = peak_occlusions(result)
-        if embolic_warnings(peaks):
-            worst = max(peaks, key=peaks.get)
-            burdens.append((peaks[worst], f"{dict(zip(keys, combo))} {worst} {100 * peaks[worst]:.3g} %"))
+        if embolic_warnings(peaks):  # the bed furthest above its own limit
+            ratio = {s: peaks[s] / embolic_limits(s)[1]["warn"] for s in peaks}
+            worst = max(ratio, key=ratio.get)
+            burdens.append((ratio[worst], f"{dict(zip(keys, combo))} {worst} {100 * peaks[worst]:.3g} % "
+                                          f"(limit {100 * peaks[worst] / ratio[worst]:.3g} %)"))
         arrays.append(result.to_xarray(quantities).sel(time_h=times))
     sites = list(dict.fromkeys(s for a in arrays for s in a.site.values.tolist()))
     stacked = xr.concat([a.reindex(site=sites) for a in arrays], dim="point")
@@ -122,8 +124,8 @@ def scan(scenario: Scenario, grid: Mapping[str, Sequence[Any]], *, times_h: Sequ
     if burdens:  # one warning for the whole scan, worst points first
         shown = [text for _, text in sorted(burdens, reverse=True)[:3]]
         more = f" and {len(burdens) - 3} more" if len(burdens) > 3 else ""
-        notes.append(f"embolic burden above {100 * EMBOLIC['warn']:.3g} % at {len(burdens)} of {len(arrays)} scan "
-                     f"points: {'; '.join(shown)}{more} (Kwon 2024; model-derived threshold in data/embolic.toml)")
+        notes.append(f"embolic burden above a bed's limit at {len(burdens)} of {len(arrays)} scan points: "
+                     f"{'; '.join(shown)}{more} (per-bed limits and their sources in data/embolic.toml)")
         warnings.warn(MscpkWarning(notes[0]), stacklevel=2)
     return xr.DataArray(data, dims=(*keys, "time_h", "site", "quantity"), coords=coords, name="cells",
                         attrs={"units": "cells", "scenario": scenario.name, "warnings": notes})

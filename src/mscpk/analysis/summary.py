@@ -1,5 +1,5 @@
 """Per-site summary of a result: peak, time of peak, exposure and % of dose at chosen times;
-the embolic-burden warning (thresholds in data/embolic.toml)."""
+the embolic-burden warning (per-bed limits in data/embolic.toml)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,22 @@ from mscpk.engine.result import Result
 from mscpk.errors import MscpkWarning
 
 DEFAULT_TIMES_H = (1.0, 24.0, 72.0, 168.0, 672.0)
-#: Peak occlusion thresholds [-] ("warn", "lethal"), model-derived from Kwon 2024 (data/embolic.toml).
-EMBOLIC = {k: float(v["value"]) for k, v in tomllib.loads(
-    resources.files("mscpk.data").joinpath("embolic.toml").read_text("utf-8"))["threshold"].items()}
+_EMBOLIC = tomllib.loads(resources.files("mscpk.data").joinpath("embolic.toml").read_text("utf-8"))
+#: Per-bed peak occlusion limits [-]: bed -> {"warn": ..., "severe": ...} (data/embolic.toml, with
+#: their sources); a bed not listed uses :data:`EMBOLIC_DEFAULT_BED`'s (an assumption).
+EMBOLIC = {bed: {k: float(v["value"]) for k, v in levels.items() if isinstance(v, dict)}
+           for bed, levels in _EMBOLIC["bed"].items()}
+EMBOLIC_DEFAULT_BED: str = _EMBOLIC["default"]["bed"]
+
+
+def embolic_limits(site: str) -> tuple[str, dict[str, float]]:
+    """The bed whose limits apply to ``site`` (itself, or the lung by assumption) and its limits [-].
+
+    >>> embolic_limits("kidney")
+    ('lung', {'warn': 0.0465, 'severe': 0.1395})
+    """
+    bed = site if site in EMBOLIC else EMBOLIC_DEFAULT_BED
+    return bed, EMBOLIC[bed]
 
 
 def peak_occlusions(result: Result) -> dict[str, float]:
@@ -25,21 +38,30 @@ def peak_occlusions(result: Result) -> dict[str, float]:
 
 
 def embolic_warnings(peaks: Mapping[str, float]) -> list[str]:
-    """One message per bed whose peak occlusion (site -> fraction) exceeds the warning threshold.
+    """One message per bed whose peak occlusion (site -> fraction) exceeds its warning limit, naming
+    the bed, the limit it passed and the limit's source (:func:`embolic_limits`).
 
     >>> embolic_warnings({"lung": 0.02})
     []
+    >>> embolic_warnings({"heart": 0.001})[0][:82]
+    'embolic burden: heart capillary bed peaks at 0.1 % occluded, at or above 0.0641 %,'
     """
-    warn, lethal = EMBOLIC["warn"], EMBOLIC["lethal"]
     out = []
     for site, occ in peaks.items():
-        if occ > warn:
-            level = (f"at or above {100 * lethal:.4g} %, the model's burden for 3e6 IV cells in mice, which "
-                     "none survived (" if occ >= lethal else
-                     f"above {100 * warn:.4g} %, the model's burden for 1e6 IV cells in mice, which all survived "
-                     f"(none survived 3e6 cells, {100 * lethal:.4g} %; ")
-            out.append(f"embolic burden: {site} capillary bed peaks at {100 * occ:.3g} % occluded, {level}"
-                       "Kwon 2024; model-derived thresholds in data/embolic.toml)")
+        bed, limits = embolic_limits(site)
+        if occ <= limits["warn"]:
+            continue
+        rows = _EMBOLIC["bed"][bed]
+        tail = f"{rows['cite']}; {rows['basis']} in data/embolic.toml"
+        if bed != site:
+            tail += f"; the {bed}'s limits, assumed for the {site} (no tolerance data)"
+        severe = rows.get("severe")
+        if severe and occ >= severe["value"]:
+            level = f"at or above {100 * severe['value']:.4g} %, {severe['finding']} ({tail})"
+        else:
+            upper = f"{severe['short']}, {100 * severe['value']:.4g} %; " if severe else ""
+            level = f"above {100 * limits['warn']:.4g} %, {rows['warn']['finding']} ({upper}{tail})"
+        out.append(f"embolic burden: {site} capillary bed peaks at {100 * occ:.3g} % occluded, {level}")
     return out
 
 

@@ -113,6 +113,18 @@ def route_aliases() -> Mapping[str, str]:
     return MappingProxyType({s.lower(): r.name for r in routes().values() for s in r.spellings})
 
 
+def route_from_text(text: str) -> str | None:
+    """The route a study file's ROUTE (or CMT) cell names: a route name or one of its
+    spellings, any case, spaces for underscores; None if it names none.
+
+    >>> route_from_text(" Intra Articular ")
+    'intra_articular'
+    """
+    key = str(text).strip().lower()
+    name = route_aliases().get(key, key).replace(" ", "_")
+    return name if name in route_names() else None
+
+
 def depots_used(doses) -> tuple[str, ...]:
     """The depot sites (in order of first use) that ``doses`` (with ``route`` and
     ``target_site()``) fill: named depots and organs holding an intra-organ depot."""
@@ -120,4 +132,4 @@ def depots_used(doses) -> tuple[str, ...]:
     return tuple(dict.fromkeys(s for s in sites if s))
 
 
-__all__ = ["Route", "routes", "route", "route_names", "route_aliases", "depots_used"]
+__all__ = ["Route", "routes", "route", "route_names", "route_aliases", "route_from_text", "depots_used"]

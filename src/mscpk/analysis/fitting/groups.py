@@ -14,19 +14,18 @@ import pandas as pd
 from mscpk.analysis.fitting.problem import as_frame, rows_of
 from mscpk.errors import FitError, ScenarioError, did_you_mean
 from mscpk.inputs.load import load_scenario, scenario_from_dict
-from mscpk.inputs.routes import route as route_info, route_aliases, route_names
+from mscpk.inputs.routes import route as route_info, route_from_text, route_names
 
 _OWN_SCENARIO = ("give this group its own scenario (fit(scenarios={group: Scenario}) or "
                  "--scenario-for GROUP=FILE)")
 
 
 def _normalise_route(route: str, where: str) -> str:
-    r = str(route).strip().lower()
-    r = route_aliases().get(r, r).replace(" ", "_")
-    names = route_names()
-    if r not in names:
-        raise FitError(f"{where}: ROUTE {route!r} is not a known route; {did_you_mean(r, names)}allowed: "
-                       f"{', '.join(names)}")
+    r = route_from_text(route)
+    if r is None:
+        names = route_names()
+        raise FitError(f"{where}: ROUTE {route!r} is not a known route; "
+                       f"{did_you_mean(str(route).strip().lower().replace(' ', '_'), names)}allowed: {', '.join(names)}")
     return r
 
 

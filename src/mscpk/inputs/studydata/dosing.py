@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from mscpk.errors import DataError, ScenarioError
 from mscpk.inputs.load import scenario_from_dict
-from mscpk.inputs.routes import route as route_info, route_aliases, route_names
+from mscpk.inputs.routes import route as route_info, route_from_text, route_names
 from mscpk.inputs.scenario import Dose, Scenario
 from mscpk.inputs.studydata.cells import number, site_name, text
 from mscpk.inputs.studydata.study import StudyData, capped
@@ -46,9 +46,8 @@ def _route(cells: Mapping[str, Any], seen: Mapping[str, str], add) -> str | None
         raw = text(cells.get(col)) if col in seen else ""
         if raw == "":
             continue
-        key = raw.strip().lower()
-        name = route_aliases().get(key, key).replace(" ", "_")
-        if name not in names:
+        name = route_from_text(raw)
+        if name is None:
             why = (f"{col} {raw!r} is a compartment number; mscpk doses go by route, so {col} must "
                    "name a route" if col == "CMT" and raw.replace(".", "").isdigit()
                    else f"{col} {raw!r} is not a known route")

@@ -130,7 +130,7 @@ def translate(scenario: Scenario, to: str, *, dose: str | None = None, body_weig
                      "rule": f"{cls}: {spec['rule']} (exponent {k:g})", "source": spec["source"]})
     raw["parameters"] = params
     # doses
-    tgt_params = src_params.updated({k: v for k, v in params.items()}, source="translation")
+    tgt_params = src_params.updated(params, source="translation")
     factor = (_lung_capacity(tgt_species, tgt_params) / _lung_capacity(src_species, src_params)
               if mode == "capacity" else None)
     for i, (d, rd) in enumerate(zip(scenario.dose, raw["dose"]), 1):

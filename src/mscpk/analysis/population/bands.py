@@ -37,14 +37,18 @@ class Bands:
             b = np.floor(np.log10(np.maximum(x, 1e-300) / LOWEST) * PER_DECADE).astype(np.int64) + 1
         return np.clip(np.where(x < LOWEST, 0, b), 0, self.n_bins - 1)
 
-    def add(self, sites: Sequence[str], cells: np.ndarray) -> None:
-        """Add subjects' ``cells`` (N, T, len(sites), quantity)."""
+    def _positions(self, sites: Sequence[str]) -> list[int]:
+        """Indices of ``sites`` on the site axis, widening it (zero counts) for new ones."""
         new = [s for s in sites if s not in self.sites]
         if new:
             pad = np.zeros(self.counts.shape[:1] + (len(new),) + self.counts.shape[2:], dtype=np.int64)
             self.counts = np.concatenate([self.counts, pad], axis=1)
             self.sites += new
-        pos = [self.sites.index(s) for s in sites]
+        return [self.sites.index(s) for s in sites]
+
+    def add(self, sites: Sequence[str], cells: np.ndarray) -> None:
+        """Add subjects' ``cells`` (N, T, len(sites), quantity)."""
+        pos = self._positions(sites)
         b = self._bin(cells)  # (N, T, S, Q)
         t, s, q = np.meshgrid(np.arange(b.shape[1]), np.asarray(pos), np.arange(b.shape[3]), indexing="ij")
         flat = ((t[None] * self.counts.shape[1] + s[None]) * self.counts.shape[2] + q[None]) * self.n_bins + b
@@ -52,11 +56,7 @@ class Bands:
 
     def merge(self, other: "Bands") -> None:
         """Add the counts of ``other`` (same times)."""
-        for s in other.sites:
-            if s not in self.sites:
-                self.add([s], np.zeros((0, len(self.times), 1, len(CELL_QUANTITIES))))
-        pos = [self.sites.index(s) for s in other.sites]
-        self.counts[:, pos] += other.counts
+        self.counts[:, self._positions(other.sites)] += other.counts
 
     def frame(self, percentiles: Sequence[float] = PERCENTILES):
         """``time_h, site, quantity, p05, p50, p95`` (pandas DataFrame)."""

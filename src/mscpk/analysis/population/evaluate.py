@@ -10,7 +10,6 @@ subjects are simulated once and share the result.
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -22,13 +21,13 @@ from mscpk.analysis.effect import effect_curves
 from mscpk.analysis.summary import exposure
 from mscpk.engine import saturation as sat
 from mscpk.engine.batch import simulate_batch
-from mscpk.engine.model.build import build_network
 from mscpk.engine.network import split_state
 from mscpk.engine.result import CELL_QUANTITIES
-from mscpk.engine.simulate import simulate
+from mscpk.engine.simulate import network_for, simulate
 from mscpk.errors import ScenarioError
 from mscpk.inputs.keys import set_path
 from mscpk.inputs.load import scenario_from_dict, vary_kind
+from mscpk.inputs.resolve import engine_inputs
 from mscpk.inputs.physiology import load_species
 from mscpk.inputs.physiology.age import physiology_at_age
 from mscpk.inputs.population import Metric, parse_metric
@@ -67,7 +66,8 @@ def plan(scenario: Scenario, metrics: Sequence[str], *, bands: bool = False,
                             "[effect] table in the scenario (docs/effect.md)")
     extra = [m.hours for m in parsed if m.kind in ("live_at", "effect_at")]
     times = np.union1d(times, extra) if extra else times
-    net = build_network(scenario)
+    species, params = engine_inputs(scenario)
+    net = network_for(scenario, params, species)  # simulate's cached build: the run reuses it
     known = list(dict.fromkeys(split_state(x)[0] for x in net.names))
     for m in parsed:
         if m.site is not None and m.site not in known:
@@ -88,12 +88,14 @@ def _metric_values(p: Plan, cells: np.ndarray, sites: Sequence[str], occ: Mappin
     """(N, n_metrics) from ``cells`` (N, T, site, quantity) and per-bed peak occlusion."""
     live = cells[..., CELL_QUANTITIES.index("live_cells")]  # (N, T, S)
     out = np.empty((cells.shape[0], len(p.metrics)))
+    eff = None
     for j, m in enumerate(p.metrics):
         if m.kind == "persistence_h":
             out[:, j] = _persistence(p.times, live.sum(axis=2), dose)
             continue
         if m.kind.startswith("effect"):
-            eff = effect_curves(p.scenario.effect, p.times, live[:, :, list(sites).index(p.scenario.effect.site)])[1]
+            if eff is None:  # one effect time course for every effect metric
+                eff = effect_curves(p.scenario.effect, p.times, live[:, :, list(sites).index(p.scenario.effect.site)])[1]
             out[:, j] = eff.max(axis=1) if m.kind == "effect_max" else eff[:, int(np.searchsorted(p.times, m.hours))]
             continue
         s = list(sites).index(m.site)
@@ -130,7 +132,6 @@ def _persistence(times: np.ndarray, live: np.ndarray, dose: float) -> np.ndarray
 
 def _group_scenario(base: Scenario, keys: Sequence[str], combo: Sequence) -> Scenario:
     raw = base.model_dump(mode="json", exclude_none=True, exclude={"population"})
-    raw = copy.deepcopy(raw)
     for k, v in zip(keys, combo):
         set_path(raw, k, v.item() if isinstance(v, np.generic) else v, what="population.vary key")
     try:
@@ -151,22 +152,21 @@ def evaluate(p: Plan, values: Mapping[str, np.ndarray], n: int, *, saturation: s
     skeys = [k for k in values if kinds[k] == "scenario"]
     pkeys = [k for k in values if kinds[k] != "scenario"]
     out = np.empty((n, len(p.metrics)))
-    if "Body weight [kg]" in pkeys and any(d.cells_per_kg is not None for d in sc.dose):
-        skeys.append("Body weight [kg]")  # the cells given differ per subject: a group each (simulate)
-        pkeys.remove("Body weight [kg]")
-        per_kg = 1
-    else:
-        per_kg = 0
+    # a per-kg dose with a sampled body weight: the cells given differ per subject, so the weight
+    # groups subjects like a scenario key (each its own simulate) and is set as an override
+    weight = ["Body weight [kg]"] if ("Body weight [kg]" in pkeys
+                                      and any(d.cells_per_kg is not None for d in sc.dose)) else []
+    pkeys = [k for k in pkeys if k not in weight]
     groups: dict[str, list[int]] = {}
     for i in range(n):
-        combo = [values[k][i] for k in skeys]
+        combo = [values[k][i] for k in skeys + weight]
         groups.setdefault(json.dumps([c.item() if isinstance(c, np.generic) else c for c in combo]), []).append(i)
     mode = saturation if saturation is not None else sc.run.saturation
     for text, members in groups.items():
         combo = json.loads(text)
-        gsc = _group_scenario(sc, skeys[:len(skeys) - per_kg], combo[:len(combo) - per_kg]) if skeys else sc
-        if per_kg:
-            gsc = gsc.model_copy(update={"parameters": {**gsc.parameters, "Body weight [kg]": float(combo[-1])}})
+        gsc = _group_scenario(sc, skeys, combo[:len(skeys)]) if skeys else sc
+        if weight:
+            gsc = gsc.model_copy(update={"parameters": {**gsc.parameters, weight[0]: float(combo[-1])}})
         members = np.asarray(members)
         # identical subjects are simulated once (a zero-variance population is one simulation)
         rows, back = (np.unique(np.column_stack([np.asarray(values[k][members], dtype=float) for k in pkeys]),

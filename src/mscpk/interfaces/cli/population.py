@@ -90,15 +90,17 @@ class _Stream:
             table.to_csv(self.path, mode="a", header=self.writer is None, index=False)
             self.writer = True
 
-    def finish(self, target: Path) -> None:
-        if self.writer not in (None, True):
+    def _close(self) -> None:
+        if self.writer not in (None, True):  # a ParquetWriter (CSV appends need no closing)
             self.writer.close()
         self.writer = None
+
+    def finish(self, target: Path) -> None:
+        self._close()
         os.replace(self.path, target)
 
     def discard(self) -> None:
-        if self.writer not in (None, True):
-            self.writer.close()
+        self._close()
         self.path.unlink(missing_ok=True)
 
 

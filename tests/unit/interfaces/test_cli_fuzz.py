@@ -13,8 +13,11 @@ start) through typer's CliRunner and must end in one of two ways:
 * a valid result: exit status 0, the output written, every value finite and non-negative where
   it must be, mass balance to 1e-9 of the dose, the requested output times present.
 
-The number of cases is bounded (``max_examples``: 130 scenario, 70 study-file, 20 path and 40
-option cases, 260 in all, about 30 s; derandomised by the suite's hypothesis profile) and the
+Population, sensitivity, optimize, translate and effect run on mutated scenarios too (the
+``[population]`` and ``[effect]`` tables of their examples among the mutated keys).
+
+The number of cases is bounded (``max_examples``: 130 scenario, 40 design/population, 70
+study-file, 30 path and 60 option cases, 330 in all, about a minute; derandomised by the suite's hypothesis profile) and the
 counts (cases, clean errors, valid results) are printed at the end of the module. Every drawn
 case is checked: none is left out as a known defect. Running as root, unwritable paths cannot
 be tested (root writes anywhere).
@@ -218,10 +221,25 @@ OPTIONS = {
            + [("--sparse", v) for v in ("yes", "maybe", "")],
     "fit": [(o, v) for o in ("--n-starts", "--seed") for v in ("abc", "-1", "0", "2.5", "")]
            + [("--sigma", v) for v in ("shared", "x")],
+    "population": [("-n", v) for v in ("0", "-1", "abc", "3")] + [("--metric", v) for v in (
+        "lung:oops", "nowhere:cell_days", "effect_max", "persistence_h", "lung:live_at_-1h", "")]
+        + [("--by", v) for v in ("x", "")] + [("--workers", v) for v in ("0", "abc")],
+    "sensitivity": [("--method", v) for v in ("fast", "", "local")] + [("-n", v) for v in ("1", "0", "abc")]
+        + [("--metric", v) for v in ("lung:oops", "")],
+    "optimize": [("--vary", v) for v in ("dose[1].cells=1e7..1e5", "dose[1].cells", "dose[1].cells=nan..1",
+                                           "dose[1].cells=1e5..1e13", "x.y=1..2", "product.diameter_um.mean=12,abc")]
+        + [("--constraint", v) for v in ("lung:peak_occlusion<0.1", "lung:oops<=1", "lung:peak_occlusion<=nan")]
+        + [("--maximize", v) for v in ("responders", "", "lung:oops")],
+    "translate": [("--to", v) for v in ("cat", "", "human")] + [("--dose", v) for v in ("surface", "")]
+        + [("--body-weight", v) for v in ("-1", "nan", "0", "abc", "1e9")],
 }
 #: Options that click converts itself (typer annotations int / float), with their type.
 CLICK_NUMBERS = {"--seed": int, "--n-starts": int, "--min-hl-points": int, "--detection-limit": float,
-                 "--division-time": float, "--ci-level": float, "--adj-r2-factor": float}
+                 "--division-time": float, "--ci-level": float, "--adj-r2-factor": float, "-n": int,
+                 "--workers": int, "--body-weight": float}
+#: The examples the new commands start from when a case mutates no scenario.
+POPULATION = ROOT / "examples" / "population_iv_mouse.toml"
+EFFECT = ROOT / "examples" / "effect_iv_mi_mouse.toml"
 
 
 def not_a_click_number(option: str, value: str) -> bool:
@@ -249,6 +267,18 @@ def command(name: str, scenario: str, data: str | None, out: Path) -> list[str]:
                 "-o", str(out / "obs.csv")]
     if name == "nca":
         return ["nca", data, "-o", str(out / "pp.csv")]
+    if name == "population":
+        return ["population", scenario, "-n", "12", "--metric", "lung:cell_days", "-o", str(out / "pop.csv")]
+    if name == "sensitivity":
+        return ["sensitivity", scenario, "--metric", "lung:cell_days", "--method", "morris", "-n", "2",
+                "-o", str(out / "sens.csv")]
+    if name == "optimize":
+        return ["optimize", scenario, "--maximize", "lung:cell_days", "--vary", "dose[1].cells=1e5..1e6",
+                "--constraint", "lung:peak_occlusion<=0.05", "-o", str(out / "best.json")]
+    if name == "translate":
+        return ["translate", scenario, "--to", "rat", "-o", str(out / "rat.toml")]
+    if name == "effect":
+        return ["effect", scenario, "-o", str(out / "effect.csv")]
     return ["fit", scenario, data, "--estimate", LUNG_DEATH, "--n-starts", "1", "-o", str(out / "fit.json")]
 
 
@@ -302,6 +332,17 @@ def check_valid(name: str, args: list[str], res, out: Path) -> None:
         assert "<sbml" in target.read_text(encoding="utf-8")[:500]
     elif name == "nca":
         assert not np.isinf(pd.to_numeric(df["PPORRES"], errors="coerce")).any()
+    elif name in ("population", "sensitivity", "effect"):
+        df = pd.read_csv(target)
+        assert len(df) > 0
+        numbers = df.select_dtypes("number").drop(columns=[c for c in ("persistence_h",) if c in df])
+        assert np.isfinite(numbers.to_numpy(float)).all(), f"{name}: a value is not finite"
+    elif name == "optimize":
+        best = json.loads(target.read_text(encoding="utf-8"))
+        assert math.isfinite(best["objective"]) and best["evaluations"] > 0
+        assert 1e5 * (1 - 1e-9) <= best["best"]["dose[1].cells"] <= 1e6 * (1 + 1e-9)
+    elif name == "translate":
+        assert mscpk.load_scenario(target).subject.species == args[args.index("--to") + 1]
     elif name == "fit":
         fit = json.loads(target.read_text(encoding="utf-8"))
         est = fit["parameters"][LUNG_DEATH]["estimate"]
@@ -317,7 +358,8 @@ def run_case(name: str, scenario_file: tuple[str, bytes] | None, data_file: tupl
         inputs, out = Path(tmp) / "in", Path(tmp) / "out"
         inputs.mkdir()
         out.mkdir()
-        scenario, data = str(IV_MOUSE), None
+        scenario = str({"population": POPULATION, "sensitivity": POPULATION, "effect": EFFECT}.get(name, IV_MOUSE))
+        data = None
         if scenario_file is not None:
             (inputs / scenario_file[0]).write_bytes(scenario_file[1])
             scenario = str(inputs / scenario_file[0])
@@ -359,20 +401,28 @@ def test_scenario_mutations_end_in_a_clean_error_or_a_valid_result(name, scenari
     run_case(name, scenario, None)
 
 
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(name=st.sampled_from(["population", "sensitivity", "optimize", "translate", "effect"]),
+       scenario=scenario_texts())
+def test_design_and_population_commands_on_mutated_scenarios(name, scenario):
+    run_case(name, scenario, None)
+
+
 @settings(max_examples=70, suppress_health_check=[HealthCheck.too_slow])
 @given(name=st.sampled_from(["nca"] * 3 + ["fit"]), data=study_texts())
 def test_study_file_mutations_end_in_a_clean_error_or_a_valid_result(name, data):
     run_case(name, None, data)
 
 
-@settings(max_examples=20, suppress_health_check=[HealthCheck.too_slow])
-@given(name=st.sampled_from(["simulate", "scan", "params", "sbml", "observe", "nca", "fit"]),
+@settings(max_examples=30, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(["simulate", "scan", "params", "sbml", "observe", "nca", "fit", "population",
+                             "optimize", "translate", "effect"]),
        path_case=st.sampled_from(["input_folder", "output_folder", "output_missing_folder"]))
 def test_paths_that_are_folders_or_missing_end_in_a_clean_error(name, path_case):
     run_case(name, None, STUDY_CSV if name in ("nca", "fit") else None, path_case)
 
 
-@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 @given(case=st.sampled_from(sorted(OPTIONS)).flatmap(lambda n: st.tuples(st.just(n), st.sampled_from(OPTIONS[n]))))
 def test_option_values_end_in_a_clean_error_or_a_valid_result(case):
     name, option = case

@@ -43,6 +43,7 @@ _LAZY = {
     "design_study": ("mscpk.analysis.detection", "design_study"),
     "simulate_study": ("mscpk.analysis.detection", "simulate_study"),
     "knowledge_table": ("mscpk.analysis.detection", "knowledge_table"),
+    "report": ("mscpk.interfaces.report", "report"),
 }
 
 __all__ = sorted(_LAZY)

@@ -21,6 +21,8 @@ LISTED_ROWS: int = int(_SETTINGS["listed_rows"]["value"])
 
 #: Longest wait for headless Chromium to print a report to PDF [s].
 PDF_TIMEOUT_S: float = float(_SETTINGS["pdf_timeout_s"]["value"])
+#: Relative tolerance within which a rebuilt forward model must give the fit file's predictions [-].
+FIT_REPRODUCTION_RTOL: float = float(_SETTINGS["fit_reproduction_rtol"]["value"])
 
-__all__ = ["NAMED_SITE_PERCENT", "NAMED_SITES", "PERSISTENCE_FRACTIONS", "HOMING_TIMES_H", "START_TOLERANCE",
+__all__ = ["FIT_REPRODUCTION_RTOL", "NAMED_SITE_PERCENT", "NAMED_SITES", "PERSISTENCE_FRACTIONS", "HOMING_TIMES_H", "START_TOLERANCE",
            "LISTED_ROWS", "PDF_TIMEOUT_S"]

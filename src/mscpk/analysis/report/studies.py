@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 import platform
 import sys
 from importlib import metadata, resources
@@ -13,12 +14,13 @@ from typing import Any
 import numpy as np
 
 from mscpk._version import __version__
-from mscpk.analysis.fitting import FitResult
+from mscpk.analysis.fitting import FitResult, ForwardModel
 from mscpk.analysis.fitting.run import error_model
 from mscpk.analysis.nca import nca
 from mscpk.analysis.report.content import Figure, Section, Table, fmt
 from mscpk.analysis.report.inputs import ReportInputs
-from mscpk.analysis.report.settings import LISTED_ROWS, START_TOLERANCE
+from mscpk.analysis.report.settings import FIT_REPRODUCTION_RTOL, LISTED_ROWS, START_TOLERANCE
+from mscpk.errors import MscpkError
 from mscpk.inputs.studies import load_study, study_ids
 
 #: Key NCA parameters shown per profile (PPTESTCD codes, docs/nca.md).
@@ -74,8 +76,30 @@ def _residual_table(fit: FitResult) -> Table:
                  tuple(rows), note="a mean residual far from 0 at one site means the model is biased there")
 
 
+def with_model(fit: FitResult, scenario: Any) -> FitResult:
+    """``fit`` with its forward model rebuilt from ``scenario`` (for fitted curves) when the fit
+    has one group made from a scenario of that name and the rebuilt model gives the fit's
+    predictions to :data:`FIT_REPRODUCTION_RTOL`; else ``fit`` unchanged."""
+    if fit.model is not None or len(fit.groups) != 1:
+        return fit
+    (info,) = fit.groups.values()
+    if info.get("scenario") != scenario.name:
+        return fit
+    pred = fit.predictions
+    assays = pred["ASSAY"].fillna("").astype(str) if "ASSAY" in pred else [""] * len(pred)
+    try:
+        model = ForwardModel(scenario, list(fit.parameters), label=info.get("label"))
+        theta = tuple(math.log(p["estimate"]) for p in fit.parameters.values())
+        got = model.predict(theta, pred["TIME"].to_numpy(float), pred["SITE"].tolist(), list(assays))
+    except (MscpkError, ValueError):
+        return fit
+    if not np.allclose(got, pred["PRED"].to_numpy(float), rtol=FIT_REPRODUCTION_RTOL, atol=0):
+        return fit
+    return replace(fit, model=model, theta_log=theta)
+
+
 def fit_section(inputs: ReportInputs, in_force: Any) -> Section:
-    fit = inputs.fit
+    fit = with_model(inputs.fit, inputs.scenario)
     defaults = dict(zip(in_force["name"], in_force["value"]))
     rows = tuple((name, fmt(p["estimate"]), fmt(p["ci_low"]), fmt(p["ci_high"]), p["unit"], fmt(bool(p["identifiable"])),
                   p.get("at_bound") or "-", fmt(defaults.get(name, math.nan)))
@@ -101,9 +125,11 @@ def fit_section(inputs: ReportInputs, in_force: Any) -> Section:
         (g, str(i.get("scenario")), str(i.get("species")), str(i.get("label")),
          "; ".join(f"{d.get('route')} {fmt(d.get('cells'))} cells at {fmt(d.get('time_h'))} h" for d in i.get("doses", [])),
          ", ".join(i.get("assays", [])), fmt(i.get("n_obs"))) for g, i in fit.groups.items()))
+    curves = (f"; fitted curves from the model rebuilt with this report's scenario (it gives the fit file's "
+              f"predictions to a relative {FIT_REPRODUCTION_RTOL:g})" if fit.model is not None else
+              "; no fitted curves: this report's scenario does not reproduce the fit file's predictions")
     fig = Figure("fit", "Fit diagnostics: observed vs predicted, residuals vs time (dotted: +/- 2 sigma), data per "
-                        "group, site and assay" + (" (curves need the fitted model: not kept in a fit file)"
-                                                   if fit.model is None else ""), fit)
+                        "group, site and assay" + curves, fit)
     return Section("fit", "Fit to the study data", tuple(paras), bullets=bullets, bullets_title="Rows and warnings",
                    figures=(fig,), tables=(est, _residual_table(fit), groups))
 
@@ -213,5 +239,5 @@ def reproducibility_section(inputs: ReportInputs, command: str, generated: str) 
         tables=(table,), texts=((f"Scenario text ({inputs.scenario_source.path})", inputs.scenario_source.text),))
 
 
-__all__ = ["nca_section", "fit_section", "qualification_section", "parameters_section", "limitations_section",
+__all__ = ["nca_section", "fit_section", "with_model", "qualification_section", "parameters_section", "limitations_section",
            "reproducibility_section", "baseline", "NCA_SHOWN"]

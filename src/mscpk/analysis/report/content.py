@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+import numpy as np
+
 #: Significant digits of the numbers in report tables.
 DIGITS = 4
 
@@ -14,16 +16,16 @@ DIGITS = 4
 def fmt(value: Any, digits: int = DIGITS) -> str:
     """A table cell: numbers to ``digits`` significant digits, NaN and None as "-".
 
-    >>> fmt(0.123456), fmt(float("nan")), fmt(True), fmt(3), fmt("lung")
+    >>> fmt(0.123456), fmt(float("nan")), fmt(np.True_), fmt(np.int64(3)), fmt("lung")
     ('0.1235', '-', 'yes', '3', 'lung')
     """
     if value is None:
         return "-"
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
-    if isinstance(value, int):
+    if isinstance(value, (int, np.integer)):
         return str(value)
-    if isinstance(value, float) or hasattr(value, "dtype"):
+    if isinstance(value, (float, np.floating)):
         v = float(value)
         return "-" if math.isnan(v) else f"{v:.{digits}g}"
     return str(value)

@@ -114,7 +114,7 @@ def fit_from_dict(d: Any, where: str = "fit") -> FitResult:
     >>> fit_from_dict({"parameters": {}, "objective": 1.0})
     Traceback (most recent call last):
     ...
-    mscpk.analysis.report.inputs.ReportError: fit: missing entry 'converged' (a fit file has parameters, objective, converged, sigma, n_obs, n_blq, predictions; written by mscpk fit -o)
+    mscpk.analysis.report.inputs.ReportError: fit: missing entry 'converged' (a fit file has parameters, ...)
     """
     import pandas as pd
 

@@ -13,8 +13,8 @@ import numpy as np
 from mscpk.analysis.detection import GUIDANCE_ITEMS, detection_windows, supported_assays
 from mscpk.analysis.report.content import Figure, Section, Table, fmt
 from mscpk.analysis.report.settings import HOMING_TIMES_H, NAMED_SITE_PERCENT, NAMED_SITES, PERSISTENCE_FRACTIONS
-from mscpk.analysis.summary import (EMBOLIC_DEFAULT_SOURCE, EMBOLIC_SOURCES, embolic_limits, embolic_warnings,
-                                    peak_occlusions)
+from mscpk.analysis.summary import (DEFAULT_TIMES_H, EMBOLIC_DEFAULT_SOURCE, EMBOLIC_SOURCES, embolic_limits,
+                                    embolic_warnings, peak_occlusions)
 from mscpk.engine.result import Result
 from mscpk.engine.simulate import simulate
 from mscpk.inputs.resolve import Inputs
@@ -65,8 +65,9 @@ class Model:
         return int(np.searchsorted(self.result.times_h, t, side="right") - 1)
 
     def standard_times(self) -> list[float]:
-        """The summary's standard times [h] within the run."""
-        return [float(c.split("_")[-1][:-1]) for c in self.summary.columns if c.startswith("pct_dose_live_")]
+        """The summary's standard times [h] within the run (its ``pct_dose_*_<t>h`` columns)."""
+        t = self.result.times_h
+        return [float(x) for x in DEFAULT_TIMES_H if t[0] <= x <= t[-1]]
 
 
 def _hours(t: float) -> str:
@@ -252,7 +253,8 @@ def _death(m: Model) -> list[str]:
             continue
         dead = 100.0 * (1 - float(m.result.live_total()[i]) / given)
         where = sorted(((float(m.result.quantity(s, "dead_cells")[i]), s) for s in m.sites()), reverse=True)
-        named = [f"{s} {100 * v / given:.3g} %" for v, s in where[:NAMED_SITES] if 100 * v / given >= NAMED_SITE_PERCENT]
+        named = [f"{s} {100 * v / given:.3g} %" for v, s in where[:NAMED_SITES]
+                 if 100 * v / given >= NAMED_SITE_PERCENT]
         lines.append(f"By {t:g} h {dead:.3g} % of the cells given have died"
                      + (f"; dead-cell material still present mostly in {', '.join(named)}" if named else "") + ".")
     return lines
@@ -305,7 +307,8 @@ def embolic_section(m: Model) -> Section:
                      f"{info['cite']} ({info['basis']})"))
         sources[bed] = info
     table = Table("Peak occlusion of each capillary bed and its limits [% of the bed occluded]",
-                  ("site", "peak occlusion [%]", "limits of bed", "warn above [%]", "severe at [%]", "status", "source"),
+                  ("site", "peak occlusion [%]", "limits of bed", "warn above [%]", "severe at [%]", "status",
+                   "source"),
                   tuple(rows), note=f"beds without their own limits: {EMBOLIC_DEFAULT_SOURCE}")
     bullets = tuple(f"{bed} {level}: {info[level]['source']}" for bed, info in sources.items()
                     for level in ("warn", "severe") if isinstance(info.get(level), dict))

@@ -11,7 +11,8 @@ NAMED_SITE_PERCENT: float = float(_SETTINGS["named_site_percent"]["value"])
 #: Most sites named per time in a sentence.
 NAMED_SITES: int = int(_SETTINGS["named_sites"]["value"])
 #: Fractions of the dose [-] whose crossing times describe persistence.
-PERSISTENCE_FRACTIONS: tuple[float, ...] = tuple(float(v) for v in _SETTINGS["persistence_fractions"]["value"])
+PERSISTENCE_FRACTIONS: tuple[float, ...] = tuple(float(v)
+                                                 for v in _SETTINGS["persistence_fractions"]["value"])
 #: Times [h] at which homing is compared with and without the injury.
 HOMING_TIMES_H: tuple[float, ...] = tuple(float(v) for v in _SETTINGS["homing_times_h"]["value"])
 #: Objective difference [-2 log L] within which an optimiser start counts as reaching the best.
@@ -24,5 +25,5 @@ PDF_TIMEOUT_S: float = float(_SETTINGS["pdf_timeout_s"]["value"])
 #: Relative tolerance within which a rebuilt forward model must give the fit file's predictions [-].
 FIT_REPRODUCTION_RTOL: float = float(_SETTINGS["fit_reproduction_rtol"]["value"])
 
-__all__ = ["FIT_REPRODUCTION_RTOL", "NAMED_SITE_PERCENT", "NAMED_SITES", "PERSISTENCE_FRACTIONS", "HOMING_TIMES_H", "START_TOLERANCE",
-           "LISTED_ROWS", "PDF_TIMEOUT_S"]
+__all__ = ["NAMED_SITE_PERCENT", "NAMED_SITES", "PERSISTENCE_FRACTIONS", "HOMING_TIMES_H", "START_TOLERANCE",
+           "LISTED_ROWS", "PDF_TIMEOUT_S", "FIT_REPRODUCTION_RTOL"]

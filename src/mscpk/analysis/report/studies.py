@@ -101,7 +101,8 @@ def with_model(fit: FitResult, scenario: Any) -> FitResult:
 def fit_section(inputs: ReportInputs, in_force: Any) -> Section:
     fit = with_model(inputs.fit, inputs.scenario)
     defaults = dict(zip(in_force["name"], in_force["value"]))
-    rows = tuple((name, fmt(p["estimate"]), fmt(p["ci_low"]), fmt(p["ci_high"]), p["unit"], fmt(bool(p["identifiable"])),
+    rows = tuple((name, fmt(p["estimate"]), fmt(p["ci_low"]), fmt(p["ci_high"]), p["unit"],
+                  fmt(bool(p["identifiable"])),
                   p.get("at_bound") or "-", fmt(defaults.get(name, math.nan)))
                  for name, p in fit.parameters.items())
     est = Table("Estimates with 95 % profile-likelihood intervals", ("parameter", "estimate", "CI low", "CI high",
@@ -123,7 +124,8 @@ def fit_section(inputs: ReportInputs, in_force: Any) -> Section:
         f"row {e.get('ROW')} left out: {e.get('REASON')}" for e in fit.excluded[:LISTED_ROWS])
     groups = Table("Groups fitted", ("group", "scenario", "species", "label", "doses", "assays", "rows"), tuple(
         (g, str(i.get("scenario")), str(i.get("species")), str(i.get("label")),
-         "; ".join(f"{d.get('route')} {fmt(d.get('cells'))} cells at {fmt(d.get('time_h'))} h" for d in i.get("doses", [])),
+         "; ".join(f"{d.get('route')} {fmt(d.get('cells'))} cells at {fmt(d.get('time_h'))} h"
+                   for d in i.get("doses", [])),
          ", ".join(i.get("assays", [])), fmt(i.get("n_obs"))) for g, i in fit.groups.items()))
     curves = (f"; fitted curves from the model rebuilt with this report's scenario (it gives the fit file's "
               f"predictions to a relative {FIT_REPRODUCTION_RTOL:g})" if fit.model is not None else
@@ -239,5 +241,5 @@ def reproducibility_section(inputs: ReportInputs, command: str, generated: str) 
         tables=(table,), texts=((f"Scenario text ({inputs.scenario_source.path})", inputs.scenario_source.text),))
 
 
-__all__ = ["nca_section", "fit_section", "with_model", "qualification_section", "parameters_section", "limitations_section",
-           "reproducibility_section", "baseline", "NCA_SHOWN"]
+__all__ = ["nca_section", "fit_section", "with_model", "qualification_section", "parameters_section",
+           "limitations_section", "reproducibility_section", "baseline", "NCA_SHOWN"]

@@ -124,6 +124,8 @@ def biodistribution_section(m: Model) -> Section:
 
 def _plan_table(m: Model, item: str) -> Table:
     plan = m.plan[m.plan["item"] == item]
+    plan = plan.assign(**{c: plan[c].fillna("").astype(str).str.replace(";", ", ")
+                          for c in ("sites", "sampling_times_h")})
     return Table.from_frame(
         plan, f"Assays that would show {item} (design_study: precision 0.3 at 95 % confidence, per time point)",
         ["assay", "label", "relabel", "can_show", "sites", "sampling_times_h", "animals_per_time",

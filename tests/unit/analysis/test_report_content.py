@@ -116,6 +116,15 @@ def test_qualification_quotes_the_packaged_baseline(contents):
     assert any(b.startswith("lee2009 ") for b in s.bullets)  # a library study of IV in mice
 
 
+def test_qualification_from_a_run_says_so():
+    from mscpk.analysis.qualification import qualify
+
+    run = qualify(["toupet2013"])
+    s = assemble_report(CASES["intra_articular"][0], qualification=run).section("qualification")
+    assert s.paragraphs[0].startswith("Source of the figures: a run of 1 study of the library at report time")
+    assert [r[0] for r in s.tables[0].rows] == list(run.summary.index)
+
+
 def test_parameters_section_is_every_parameter_in_force(contents):
     sc = mscpk.load_scenario(CASES["iv_mouse"][0])
     (table,) = contents["iv_mouse"].section("parameters").tables

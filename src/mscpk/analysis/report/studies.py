@@ -146,7 +146,8 @@ def qualification_section(scenario: Any, qualification: Any = None) -> Section:
     or else the packaged baseline."""
     if qualification is not None:
         summary = {use: r.to_dict() for use, r in qualification.summary.iterrows()}
-        origin = "a run of the whole study library at report time (mscpk qualify)"
+        n = qualification.table["study"].nunique()
+        origin = f"a run of {n} {'study' if n == 1 else 'studies'} of the library at report time (mscpk qualify)"
     else:
         summary = baseline()
         origin = (f"the packaged baseline (mscpk/data/{BASELINE_FILE}, mscpk {__version__}): figures the test suite "

@@ -12,6 +12,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
 from mscpk.errors import ScenarioError, did_you_mean
+from mscpk.inputs.course import Course, make_course
 from mscpk.inputs.effect import Effect
 from mscpk.inputs.population import Population
 from mscpk.inputs.routes import route as route_info, route_aliases, route_names
@@ -68,12 +69,29 @@ def _times(values: Iterable[object]) -> np.ndarray:
 
 
 class Injury(BaseModel):
-    """An injured / inflamed site. ``severity``: 0 none, 1 typical acute injury."""
+    """An injured / inflamed site. ``severity``: 0 none, 1 typical acute injury (at its peak when
+    a ``course`` is given: onset at ``onset_h`` on the scenario clock, negative = before time 0)."""
 
     model_config = _CFG
     site: str
     severity: Number = Field(1.0, ge=0.0, le=10.0)
     chemokines: dict[str, Number] = Field(default_factory=dict)
+    course: str | None = None
+    onset_h: Number = Field(0.0, ge=-MAX_TIME_H, le=MAX_TIME_H)
+    peak_h: Number | None = Field(None, ge=0.0, le=MAX_TIME_H)
+    half_life_h: Number | None = Field(None, ge=0.0, le=MAX_TIME_H)
+    chronic: Number | None = Field(None, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _course(self) -> "Injury":
+        self.time_course()  # a ValueError names the unknown course or the missing key
+        if self.time_course() is None and self.onset_h != 0.0:
+            raise ValueError(f"onset_h = {self.onset_h:g} needs a course ('course', or 'peak_h' and 'half_life_h')")
+        return self
+
+    def time_course(self) -> Course | None:
+        """The injury's :class:`~mscpk.inputs.course.Course`, or None (constant severity)."""
+        return make_course(self.course, self.peak_h, self.half_life_h, self.chronic)
 
     @field_validator("chemokines")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Mapping
 
 import numpy as np
 
@@ -24,6 +25,9 @@ class BuildContext:
     #: True while the transitions of a primed mode are built (adaptive immune priming:
     #: :func:`mscpk.engine.model.fate.immune_hazard` multiplies the immune hazard by the factor).
     primed: bool = False
+    #: The disease-course level [-] of each injured site with a course in the mode being built
+    #: (:func:`mscpk.inputs.course.course_segments`); a site not listed is at its full severity.
+    course: Mapping[str, float] = field(default_factory=dict)
 
     def p(self, name: str) -> float:
         return self.params[name]
@@ -45,9 +49,15 @@ class BuildContext:
         return self.species.organ_names()
 
     def injury(self, site: str):
+        """The injury at ``site`` (None if none) at its disease-course level in this mode: severity
+        and chemokine excess over 1 times the level."""
         for inj in self.scenario.subject.injury:
             if inj.site == site:
-                return inj
+                level = self.course.get(site, 1.0)
+                if level == 1.0:
+                    return inj
+                return inj.model_copy(update={"severity": inj.severity * level, "chemokines": {
+                    k: 1.0 + (v - 1.0) * level for k, v in inj.chemokines.items()}})
         return None
 
 

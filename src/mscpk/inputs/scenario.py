@@ -81,6 +81,7 @@ class Injury(BaseModel):
     peak_h: Number | None = Field(None, ge=0.0, le=MAX_TIME_H)
     half_life_h: Number | None = Field(None, ge=0.0, le=MAX_TIME_H)
     chronic: Number | None = Field(None, ge=0.0, le=1.0)
+    perfusion_loss: Number | None = Field(None, ge=0.0, le=10.0)
 
     @model_validator(mode="after")
     def _course(self) -> "Injury":
@@ -91,7 +92,8 @@ class Injury(BaseModel):
 
     def time_course(self) -> Course | None:
         """The injury's :class:`~mscpk.inputs.course.Course`, or None (constant severity)."""
-        return make_course(self.course, self.peak_h, self.half_life_h, self.chronic)
+        return make_course(self.course, peak_h=self.peak_h, half_life_h=self.half_life_h, chronic=self.chronic,
+                           perfusion_loss=self.perfusion_loss)
 
     @field_validator("chemokines")
     @classmethod

@@ -82,7 +82,7 @@ class BuildMemo:
 
     def run(self, ctx: BuildContext, fn: Callable, *args):
         """``fn(ctx, *args)``, or its kept result if every parameter it read is unchanged."""
-        key = (fn, ctx.primed, tuple(ctx.course.items()), *args)
+        key = (fn, ctx.primed, ctx.course_key(), *args)
         kept = self._parts.get(key)
         if kept is None:
             kept = self._parts.setdefault(key, ByReads(self.per_part))
@@ -143,7 +143,7 @@ def build_network(scenario: Scenario, params: ParameterSet | None = None,
         flags = mode_flags(name)
         ctx.primed = "primed" in flags
         phase = next((int(f[len(COURSE):]) for f in flags if f.startswith(COURSE)), None)
-        ctx.course = final if phase is None else segments[phase - 1][2]
+        ctx.course = final if phase is None else segments[phase - 1]
         circ = part(ctx, circulation, dilation) if "vasodilated" in flags else part(ctx, circulation)
         modes[name] = tuple(circ + part(ctx, cell_fate) + part(ctx, depots))
     ctx.primed, ctx.course = False, final
@@ -217,7 +217,7 @@ def priming_start(ctx: BuildContext) -> float | None:
 
 def injury_course(scenario: Scenario):
     """The piecewise-constant disease course of the scenario's injuries that have one:
-    ``(segments, final)`` of :func:`mscpk.inputs.course.course_segments` (none: ``((), {})``)."""
+    ``(segments, final)`` of :func:`mscpk.inputs.course.course_segments`."""
     with_course = [(inj.site, inj.onset_h, inj.time_course()) for inj in scenario.subject.injury]
     return course_segments([c for c in with_course if c[2] is not None])
 
@@ -226,10 +226,10 @@ def mode_schedule(vaso_windows: list[tuple[float, float]], t_primed: float | Non
                   segments=()) -> list[tuple[float, float, str]]:
     """The non-base intervals ``(t0, t1, mode)`` as a partition (sorted, disjoint, adjacent
     intervals of the same mode merged): the vasodilator windows, the primed period
-    ``[t_primed, inf)`` and the disease-course intervals ``segments`` (``(t0, t1, levels)``, the
+    ``[t_primed, inf)`` and the disease-course intervals ``segments`` (``(t0, t1, ...)``, the
     k-th one flagged "course{k}"); where several apply their flags combine ("primed+vasodilated")."""
     bounds = sorted({t for w in vaso_windows for t in w} | ({t_primed} if t_primed is not None else set())
-                    | {t for a, b, _ in segments for t in (a, b)})
+                    | {t for a, b, *_ in segments for t in (a, b)})
     out: list[tuple[float, float, str]] = []
     for k, t0 in enumerate(bounds):
         t1 = bounds[k + 1] if k + 1 < len(bounds) else float("inf")
@@ -238,7 +238,7 @@ def mode_schedule(vaso_windows: list[tuple[float, float]], t_primed: float | Non
             flags.add("vasodilated")
         if t_primed is not None and t0 >= t_primed:
             flags.add("primed")
-        flags.update(f"{COURSE}{j}" for j, (a, b, _) in enumerate(segments, 1) if a <= t0 < b)
+        flags.update(f"{COURSE}{j}" for j, (a, b, *_) in enumerate(segments, 1) if a <= t0 < b)
         mode = mode_name(flags)
         if mode == "base" or t1 <= t0:
             continue

@@ -28,11 +28,12 @@ def test_segment_levels_are_the_course_means_and_end_at_the_chronic_level():
     c = courses()["acute_mi"]
     onset = 10.0
     segs, final = course_segments([("heart", onset, c)])
-    assert final["heart"] == c.chronic
+    assert final.levels["heart"] == c.chronic
     d = discretisation()
-    assert len(segs) == d["rise_steps"] + d["steps_per_half_life"] * d["half_lives"]
-    assert segs[0][0] == onset  # before it the level, 0, is the final one: the base mode
-    for t0, t1, lv in segs:
+    assert len(segs) == 1 + d["rise_steps"] + d["steps_per_half_life"] * d["half_lives"]
+    assert segs[0] == (0.0, onset, {"heart": 0.0}, frozenset())  # before the onset
+    for t0, t1, lv, started in segs[1:]:
+        assert started == {"heart"}
         mean = quad(lambda t: float(c.level(t - onset)), t0, t1)[0] / (t1 - t0)
         assert lv["heart"] == pytest.approx(mean, rel=1e-3)
     assert segs[-1][1] == pytest.approx(onset + c.peak_h + c.half_life_h * d["half_lives"])
@@ -41,7 +42,8 @@ def test_segment_levels_are_the_course_means_and_end_at_the_chronic_level():
 
 def test_before_the_onset_the_level_is_zero():
     segs, final = course_segments([("heart", 10.0, courses()["chronic_mi"])])
-    assert segs == ((0.0, 10.0, {"heart": 0.0}),) and final["heart"] == courses()["chronic_mi"].chronic
+    assert [(t0, t1, dict(lv), st) for t0, t1, lv, st in segs] == [(0.0, 10.0, {"heart": 0.0}, frozenset())]
+    assert final.levels["heart"] == courses()["chronic_mi"].chronic and final.started == {"heart"}
 
 
 def test_a_course_before_time_zero_is_cut_at_zero():
@@ -49,29 +51,30 @@ def test_a_course_before_time_zero_is_cut_at_zero():
     segs, _ = course_segments([("heart", -100.0, c)])
     assert segs[0][0] == 0.0
     mean = quad(lambda t: float(c.level(t + 100.0)), segs[0][0], segs[0][1])[0] / segs[0][1]
-    assert segs[0][2]["heart"] == pytest.approx(mean, rel=1e-3)
+    assert segs[0].levels["heart"] == pytest.approx(mean, rel=1e-3)
 
 
 def test_a_constant_chronic_course_has_no_interval():
     segs, final = course_segments([("heart", 0.0, courses()["chronic_mi"])])
-    assert segs == () and final["heart"] == courses()["chronic_mi"].chronic
+    assert segs == () and final.levels["heart"] == courses()["chronic_mi"].chronic
 
 
 def test_two_injuries_share_the_intervals():
     segs, final = course_segments([("heart", 0.0, courses()["acute_mi"]), ("brain", 30.0, courses()["acute_stroke"])])
-    assert all(set(lv) == {"heart", "brain"} for _, _, lv in segs)
+    assert all(set(lv) == {"heart", "brain"} for _, _, lv, _ in segs)
     assert sorted(segs) == list(segs)
 
 
 def test_every_named_course_has_a_source_for_each_number():
     for name in courses():
         src = course_sources(name)
-        assert set(src) == {"peak_h", "half_life_h", "chronic"} and all(src.values())
+        assert set(src) == {"peak_h", "half_life_h", "chronic", "perfusion_loss"} and all(src.values())
 
 
 def test_explicit_values_replace_the_named_ones():
     inj = _scenario({"course": "acute_mi", "half_life_h": 10.0}).subject.injury[0]
-    assert inj.time_course() == Course(courses()["acute_mi"].peak_h, 10.0, courses()["acute_mi"].chronic)
+    mi = courses()["acute_mi"]
+    assert inj.time_course() == Course(mi.peak_h, 10.0, mi.chronic, mi.perfusion_loss)
     inj = _scenario({"peak_h": 5.0, "half_life_h": 7.0}).subject.injury[0]
     assert inj.time_course() == Course(5.0, 7.0, 0.0)
     assert _scenario({}).subject.injury[0].time_course() is None

@@ -22,11 +22,11 @@ def _rate(net, mode: str, process: str) -> float:
 
 def test_each_interval_has_the_rates_of_the_injury_at_its_level():
     sev = 2.0
-    net = build_network(_scenario({"severity": sev, "course": "acute_mi"}))
+    net = build_network(_scenario({"severity": sev, "course": "acute_mi", "perfusion_loss": 0.0}))
     segments, _ = injury_course(_scenario({"severity": sev, "course": "acute_mi"}))
-    assert [(t0, t1) for t0, t1, _ in net.schedule] == [(t0, t1) for t0, t1, _ in segments]
-    for (t0, t1, mode), (_, _, levels) in zip(net.schedule, segments):
-        const = build_network(_scenario({"severity": sev * levels["heart"]}))
+    assert [(t0, t1) for t0, t1, _ in net.schedule] == [(s.t0, s.t1) for s in segments]
+    for (t0, t1, mode), seg in zip(net.schedule, segments):
+        const = build_network(_scenario({"severity": sev * seg.levels["heart"]}))
         for process in ("heart first-pass arrest", "extravasation into heart"):
             assert _rate(net, mode, process) == pytest.approx(_rate(const, "base", process), rel=1e-12)
     # after the course: acute_mi resolves completely, as an uninjured heart
@@ -74,3 +74,24 @@ def test_course_modes_combine_with_priming():
     assert any(m.startswith("primed+course") for m in modes) and "primed" in modes
     res = mscpk.simulate(sc)
     assert res.mass_balance_error() < 1e-9
+
+
+def test_an_infarct_takes_flow_from_its_onset_on_and_keeps_it_after_the_signal_resolves():
+    k = courses()["acute_mi"].perfusion_loss
+    net = build_network(_scenario({"severity": 1.5, "course": "acute_mi", "onset_h": 10.0}))
+    healthy = _rate(build_network(_scenario({"severity": 0.0})), "base", "arterial flow to heart")
+    assert k > 0 and net.schedule[0][:2] == (0.0, 10.0)
+    assert _rate(net, net.mode_at(0.0), "arterial flow to heart") == pytest.approx(healthy, rel=1e-12)
+    for mode in [net.mode_at(10.0), "base"]:  # the rise, and after the course (no chemokine left)
+        assert _rate(net, mode, "arterial flow to heart") == pytest.approx(healthy * np.exp(-k * 1.5), rel=1e-12)
+
+
+def test_perfusion_loss_lowers_iv_homing_to_an_infarcted_heart():
+    on = mscpk.simulate(_scenario({"course": "acute_mi"})).quantity("heart", "live_cells")[-1]
+    off = mscpk.simulate(_scenario({"course": "acute_mi", "perfusion_loss": 0.0})).quantity("heart", "live_cells")[-1]
+    assert on < off
+
+
+def test_an_injury_without_a_course_keeps_its_flow():
+    healthy = _rate(build_network(_scenario({"severity": 0.0})), "base", "arterial flow to heart")
+    assert _rate(build_network(_scenario({"severity": 2.0})), "base", "arterial flow to heart") == healthy

@@ -20,6 +20,8 @@ _EMBOLIC = tomllib.loads(resources.files("mscpk.data").joinpath("embolic.toml").
 EMBOLIC = {bed: {k: float(v["value"]) for k, v in levels.items() if isinstance(v, dict)}
            for bed, levels in _EMBOLIC["bed"].items()}
 EMBOLIC_DEFAULT_BED: str = _EMBOLIC["default"]["bed"]
+#: Each bed's citation and the basis of its limits (data/embolic.toml).
+EMBOLIC_SOURCES = {bed: f"{rows['cite']} ({rows['basis']}), data/embolic.toml" for bed, rows in _EMBOLIC["bed"].items()}
 
 
 def embolic_limits(site: str) -> tuple[str, dict[str, float]]:

@@ -152,6 +152,7 @@ class Dose(BaseModel):
     vasodilator: Annotated[bool, Strict()] = False
     every_h: Number | None = Field(None, gt=0.0, le=MAX_TIME_H)  # repeat every ... h (NONMEM II)
     count: Annotated[int, Strict()] = Field(1, ge=1, le=1000)  # ... count times in all (ADDL + 1)
+    injections: Annotated[int, Strict()] = Field(1, ge=1, le=1000)  # sites the dose is split over (organ injections)
 
     @field_validator("route")
     @classmethod
@@ -169,6 +170,10 @@ class Dose(BaseModel):
             raise ValueError("give exactly one of 'cells' or 'cells_per_kg'")
         if route_info(self.route).needs_site and not self.site:
             raise ValueError(f"route {self.route!r} needs 'site' (the organ reached)")
+        if self.injections > 1 and not route_info(self.route).in_organ:
+            raise ValueError(f"injections = {self.injections} splits a dose over injection sites in an organ; "
+                             f"route {self.route!r} is not an injection into an organ (allowed: "
+                             f"{', '.join(n for n in route_names() if route_info(n).in_organ)})")
         if self.count > 1 and self.every_h is None:
             raise ValueError(f"count = {self.count} needs 'every_h' (the interval between administrations [h])")
         if self.count > 1 and self.every_h < self.infusion_min / 60.0:

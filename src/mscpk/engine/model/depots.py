@@ -24,7 +24,9 @@ the others feed a depot with its own behaviour:
 
 from __future__ import annotations
 
-from mscpk.engine.model.context import BuildContext, emit, tr, vexp, vmax, vmin, where_positive
+import numpy as np
+
+from mscpk.engine.model.context import BuildContext, emit, is_batch, tr, vexp, vmax, vmin, where_positive
 from mscpk.engine.model.fate import debris, immune_hazard
 from mscpk.engine.model.homing import homing_signal, product_levels
 from mscpk.engine.network import Input, Transition
@@ -57,6 +59,16 @@ def ibmir_kill_fraction(ctx: BuildContext):
     return vmin(base * tissue * (1.0 + per * extra), 1.0)
 
 
+#: The parameter of :func:`crowding_survival`.
+CROWDING_SCALE = "Local injection crowding scale [cells]"
+
+
+def amount_shapes_inputs(dose, params) -> bool:
+    """Whether the amount of ``dose`` changes where its cells go (a crowded injection into an
+    organ: :func:`crowding_survival`), so a network built for another amount cannot be reused."""
+    return route(dose.route).in_organ and bool(np.isfinite(params[CROWDING_SCALE]))
+
+
 def crowding_survival(ctx: BuildContext, dose, kept) -> float:
     """Fraction [-] of the cells an injection into an organ leaves in the tissue that survive
     their crowding: ``exp(-n / n_c)``, ``n`` the live cells kept per injection (the dose's
@@ -64,7 +76,10 @@ def crowding_survival(ctx: BuildContext, dose, kept) -> float:
     scale [cells]" (inf: no crowding). A deposit's early hypoxic death grows with its own O2
     demand, so survivors ``n exp(-n / n_c)`` peak at ``n = n_c`` and fall beyond (Ricker's
     overcompensating density dependence): a high dose in few injections leaves fewer live cells."""
-    n_c = ctx.p("Local injection crowding scale [cells]")
+    n_c = ctx.p(CROWDING_SCALE)
+    if is_batch(n_c):
+        raise ValueError(f"{CROWDING_SCALE} sets where the cells of a dose go and must be one number "
+                         "(not per-subject values)")
     n = _dose_cells(ctx, dose) * kept / dose.injections
     return vexp(-n / n_c)
 

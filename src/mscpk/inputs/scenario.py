@@ -85,8 +85,7 @@ class Injury(BaseModel):
 
     @model_validator(mode="after")
     def _course(self) -> "Injury":
-        self.time_course()  # a ValueError names the unknown course or the missing key
-        if self.time_course() is None and self.onset_h != 0.0:
+        if self.time_course() is None and self.onset_h != 0.0:  # time_course names a bad course
             raise ValueError(f"onset_h = {self.onset_h:g} needs a course ('course', or 'peak_h' and 'half_life_h')")
         return self
 

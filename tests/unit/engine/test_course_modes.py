@@ -95,3 +95,17 @@ def test_perfusion_loss_lowers_iv_homing_to_an_infarcted_heart():
 def test_an_injury_without_a_course_keeps_its_flow():
     healthy = _rate(build_network(_scenario({"severity": 0.0})), "base", "arterial flow to heart")
     assert _rate(build_network(_scenario({"severity": 2.0})), "base", "arterial flow to heart") == healthy
+
+
+def test_an_inflamed_lung_retains_more_iv_cells_while_its_injury_lasts():
+    def lung_at_72h(injury):
+        sc = scenario_from_dict({"name": "lung", "subject": {"species": "mouse", "immune": "immunodeficient",
+                                                            "injury": injury},
+                                 "dose": [{"route": "iv", "cells": 5e5}], "run": {"end_h": 72.0}})
+        return mscpk.simulate(sc, times_h=[72.0]).quantity("lung", "live_cells")[-1]
+
+    acute = {"site": "lung", "severity": 1.0, "peak_h": 6.0, "half_life_h": 24.0}
+    healthy = lung_at_72h([])
+    at_peak = lung_at_72h([{**acute, "onset_h": -6.0}])
+    resolved = lung_at_72h([{**acute, "onset_h": -120.0}])
+    assert at_peak > 10 * healthy and healthy < resolved < at_peak / 10

@@ -109,3 +109,15 @@ def test_an_inflamed_lung_retains_more_iv_cells_while_its_injury_lasts():
     at_peak = lung_at_72h([{**acute, "onset_h": -6.0}])
     resolved = lung_at_72h([{**acute, "onset_h": -120.0}])
     assert at_peak > 10 * healthy and healthy < resolved < at_peak / 10
+
+
+def test_the_stiff_solver_agrees_with_the_linear_one_across_the_course_modes():
+    from mscpk.engine.solvers import StiffSolver
+
+    sc = _scenario({"course": "acute_mi", "onset_h": -12.0}, end_h=240.0)
+    net = build_network(sc)
+    times = np.asarray(sc.output_times())
+    exact = mscpk.simulate(sc, saturation="off").states
+    stiff = StiffSolver(rtol=1e-10).solve(net.__class__(net.layout, net.modes, net.inputs, {}, net.schedule), times)
+    assert len(net.schedule) > 5
+    assert np.max(np.abs(stiff - exact)) / 5e6 < 1e-7

@@ -35,6 +35,7 @@ _LAZY = {
     "sensitivity": ("mscpk.analysis.sensitivity", "sensitivity"),
     "optimize": ("mscpk.analysis.design", "optimize"),
     "translate": ("mscpk.analysis.design", "translate"),
+    "effect": ("mscpk.analysis.effect", "effect"),
     "read_study": ("mscpk.inputs.studydata", "read_study"),
     "nca": ("mscpk.analysis.nca", "nca"),
     "fit": ("mscpk.analysis.fitting", "fit"),

@@ -24,7 +24,9 @@ the others feed a depot with its own behaviour:
 
 from __future__ import annotations
 
-from mscpk.engine.model.context import BuildContext, emit, tr, vmax, vmin, where_positive
+import numpy as np
+
+from mscpk.engine.model.context import BuildContext, emit, is_batch, tr, vexp, vmax, vmin, where_positive
 from mscpk.engine.model.fate import debris, immune_hazard
 from mscpk.engine.model.homing import homing_signal, product_levels
 from mscpk.engine.network import Input, Transition
@@ -55,6 +57,31 @@ def ibmir_kill_fraction(ctx: BuildContext):
     extra = vmax(0.0, ctx.scenario.product.passage - ctx.p("Reference passage [passage]"))
     tissue = ctx.p(f"IBMIR factor, {ctx.scenario.product.source} source [-]")
     return vmin(base * tissue * (1.0 + per * extra), 1.0)
+
+
+#: The parameter of :func:`crowding_survival`.
+CROWDING_SCALE = "Local injection crowding scale [cells]"
+
+
+def amount_shapes_inputs(dose, params) -> bool:
+    """Whether the amount of ``dose`` changes where its cells go (a crowded injection into an
+    organ: :func:`crowding_survival`), so a network built for another amount cannot be reused."""
+    return route(dose.route).in_organ and bool(np.isfinite(params[CROWDING_SCALE]))
+
+
+def crowding_survival(ctx: BuildContext, dose, kept) -> float:
+    """Fraction [-] of the cells an injection into an organ leaves in the tissue that survive
+    their crowding: ``exp(-n / n_c)``, ``n`` the live cells kept per injection (the dose's
+    share ``kept`` split over ``dose.injections`` sites), ``n_c`` = "Local injection crowding
+    scale [cells]" (inf: no crowding). A deposit's early hypoxic death grows with its own O2
+    demand, so survivors ``n exp(-n / n_c)`` peak at ``n = n_c`` and fall beyond (Ricker's
+    overcompensating density dependence): a high dose in few injections leaves fewer live cells."""
+    n_c = ctx.p(CROWDING_SCALE)
+    if is_batch(n_c):
+        raise ValueError(f"{CROWDING_SCALE} sets where the cells of a dose go and must be one number "
+                         "(not per-subject values)")
+    n = _dose_cells(ctx, dose) * kept / dose.injections
+    return vexp(-n / n_c)
 
 
 def dose_inputs(ctx: BuildContext) -> list[Input]:
@@ -90,13 +117,18 @@ def dose_inputs(ctx: BuildContext) -> list[Input]:
             leak_name, spill_name = r.injection_losses(dose.site)
             leak = ctx.p(leak_name) if leak_name else 0.0
             spill = ctx.p(spill_name) if spill_name else 0.0
-            targets[ctx.s(depot, "depot" if r.in_organ else "free")] = viab * vmax(0.0, 1 - leak - spill)
+            kept = viab * vmax(0.0, 1 - leak - spill)
+            alive = kept * crowding_survival(ctx, dose, kept) if r.in_organ else kept
+            targets[ctx.s(depot, "depot" if r.in_organ else "free")] = alive
+            if r.in_organ and emit(kept - alive):  # crowded deposits: dead at once, the organ's dead material
+                targets[ctx.s(depot, "dead")] = kept - alive
             if emit(spill):  # lost out of the tissue at once (needle-track reflux, surface spill)
                 targets[ctx.s("eliminated", "degraded")] = viab * vmin(spill, 1 - leak)
             if emit(leak):
                 targets[ctx.s("blood", "venous")] = viab * leak * (1 - ibmir)
                 dead_in_blood(viab * leak * ibmir, "lung")
-            targets[ctx.s(depot, "dead")] = 1 - viab
+            name = ctx.s(depot, "dead")
+            targets[name] = targets.get(name, 0.0) + 1 - viab
         targets = {k: v for k, v in targets.items() if emit(v)}
         out.append(Input(dose.time_h, dose.infusion_min / 60.0, _dose_cells(ctx, dose), targets))
     return out

@@ -507,6 +507,12 @@ class Store:
         inputs into ``out_dir`` (created; its parent must exist), all or nothing."""
         return export_run(self, run_id, Path(out_dir), user_id)
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
@@ -315,23 +316,26 @@ class Store(RunReader):
 
     @contextlib.contextmanager
     def record(self, kind: str, *, scenario_toml: str | None = None, inputs: dict | None = None,
-               user_id: int | None = None, project_id: int | None = None) -> Iterator[Recorder]:
+               user_id: int | None = None, project_id: int | None = None,
+               started_at: datetime | None = None) -> Iterator[Recorder]:
         """Collect a command's results and store them as one done run when the block ends
         (one transaction); an exception inside stores nothing. ``rec.run_id`` is set after
-        the block."""
+        the block. ``started_at`` (default: the block's start, UTC) is the run's start."""
         check_kind(kind)
         self.check()
         rec = Recorder()
-        start = time.perf_counter()
+        start, started_at = time.perf_counter(), started_at or utcnow()
         yield rec
         timings = {"total_s": time.perf_counter() - start, **rec.timings}
-        rec.run_id = self._store_recorded(kind, scenario_toml, inputs, user_id, project_id, rec, timings)
+        rec.run_id = self._store_recorded(kind, scenario_toml, inputs, user_id, project_id, rec, timings, started_at)
 
     @guarded
-    def _store_recorded(self, kind, scenario_toml, inputs, user_id, project_id, rec: Recorder, timings) -> int:
+    def _store_recorded(self, kind, scenario_toml, inputs, user_id, project_id, rec: Recorder, timings,
+                        started_at: datetime) -> int:
         blobs = encode_results(rec.tables, rec.files, rec.params, rec.studies)
         with self._write() as s:
             row = self._new_run(s, kind, scenario_toml, inputs, user_id, project_id, "running")
+            row.created_at = row.started_at = started_at
             self._add_results(s, row, blobs)
             row.status, row.finished_at, row.progress, row.timings = "done", utcnow(), 1.0, timings
             row.message = rec.message

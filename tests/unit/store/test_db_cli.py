@@ -80,6 +80,8 @@ def test_simulate_round_trip(db, tmp_path):
     assert (run.kind, run.status, run.scenario_name) == ("simulate", "done", "mMSC IV in C57BL/6 mouse")
     assert run.scenario_hash == sha256(IV_MOUSE.read_text(encoding="utf-8"))
     assert run.inputs["out"] == str(out) and "db" not in run.inputs and run.timings["total_s"] > 0
+    wall = (run.finished_at - run.started_at).total_seconds()  # the run started with the command
+    assert run.created_at == run.started_at and wall >= 0.999 * run.timings["total_s"] - 0.01
     with open_store(db) as s:
         pd.testing.assert_frame_equal(s.table(run.id, "result"), pd.read_csv(out), check_dtype=False)
         assert s.file(run.id, "fig.svg") == plot.read_bytes()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Callable, Optional
 
@@ -39,7 +40,7 @@ class StoredRun:
             self.store.check()  # a bad URL or a store not initialised fails before the work
         finally:
             self.store.close()  # no connection held while the command works
-        self.kind, self.start = kind, time.perf_counter()
+        self.kind, self.start, self.started_at = kind, time.perf_counter(), datetime.now(timezone.utc)
         self.scenario_toml: str | None = None
         self.inputs = {k: (str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, list) else v)
                        for k, v in inputs.items() if k != "db"}
@@ -83,7 +84,8 @@ class StoredRun:
 
     def commit(self, files: dict[str, bytes] | None = None) -> None:
         """Store the run with its tables, parameters, studies and ``files`` (one transaction)."""
-        with self.store, self.store.record(self.kind, scenario_toml=self.scenario_toml, inputs=self.inputs) as rec:
+        with self.store, self.store.record(self.kind, scenario_toml=self.scenario_toml, inputs=self.inputs,
+                                                 started_at=self.started_at) as rec:
             for name, df in self.tables.items():
                 rec.add_table(name, df)
             for name, data in (files or {}).items():

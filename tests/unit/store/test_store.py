@@ -176,6 +176,8 @@ def test_bad_values_are_refused(store):
         store.set_progress(rid, 1.5)
     with pytest.raises(StoreError, match="status 'done'"):
         store.create_run("simulate", status="done")
+    with pytest.raises(StoreError, match="inputs of the simulate run: not storable as JSON"):
+        store.create_run("simulate", inputs={"path": object()})
     with pytest.raises(StoreError, match="project 77: does not exist"):
         store.create_run("simulate", project_id=77)
 

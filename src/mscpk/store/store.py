@@ -118,15 +118,19 @@ class Store(RunReader):
 
     def check(self) -> None:
         """Refuse (:class:`StoreError`) a store that is missing or older than this mscpk, before
-        any work is done."""
+        any work is done. A refused store keeps no pooled connection open."""
         if self._ready:
             return
-        rev = self.revision()
-        if rev is None:
-            raise StoreError(f"store {self.url}: not initialised; run `mscpk db init --db {self.url}`")
-        if rev != head():
-            raise StoreError(f"store {self.url}: at revision {rev}, this mscpk needs {head()}; "
-                             f"run `mscpk db upgrade --db {self.url}`")
+        try:
+            rev = self.revision()
+            if rev is None:
+                raise StoreError(f"store {self.url}: not initialised; run `mscpk db init --db {self.url}`")
+            if rev != head():
+                raise StoreError(f"store {self.url}: at revision {rev}, this mscpk needs {head()}; "
+                                 f"run `mscpk db upgrade --db {self.url}`")
+        except StoreError:
+            self.close()
+            raise
         self._ready = True
 
     @contextlib.contextmanager

@@ -223,6 +223,7 @@ def test_uninitialised_and_bad_urls(tmp_path):
     with pytest.raises(StoreError, match="not initialised; run `mscpk db init"):
         s.runs()
     assert not fresh.exists()  # looking does not create the file
+    assert s._engine is None  # and keeps no pooled connection (psycopg warns when one is collected)
     with pytest.raises(StoreError, match="'mysql' is not supported"):
         open_store("mysql://db/lab")
     with pytest.raises(StoreError, match="not a database URL"):

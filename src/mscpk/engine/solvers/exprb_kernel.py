@@ -48,23 +48,6 @@ def _phis4(z, out):
                 out[j - 1, i] = s
 
 
-def _mm(a, a0, a1, b, b0, b1, out):
-    """``out = a[a0:a1, a0:a1] @ b`` (``b0 = b1 = -1``) or ``out = a @ b[b0:b1, b0:b1]``."""
-    out[:, :] = 0.0
-    if b0 < 0:
-        for i in range(out.shape[0]):
-            for k in range(a1 - a0):
-                aik = a[a0 + i, a0 + k]
-                for j in range(out.shape[1]):
-                    out[i, j] += aik * b[k, j]
-    else:
-        for i in range(out.shape[0]):
-            for k in range(b1 - b0):
-                aik = a[i, k]
-                for j in range(out.shape[1]):
-                    out[i, j] += aik * b[b0 + k, b0 + j]
-
-
 def _decompose(jac, bstart, bstop, bend, lam, v, w, cond_max, t_span):
     """``jac = V diag(lam) W`` (block lower-triangular ``jac``; ``bend[i]``: end of the block
     of state ``i``). Returns False if a block has complex eigenvalues (and ``jac`` is real),
@@ -109,17 +92,13 @@ def _decompose(jac, bstart, bstop, bend, lam, v, w, cond_max, t_span):
                     for i in range(bend[c]):
                         r[k, i] += a * v[c, i]
         if m > 1:
-            r2 = np.empty_like(r)
-            _mm(w, s0, s1, r, -1, -1, r2)
-            r = r2
+            r = np.ascontiguousarray(w[s0:s1, s0:s1]) @ r
         for k in range(m):
             for i in range(s0):
                 if r[k, i] != 0.0:
                     r[k, i] /= lam[i] - lam[s0 + k]
         if m > 1:
-            r2 = np.empty_like(r)
-            _mm(v, s0, s1, r, -1, -1, r2)
-            r = r2
+            r = np.ascontiguousarray(v[s0:s1, s0:s1]) @ r
         for k in range(m):
             for i in range(s0):
                 v[s0 + k, i] = r[k, i]
@@ -136,17 +115,13 @@ def _decompose(jac, bstart, bstop, bend, lam, v, w, cond_max, t_span):
                     for e in range(c, n):
                         r[e - s1, k] += w[e, c] * a
         if m > 1:
-            r2 = np.empty_like(r)
-            _mm(r, 0, 0, v, s0, s1, r2)
-            r = r2
+            r = r @ np.ascontiguousarray(v[s0:s1, s0:s1])
         for e in range(n - s1):
             for k in range(m):
                 if r[e, k] != 0.0:
                     r[e, k] /= lam[s1 + e] - lam[s0 + k]
         if m > 1:
-            r2 = np.empty_like(r)
-            _mm(r, 0, 0, w, s0, s1, r2)
-            r = r2
+            r = r @ np.ascontiguousarray(w[s0:s1, s0:s1])
         for e in range(n - s1):
             for k in range(m):
                 w[s1 + e, s0 + k] = r[e, k]
@@ -460,7 +435,7 @@ def advance():
 
             g = globals()
             jit = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-            for name in ("_phis4", "_mm", "_decompose", "_occupied", "_rhs", "_jacobian", "_conserve", "_clamp", "_matvec",
+            for name in ("_phis4", "_decompose", "_occupied", "_rhs", "_jacobian", "_conserve", "_clamp", "_matvec",
                          "_matvec_real", "_remainder", "_step", "_advance"):
                 g[name] = jit(g[name])  # callees first: the callers see them compiled
             _COMPILED["advance"] = g["_advance"]

@@ -55,6 +55,16 @@ class StateLayout:
             self._names.append(name)
         return name
 
+    def add_names(self, names) -> None:
+        """:meth:`add_name` for each of ``names``, in order (one call for a submodel's states)."""
+        names = tuple(names)
+        if self._asked is not None:
+            self._asked.update(dict.fromkeys(names))
+        index = self._index
+        for name in names:
+            if name not in index:
+                self.add_name(name)
+
     def record(self) -> dict[str, None]:
         """Start recording the names asked for (new or not); returns the (live) record,
         which :meth:`stop_recording` ends. Replaying them with :meth:`add_name` in order

@@ -1,4 +1,4 @@
-"""Compiled kernel of the saturating solver: ``exprb43`` steps of many subjects, one after
+"""Compiled kernel of the saturating solver: ``exprb53s3`` steps of many subjects, one after
 the other, in machine code (numba, compiled on first use and cached on disk).
 
 Per subject and step: the analytic Jacobian, the eigendecomposition of its diagonal blocks

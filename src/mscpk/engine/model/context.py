@@ -66,8 +66,8 @@ def transitions(ctx: BuildContext, plan, rates: dict) -> list[Transition]:
     with ``rates[key]``, registering the states in order as :func:`tr` does (a submodel whose
     structure is fixed keeps its plan and computes only the rates)."""
     conv = {k: np.asarray(r, dtype=float) if is_batch(r) else float(r) for k, r in rates.items()}
-    ctx.layout.add_names([name for src, dst, _, _ in plan for name in (src, dst)])
-    return [Transition(src, dst, conv[key], process) for src, dst, key, process in plan]
+    add = ctx.layout.add_name
+    return [Transition(add(src), add(dst), conv[key], process) for src, dst, key, process in plan]
 
 
 # ---- array-safe arithmetic --------------------------------------------------------------

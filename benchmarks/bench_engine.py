@@ -34,8 +34,13 @@ case) with its ratio and ``max_rel_dev`` (|libroadrunner - mscpk| / dose):
 ``linear_ms`` (5e5 cells), ``saturating_ms`` (2e6 cells, Lee 2009; ``saturation="on"``),
 ``param_varied_ms`` (5e5 cells, a rate parameter changed by 0.1 % per call, libroadrunner
 setting the same SBML parameter per call); ``batch_linear_s`` and ``batch_saturating_s``
-(``--batch-n`` subjects at 2e6 cells with ``saturation="on"``; ``--batch-sat-n`` subjects
-timed and scaled to ``--batch-n`` when smaller); ``batch_1e5_s`` and ``batch_1e5_rss_mb``
+(``--batch-n`` subjects at 2e6 cells with ``saturation="auto"``, which sends every one of
+them to the saturating solver, ``batch_saturating_solvers``; ``--batch-sat-n`` subjects
+timed and scaled to ``--batch-n`` when smaller), each with its CPU time over all threads
+(``batch_linear_cpu_s``, ``batch_saturating_cpu_s``: less sensitive to other jobs on the
+machine than the wall time), and ``batch_linear_touch_s``, the wall time to allocate and
+write once an array of the linear batch's ``cells`` size right after it (the first-touch
+floor of the result on this machine); ``batch_1e5_s`` and ``batch_1e5_rss_mb``
 (100,000 linear subjects streamed chunk by chunk with ``sink=``; skipped with
 ``--no-1e5`` or by a package without ``sink``).
 """
@@ -268,15 +273,19 @@ def bench_batches(sc, n: int, n_sat: int, do_1e5: bool) -> dict:
 
     out = {}
     mscpk.simulate_batch(sc, samples(4, 0), times_h=times)  # warm-up
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     ds = mscpk.simulate_batch(_with_cells(sc, 5e5), samples(n, 1), times_h=times, saturation="off")
     out["batch_linear_s"] = round(time.perf_counter() - t0, 3)
+    out["batch_linear_cpu_s"] = round(time.process_time() - c0, 3)
+    shape = ds.cells.shape
     del ds
+    out["batch_linear_touch_s"] = round(_touch_s(shape), 3)
     k = min(n, n_sat)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     ds = mscpk.simulate_batch(_with_cells(sc, 2e6), samples(k, 2), times_h=times, saturation="auto")
     el = time.perf_counter() - t0
     out["batch_saturating_s"] = round(el * n / k, 3)
+    out["batch_saturating_cpu_s"] = round((time.process_time() - c0) * n / k, 3)
     out["batch_saturating_timed_n"] = k
     out["batch_saturating_solvers"] = {str(a): int(b) for a, b in zip(*np.unique(ds.solver.values, return_counts=True))}
     del ds
@@ -285,6 +294,17 @@ def bench_batches(sc, n: int, n_sat: int, do_1e5: bool) -> dict:
     else:
         out["batch_1e5_s"] = out["batch_1e5_rss_mb"] = None
     return out
+
+
+def _touch_s(shape) -> float:
+    """Wall time [s] to allocate an array of ``shape`` (float64) and write every element once:
+    the floor that the first touch of a fresh result of that size sets on this machine."""
+    t0 = time.perf_counter()
+    a = np.empty(shape)
+    a.fill(0.0)
+    el = time.perf_counter() - t0
+    del a
+    return el
 
 
 def _batch_1e5_in_subprocess() -> dict:

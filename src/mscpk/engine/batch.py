@@ -206,12 +206,12 @@ def _solve_chunk(scenario: Scenario, species, params: ArrayParameters, times: np
     mass = np.zeros(n_sub)
     peak_occ = np.zeros((n_sub, caps.shape[1]))  # per bed
 
-    def put(sub, cols, e, coef):  # outputs coef @ e^T: the cells into out, the rest reduced here
-        block = np.matmul(coef, e.transpose(0, 2, 1)).real  # (B, q, t)
-        out[sub, cols] = block[:, rows.cells, :].transpose(0, 2, 1)
-        mass[sub] = np.maximum(mass[sub], np.abs(block[:, rows.total, :] - adm[cols]).max(axis=1))
+    def put(sub, cols, e, coef):  # outputs (coef @ e^T)^T: the cells into out, the rest reduced here
+        block = np.matmul(e, coef.transpose(0, 2, 1)).real  # (B, t, q): rows of out written whole
+        out[sub, cols] = block[:, :, rows.cells]
+        mass[sub] = np.maximum(mass[sub], np.abs(block[:, :, rows.total] - adm[cols]).max(axis=1))
         if caps.shape[1]:
-            peak_occ[sub] = np.maximum(peak_occ[sub], block[:, rows.beds, :].max(axis=2) / caps[sub])
+            peak_occ[sub] = np.maximum(peak_occ[sub], block[:, :, rows.beds].max(axis=1) / caps[sub])
 
     res = modal.propagate(net, n_sub, times, rows.weights, put)
     mass /= scale

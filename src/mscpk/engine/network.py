@@ -55,6 +55,16 @@ class StateLayout:
             self._names.append(name)
         return name
 
+    def add_names(self, names) -> None:
+        """:meth:`add_name` for each of ``names``, in order (one call for a submodel's states)."""
+        names = tuple(names)
+        if self._asked is not None:
+            self._asked.update(dict.fromkeys(names))
+        index = self._index
+        for name in names:
+            if name not in index:
+                self.add_name(name)
+
     def record(self) -> dict[str, None]:
         """Start recording the names asked for (new or not); returns the (live) record,
         which :meth:`stop_recording` ends. Replaying them with :meth:`add_name` in order
@@ -149,12 +159,12 @@ class Network:
         """Rate matrix A [1/h] with dx/dt = A x (linear part; saturation ignored), read-only."""
         a = self.matrix_cache.get(mode)
         if a is None:
-            idx = self.layout.index
+            idx = self.layout._index
             n = len(self.layout)
             trs = self.modes[mode]
-            src = np.fromiter((idx(t.source) for t in trs), dtype=np.intp, count=len(trs))
-            dst = np.fromiter((idx(t.target) for t in trs), dtype=np.intp, count=len(trs))
-            rate = np.fromiter((t.rate for t in trs), dtype=float, count=len(trs))
+            src = np.array([idx[t.source] for t in trs], dtype=np.intp)
+            dst = np.array([idx[t.target] for t in trs], dtype=np.intp)
+            rate = np.array([t.rate for t in trs], dtype=float)
             # every outflow, then every inflow, each in transition order, as a loop would add them
             a = np.bincount(np.concatenate((src * (n + 1), dst * n + src)), np.concatenate((-rate, rate)),
                             minlength=n * n).reshape(n, n)

@@ -49,6 +49,24 @@ def test_layout_keeps_first_insertion_order_and_ignores_repeats():
     assert len(lay) == 3 and "lung__vascular" in lay and "lung__dead" not in lay
 
 
+def test_add_names_is_add_name_of_each_in_order_and_is_recorded_likewise():
+    names = ["lung__vascular", "blood__venous", "lung__vascular", "liver__dead"]
+    one, many = StateLayout(), StateLayout()
+    one.add("blood", "venous")
+    many.add("blood", "venous")
+    seen_one, seen_many = one.record(), many.record()
+    for name in names:
+        one.add_name(name)
+    many.add_names(iter(names))
+    assert many.names == one.names == ("blood__venous", "lung__vascular", "liver__dead")
+    assert list(seen_many) == list(seen_one) == ["lung__vascular", "blood__venous", "liver__dead"]
+    many.stop_recording()
+    many.freeze()
+    many.add_names(["liver__dead"])
+    with pytest.raises(RuntimeError, match="frozen"):
+        many.add_names(["lung__dead"])
+
+
 def test_frozen_layout_refuses_new_states_but_finds_old_ones():
     lay = StateLayout()
     lay.add("blood", "venous")

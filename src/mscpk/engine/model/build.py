@@ -90,8 +90,7 @@ class BuildMemo:
         hit = kept.find(params)
         if hit is not None:
             names, result = hit
-            for name in names:
-                ctx.layout.add_name(name)
+            ctx.layout.add_names(names)
             return result
         reads = Reads(params)
         ctx.params = reads

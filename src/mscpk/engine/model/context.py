@@ -83,6 +83,15 @@ def tr(ctx: BuildContext, source: tuple[str, str], target: tuple[str, str], rate
     return Transition(ctx.s(*source), ctx.s(*target), rate, process, saturable)
 
 
+def transitions(ctx: BuildContext, plan, rates: dict) -> list[Transition]:
+    """The transitions of ``plan`` (``(source, target, rate key, process)`` state names), each
+    with ``rates[key]``, registering the states in order as :func:`tr` does (a submodel whose
+    structure is fixed keeps its plan and computes only the rates)."""
+    conv = {k: np.asarray(r, dtype=float) if is_batch(r) else float(r) for k, r in rates.items()}
+    add = ctx.layout.add_name
+    return [Transition(add(src), add(dst), conv[key], process) for src, dst, key, process in plan]
+
+
 # ---- array-safe arithmetic --------------------------------------------------------------
 # A batch build (mscpk.engine.batch) passes parameters as arrays of shape (N,), one value per
 # subject. These helpers keep the scalar path exactly as it was (Python floats, math.*,
@@ -121,5 +130,5 @@ def where_positive(x, value, default: float = 0.0):
     return value(x) if x > 0 else default
 
 
-__all__ = ["BuildContext", "tr", "state_id", "is_batch", "vmin", "vmax", "vexp", "emit",
+__all__ = ["BuildContext", "tr", "transitions", "state_id", "is_batch", "vmin", "vmax", "vexp", "emit",
            "where_positive"]

@@ -18,11 +18,14 @@ taken up by liver and spleen macrophages, which degrade it with their own half-l
 
 from __future__ import annotations
 
-from mscpk.engine.model.context import BuildContext, tr
+from functools import lru_cache
+
+from mscpk.engine.model.context import BuildContext, transitions
 from mscpk.engine.model.homing import homing_signal, product_levels
-from mscpk.engine.network import Transition
+from mscpk.engine.network import Transition, state_id
 
 PHAGOCYTIC = ("liver", "spleen")
+DEGRADED = state_id("eliminated", "degraded")
 
 
 def immune_hazard(ctx: BuildContext) -> float:
@@ -42,41 +45,55 @@ def immune_hazard(ctx: BuildContext) -> float:
 def cell_fate(ctx: BuildContext) -> list[Transition]:
     """Death, extravasation of arrested cells into tissue, and dead-material removal."""
     h_imm = immune_hazard(ctx)
-    h_circ = ctx.rate_from_half_life("Circulating cell death half-life [h]") + h_imm
-    h_arr_lung = ctx.rate_from_half_life("Lung arrested cell death half-life [h]") + h_imm
-    h_arr_sys = ctx.rate_from_half_life("Systemic arrested cell death half-life [h]") + h_imm
-    h_eng = ctx.rate_from_half_life("Engrafted cell death half-life [h]") + h_imm
-    k_ext = ctx.rate_from_half_life("Baseline extravasation half-life [h]")
     levels = product_levels(ctx)
-    out: list[Transition] = []
-    for kind in ("venous", "arterial"):
-        out.append(tr(ctx, ("blood", kind), ("blood", "dead"), h_circ, "death in circulation"))
+    rates = {"circ": ctx.rate_from_half_life("Circulating cell death half-life [h]") + h_imm,
+             "arr lung": ctx.rate_from_half_life("Lung arrested cell death half-life [h]") + h_imm,
+             "arr sys": ctx.rate_from_half_life("Systemic arrested cell death half-life [h]") + h_imm,
+             "eng": ctx.rate_from_half_life("Engrafted cell death half-life [h]") + h_imm}
+    k_ext = ctx.rate_from_half_life("Baseline extravasation half-life [h]")
     for o in ctx.organs:
-        out.append(tr(ctx, (o, "vascular"), ("blood", "dead"), h_circ, "death in circulation"))
-        h_arr = h_arr_lung if o == "lung" else h_arr_sys
-        out.append(tr(ctx, (o, "arrested"), (o, "dead"), h_arr, f"death of arrested cells in {o}"))
-        k_tm = k_ext + homing_signal(ctx, o, levels).transmigration_rate
-        out.append(tr(ctx, (o, "arrested"), (o, "engrafted"), k_tm, f"extravasation into {o}"))
-        out.append(tr(ctx, (o, "engrafted"), (o, "dead"), h_eng, f"death of engrafted cells in {o}"))
-    out += debris(ctx, ["blood"] + list(ctx.organs))
-    return out
+        rates[f"tm {o}"] = k_ext + homing_signal(ctx, o, levels).transmigration_rate
+    return transitions(ctx, _fate_plan(ctx.organs), rates) + debris(ctx, ["blood"] + list(ctx.organs))
+
+
+@lru_cache(maxsize=32)
+def _fate_plan(organs: tuple[str, ...]) -> tuple[tuple[str, str, str, str], ...]:
+    """(source, target, rate key, process) of the cell-fate transitions of ``organs``, in
+    build order (the structure; only the rates depend on the parameters)."""
+    out = [(state_id("blood", kind), state_id("blood", "dead"), "circ", "death in circulation")
+           for kind in ("venous", "arterial")]
+    for o in organs:
+        out += [(state_id(o, "vascular"), state_id("blood", "dead"), "circ", "death in circulation"),
+                (state_id(o, "arrested"), state_id(o, "dead"), "arr lung" if o == "lung" else "arr sys",
+                 f"death of arrested cells in {o}"),
+                (state_id(o, "arrested"), state_id(o, "engrafted"), f"tm {o}", f"extravasation into {o}"),
+                (state_id(o, "engrafted"), state_id(o, "dead"), "eng", f"death of engrafted cells in {o}")]
+    return tuple(out)
 
 
 def debris(ctx: BuildContext, sites: list[str]) -> list[Transition]:
     """Removal of dead cell material at ``sites`` (blood, organs or depots)."""
-    k_local = ctx.rate_from_half_life("Dead material local degradation half-life [h]")
-    k_transfer = ctx.rate_from_half_life("Dead material transfer to phagocytic organs half-life [h]")
-    k_res = ctx.rate_from_half_life("Dead material degradation half-life in liver and spleen [h]")
     k_uptake = ctx.rate_from_half_life("Dead material uptake from blood half-life [h]")
     f_liver = ctx.p("Liver share of dead-material uptake [-]")
-    out: list[Transition] = []
+    rates = {"local": ctx.rate_from_half_life("Dead material local degradation half-life [h]"),
+             "transfer": ctx.rate_from_half_life("Dead material transfer to phagocytic organs half-life [h]"),
+             "resident": ctx.rate_from_half_life("Dead material degradation half-life in liver and spleen [h]"),
+             "to liver": k_uptake * f_liver, "to spleen": k_uptake * (1 - f_liver)}
+    return transitions(ctx, _debris_plan(tuple(sites)), rates)
+
+
+@lru_cache(maxsize=64)
+def _debris_plan(sites: tuple[str, ...]) -> tuple[tuple[str, str, str, str], ...]:
+    """(source, target, rate key, process) of the debris transitions of ``sites``."""
+    out = []
     for site in sites:
+        dead = state_id(site, "dead")
         if site == "blood":
-            out.append(tr(ctx, ("blood", "dead"), ("liver", "dead"), k_uptake * f_liver, "uptake of debris by liver"))
-            out.append(tr(ctx, ("blood", "dead"), ("spleen", "dead"), k_uptake * (1 - f_liver), "uptake of debris by spleen"))
+            out += [(dead, state_id("liver", "dead"), "to liver", "uptake of debris by liver"),
+                    (dead, state_id("spleen", "dead"), "to spleen", "uptake of debris by spleen")]
         elif site in PHAGOCYTIC:
-            out.append(tr(ctx, (site, "dead"), ("eliminated", "degraded"), k_res, f"degradation in {site}"))
+            out.append((dead, DEGRADED, "resident", f"degradation in {site}"))
         else:
-            out.append(tr(ctx, (site, "dead"), ("eliminated", "degraded"), k_local, f"degradation in {site}"))
-            out.append(tr(ctx, (site, "dead"), ("blood", "dead"), k_transfer, f"debris carried from {site}"))
-    return out
+            out += [(dead, DEGRADED, "local", f"degradation in {site}"),
+                    (dead, state_id("blood", "dead"), "transfer", f"debris carried from {site}")]
+    return tuple(out)

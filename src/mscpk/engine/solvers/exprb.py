@@ -119,6 +119,16 @@ def _terms(net: Network, n_sub: int, perm: np.ndarray, lin: dict) -> _Terms:
     return _Terms(lin, src, dst, bed, rate, occ, cap, fill, (np.array(pt, dtype=np.intp), np.array(po, dtype=np.intp)))
 
 
+def _bed_states(occ: np.ndarray) -> np.ndarray:
+    """The states of each bed (rows of ``occ``, 0/1) as indices (B, m), padded with -1: the
+    compiled kernel's sparse form of ``occ``."""
+    rows = [np.nonzero(r)[0] for r in occ]
+    out = np.full((len(rows), max((r.size for r in rows), default=0)), -1, dtype=np.int64)
+    for b, r in enumerate(rows):
+        out[b, :r.size] = r
+    return out
+
+
 def _rhs_jac(tm: _Terms, mode: str, x: np.ndarray, u: np.ndarray | None, sub: np.ndarray,
              want_jac: bool = True):
     """``F(x)`` (N, n) and ``J(x)`` (N, n, n) (None unless ``want_jac``) of the subjects ``sub``."""
@@ -339,7 +349,8 @@ class SaturatingSolver:
         src, dst, bed = (np.ascontiguousarray(a, dtype=np.int64) for a in (tm.src, tm.dst, tm.bed))
         fill = np.ascontiguousarray(tm.fill, dtype=np.int64)
         perm = np.ascontiguousarray(st.perm, dtype=np.int64)
-        cap, occ = np.ascontiguousarray(tm.cap), np.ascontiguousarray(tm.occ)
+        cap = np.ascontiguousarray(tm.cap)
+        ost = _bed_states(tm.occ)
         atol = np.ascontiguousarray(st.atol[:, 0])
         for e, ta in enumerate(st.events):
             given, u, tb, mode = st.interval(e)
@@ -353,7 +364,7 @@ class SaturatingSolver:
             h = np.where(np.isnan(h), min(1e-6, tb - ta), h)
             u = np.zeros((n_sub, n)) if u is None else np.ascontiguousarray(np.broadcast_to(u, (n_sub, n)))
             kernel(x, h, steps, status, np.ascontiguousarray(tm.lin[mode]), u, np.ascontiguousarray(tm.rate[mode]),
-                    cap, atol, src, dst, bed, occ, fill, bstart, bstop, bend, float(ta), float(tb), times, y,
+                    cap, atol, src, dst, bed, ost, fill, bstart, bstop, bend, float(ta), float(tb), times, y,
                     w_ptr, w_idx, w_val, ident, perm, self.rtol, COND_MAX, st.end, MAX_STEPS)
             if progress is not None:
                 progress(tb / float(st.events[-1]))

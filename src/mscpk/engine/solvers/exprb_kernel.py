@@ -1,4 +1,4 @@
-"""Compiled kernel of the saturating solver: ``exprb43`` steps of many subjects, one after
+"""Compiled kernel of the saturating solver: ``exprb53s3`` steps of many subjects, one after
 the other, in machine code (numba, compiled on first use and cached on disk).
 
 Per subject and step: the analytic Jacobian, the eigendecomposition of its diagonal blocks
@@ -32,38 +32,20 @@ def _phis4(z, out):
     for i in range(z.size):
         zi = z[i]
         if abs(zi) >= 0.5:
-            p = np.expm1(zi) / zi
+            rz = 1.0 / zi
+            p = np.expm1(zi) * rz
             out[0, i] = p
             for j in range(1, 4):
-                p = (p - inv_fact[j]) / zi
+                p = (p - inv_fact[j]) * rz
                 out[j, i] = p
-        else:
-            s = zi * 0.0
-            term = zi * 0.0 + inv_fact[4]
-            for j in range(5, 21):
-                s += term
-                term = term * zi / j
+        else:  # phi4(z) = sum_k z^k / (k + 4)!, k < 16, by Horner
+            s = zi * 0.0 + inv_fact[19]
+            for j in range(18, 3, -1):
+                s = s * zi + inv_fact[j]
             out[3, i] = s
             for j in range(3, 0, -1):
                 s = zi * s + inv_fact[j]
                 out[j - 1, i] = s
-
-
-def _mm(a, a0, a1, b, b0, b1, out):
-    """``out = a[a0:a1, a0:a1] @ b`` (``b0 = b1 = -1``) or ``out = a @ b[b0:b1, b0:b1]``."""
-    out[:, :] = 0.0
-    if b0 < 0:
-        for i in range(out.shape[0]):
-            for k in range(a1 - a0):
-                aik = a[a0 + i, a0 + k]
-                for j in range(out.shape[1]):
-                    out[i, j] += aik * b[k, j]
-    else:
-        for i in range(out.shape[0]):
-            for k in range(b1 - b0):
-                aik = a[i, k]
-                for j in range(out.shape[1]):
-                    out[i, j] += aik * b[b0 + k, b0 + j]
 
 
 def _decompose(jac, bstart, bstop, bend, lam, v, w, cond_max, t_span):
@@ -110,17 +92,13 @@ def _decompose(jac, bstart, bstop, bend, lam, v, w, cond_max, t_span):
                     for i in range(bend[c]):
                         r[k, i] += a * v[c, i]
         if m > 1:
-            r2 = np.empty_like(r)
-            _mm(w, s0, s1, r, -1, -1, r2)
-            r = r2
+            r = np.ascontiguousarray(w[s0:s1, s0:s1]) @ r
         for k in range(m):
             for i in range(s0):
                 if r[k, i] != 0.0:
                     r[k, i] /= lam[i] - lam[s0 + k]
         if m > 1:
-            r2 = np.empty_like(r)
-            _mm(v, s0, s1, r, -1, -1, r2)
-            r = r2
+            r = np.ascontiguousarray(v[s0:s1, s0:s1]) @ r
         for k in range(m):
             for i in range(s0):
                 v[s0 + k, i] = r[k, i]
@@ -137,17 +115,13 @@ def _decompose(jac, bstart, bstop, bend, lam, v, w, cond_max, t_span):
                     for e in range(c, n):
                         r[e - s1, k] += w[e, c] * a
         if m > 1:
-            r2 = np.empty_like(r)
-            _mm(r, 0, 0, v, s0, s1, r2)
-            r = r2
+            r = r @ np.ascontiguousarray(v[s0:s1, s0:s1])
         for e in range(n - s1):
             for k in range(m):
                 if r[e, k] != 0.0:
                     r[e, k] /= lam[s1 + e] - lam[s0 + k]
         if m > 1:
-            r2 = np.empty_like(r)
-            _mm(r, 0, 0, w, s0, s1, r2)
-            r = r2
+            r = r @ np.ascontiguousarray(w[s0:s1, s0:s1])
         for e in range(n - s1):
             for k in range(m):
                 w[s1 + e, s0 + k] = r[e, k]
@@ -180,26 +154,34 @@ def _decompose(jac, bstart, bstop, bend, lam, v, w, cond_max, t_span):
     return True
 
 
-def _rhs(lin, u, krate, src, dst, bed, occ, cap, x, f, theta):
-    """``f = F(x)``; ``theta``: occupied fraction per bed."""
+def _occupied(ost, b, x):
+    """Cells in bed ``b``: the sum of ``x`` over its states ``ost[b]`` (padded with -1)."""
+    s = 0.0
+    for k in range(ost.shape[1]):
+        o = ost[b, k]
+        if o >= 0:
+            s += x[o]
+    return s
+
+
+def _rhs(lin, u, krate, src, dst, bed, ost, cap, x, f, theta, bend):
+    """``f = F(x)``; ``theta``: occupied fraction per bed (``lin`` block lower-triangular:
+    ``lin[i, j] = 0`` for ``j >= bend[i]``)."""
     n = x.size
     for i in range(n):
         s = u[i]
-        for j in range(n):
+        for j in range(bend[i]):
             s += lin[i, j] * x[j]
         f[i] = s
     for b in range(cap.size):
-        s = 0.0
-        for j in range(n):
-            s += occ[b, j] * x[j]
-        theta[b] = s / cap[b]
+        theta[b] = _occupied(ost, b, x) / cap[b]
     for t in range(src.size):
         corr = krate[t] * x[src[t]] * theta[bed[t]]
         f[src[t]] += corr
         f[dst[t]] -= corr
 
 
-def _jacobian(lin, krate, src, dst, bed, occ, cap, x, theta, jac):
+def _jacobian(lin, krate, src, dst, bed, ost, cap, x, theta, jac):
     """``jac = J(x)`` (``theta`` from :func:`_rhs` at the same ``x``)."""
     n = x.size
     for i in range(n):
@@ -211,10 +193,11 @@ def _jacobian(lin, krate, src, dst, bed, occ, cap, x, theta, jac):
         jac[i, i] += kt
         jac[j, i] -= kt
         d = krate[t] * x[i] / cap[b]
-        for o in range(n):
-            if occ[b, o] != 0.0:
-                jac[i, o] += d * occ[b, o]
-                jac[j, o] -= d * occ[b, o]
+        for k in range(ost.shape[1]):
+            o = ost[b, k]
+            if o >= 0:
+                jac[i, o] += d
+                jac[j, o] -= d
 
 
 def _conserve(x, total):
@@ -231,25 +214,23 @@ def _conserve(x, total):
             x[i] += d * abs(x[i])
 
 
-def _clamp(occ, fill, cap, x):
+def _clamp(ost, fill, cap, x):
     """Every bed at or below capacity: a rounding-level excess back to the bed's vascular state."""
-    n = x.size
     for b in range(cap.size):
-        tot = 0.0
-        for j in range(n):
-            tot += occ[b, j] * x[j]
+        tot = _occupied(ost, b, x)
         if tot > cap[b]:
             excess = tot - cap[b]
             share = excess / tot
-            for j in range(n):
-                if occ[b, j] != 0.0:
-                    x[j] -= x[j] * share
+            for k in range(ost.shape[1]):
+                o = ost[b, k]
+                if o >= 0:
+                    x[o] -= x[o] * share
             x[fill[b]] += excess
 
 
-def _remainder(lin, u, krate, src, dst, bed, occ, cap, jac, x0, f0, x, d, tmp, theta, bend):
+def _remainder(lin, u, krate, src, dst, bed, ost, cap, jac, x0, f0, x, d, tmp, theta, bend):
     """``d = F(x) - F(x0) - J (x - x0)``, the nonlinear remainder (``f0 = F(x0)``)."""
-    _rhs(lin, u, krate, src, dst, bed, occ, cap, x, d, theta)
+    _rhs(lin, u, krate, src, dst, bed, ost, cap, x, d, theta, bend)
     for i in range(x.size):
         tmp[i] = x[i] - x0[i]
     _matvec(jac, tmp, x, bend)
@@ -276,7 +257,7 @@ def _matvec_real(a, x, out, bend):
         out[i] = s.real
 
 
-def _step(lin, u, krate, cap, atol, src, dst, bed, occ, fill, jac, lam, vv, ww, xa, f0, hs, rtol,
+def _step(lin, u, krate, cap, atol, src, dst, bed, ost, fill, jac, lam, vv, ww, xa, f0, hs, rtol,
           last_t, t, tb, p, times, y, s, w_ptr, w_idx, w_val, ident, perm, xn, ph, ph2, ph3, z, cf, c2, c3, g,
           u2, f1, tmp, corr, xs, theta, bend):
     """One exprb53s3 step of size ``hs`` from ``(t, xa)`` in the eigenbasis ``(lam, vv, ww)``
@@ -304,7 +285,7 @@ def _step(lin, u, krate, cap, atol, src, dst, bed, occ, fill, jac, lam, vv, ww, 
     _matvec_real(vv, g, tmp, bend)
     for i in range(n):
         u2[i] = xa[i] + tmp[i]
-    _remainder(lin, u, krate, src, dst, bed, occ, cap, jac, xa, f0, u2, f1, tmp, theta, bend)
+    _remainder(lin, u, krate, src, dst, bed, ost, cap, jac, xa, f0, u2, f1, tmp, theta, bend)
     _matvec(ww, f1, c2, bend)  # D2 in the eigenbasis
     # U3 = x + c3 h phi1(c3 hJ) F + h (27/25 phi3(c2 hJ) + 729/125 phi3(c3 hJ)) D2
     for i in range(n):
@@ -312,7 +293,7 @@ def _step(lin, u, krate, cap, atol, src, dst, bed, occ, fill, jac, lam, vv, ww, 
     _matvec_real(vv, g, tmp, bend)
     for i in range(n):
         u2[i] = xa[i] + tmp[i]
-    _remainder(lin, u, krate, src, dst, bed, occ, cap, jac, xa, f0, u2, f1, tmp, theta, bend)
+    _remainder(lin, u, krate, src, dst, bed, ost, cap, jac, xa, f0, u2, f1, tmp, theta, bend)
     _matvec(ww, f1, c3, bend)  # D3
     # x + h phi1 F + 2 h^3 phi3 a + 6 h^4 phi4 b, R(s) = a s^2 + b s^3 through D2, D3;
     # corr: minus the embedded third-order solution x + h phi1 F + h phi3 (2 D2 + 150/81 D3)
@@ -336,10 +317,7 @@ def _step(lin, u, krate, cap, atol, src, dst, bed, occ, fill, jac, lam, vv, ww, 
         sc = atol + rtol * max(abs(xa[i]), abs(xn[i]))
         err = max(err, abs(corr[i]) / sc)
     for b in range(cap.size):
-        tot = 0.0
-        for j in range(n):
-            tot += occ[b, j] * xn[j]
-        if tot / cap[b] > 1.0 + 1e3 * rtol:
+        if _occupied(ost, b, xn) / cap[b] > 1.0 + 1e3 * rtol:
             finite = False  # overshoot of a bed: reject
     if not (err <= 1.0 and finite):
         return err, False, p
@@ -356,7 +334,7 @@ def _step(lin, u, krate, cap, atol, src, dst, bed, occ, fill, jac, lam, vv, ww, 
         for i in range(n):
             xs[i] += xa[i]
         _conserve(xs, total + tau * u_sum)
-        _clamp(occ, fill, cap, xs)
+        _clamp(ost, fill, cap, xs)
         if ident:  # the states themselves, in the network's order
             for i in range(n):
                 y[s, perm[i], p] = xs[i]
@@ -368,11 +346,11 @@ def _step(lin, u, krate, cap, atol, src, dst, bed, occ, fill, jac, lam, vv, ww, 
                 y[s, r_, p] = acc
         p += 1
     _conserve(xn, total + hs * u_sum)
-    _clamp(occ, fill, cap, xn)
+    _clamp(ost, fill, cap, xn)
     return err, True, p
 
 
-def _advance(x, h, steps, status, lin, u, krate, cap, atol, src, dst, bed, occ, fill,
+def _advance(x, h, steps, status, lin, u, krate, cap, atol, src, dst, bed, ost, fill,
              bstart, bstop, bend, ta, tb, times, y, w_ptr, w_idx, w_val, ident, perm, rtol, cond_max, t_span,
              max_steps):
     """Advance every subject ``s`` with ``status[s] == OK`` from ``ta`` to ``tb`` (one mode,
@@ -418,10 +396,10 @@ def _advance(x, h, steps, status, lin, u, krate, cap, atol, src, dst, bed, occ, 
             last_t = t + hs >= tb - end_tol
             for i in range(n):
                 xa[i] = x[s, i]
-            _rhs(lin_s, u_s, k_s, src, dst, bed, occ, cap_s, xa, f0, theta)
-            _jacobian(lin_s, k_s, src, dst, bed, occ, cap_s, xa, theta, jac)
+            _rhs(lin_s, u_s, k_s, src, dst, bed, ost, cap_s, xa, f0, theta, bend)
+            _jacobian(lin_s, k_s, src, dst, bed, ost, cap_s, xa, theta, jac)
             if _decompose(jac, bstart, bstop, bend, lam, vv, ww, cond_max, t_span):
-                err, ok, p = _step(lin_s, u_s, k_s, cap_s, atol_s, src, dst, bed, occ, fill, jac, lam, vv, ww,
+                err, ok, p = _step(lin_s, u_s, k_s, cap_s, atol_s, src, dst, bed, ost, fill, jac, lam, vv, ww,
                                    xa, f0, hs, rtol, last_t, t, tb, p, times, y, s, w_ptr, w_idx, w_val, ident, perm, xn,
                                    ph, ph2, ph3, z, cf, c2, c3, g, u2, f1, tmp, corr, xs, theta, bend)
             else:
@@ -431,7 +409,7 @@ def _advance(x, h, steps, status, lin, u, krate, cap, atol, src, dst, bed, occ, 
                 if not _decompose(jc, bstart, bstop, bend, lamc, vc, wc, cond_max, t_span):
                     status[s] = BASIS
                     break
-                err, ok, p = _step(lin_s, u_s, k_s, cap_s, atol_s, src, dst, bed, occ, fill, jac, lamc, vc, wc,
+                err, ok, p = _step(lin_s, u_s, k_s, cap_s, atol_s, src, dst, bed, ost, fill, jac, lamc, vc, wc,
                                    xa, f0, hs, rtol, last_t, t, tb, p, times, y, s, w_ptr, w_idx, w_val, ident, perm, xn,
                                    phc, ph2c, ph3c, zc, cfc, c2c, c3c, gc, u2, f1, tmp, corr, xs, theta, bend)
             fac = 0.9 * max(err, 1e-12) ** -0.25 if math.isfinite(err) else 0.2
@@ -457,7 +435,7 @@ def advance():
 
             g = globals()
             jit = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-            for name in ("_phis4", "_mm", "_decompose", "_rhs", "_jacobian", "_conserve", "_clamp", "_matvec",
+            for name in ("_phis4", "_decompose", "_occupied", "_rhs", "_jacobian", "_conserve", "_clamp", "_matvec",
                          "_matvec_real", "_remainder", "_step", "_advance"):
                 g[name] = jit(g[name])  # callees first: the callers see them compiled
             _COMPILED["advance"] = g["_advance"]

@@ -306,7 +306,8 @@ def propagate(net: Network, n_sub: int, times: np.ndarray, w_out: np.ndarray,
     ``put(rows, cols, e, coef)``, if given, receives them block by block as factors: the
     outputs of the subjects ``rows`` (a slice or index array) at the times ``cols`` (a slice)
     are the real part of ``coef @ e.transpose(0, 2, 1)`` (``e`` (B, t, k), ``coef`` (B, q, k);
-    complex for subjects with complex eigenvalues), so that
+    complex for subjects with complex eigenvalues; formed as ``e @ coef.transpose(0, 2, 1)``,
+    (B, t, q), so that the outputs of a time are contiguous), so that
     the caller forms only the rows it needs, where it needs them; else the outputs are
     returned as ``y`` (n_sub, q, T)."""
     names = net.names
@@ -332,7 +333,7 @@ def propagate(net: Network, n_sub: int, times: np.ndarray, w_out: np.ndarray,
         y = np.zeros((n_sub, len(w_out), len(times)))
 
         def put(rows, cols, e, coef):
-            y[rows, :, cols] = np.matmul(coef, e.transpose(0, 2, 1)).real
+            y[rows, :, cols] = np.matmul(e, coef.transpose(0, 2, 1)).real.transpose(0, 2, 1)
 
     x = np.zeros((n_sub, len(names)))
     bad = np.zeros(n_sub, dtype=bool)

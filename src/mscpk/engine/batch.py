@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
@@ -155,30 +155,17 @@ def _peak(y_beds: np.ndarray, caps: np.ndarray) -> np.ndarray:
 def _stacked_network(scenario: Scenario, params: ArrayParameters, phys: Mapping[str, np.ndarray],
                      species, sel: np.ndarray) -> Network:
     """One network with array-valued rates and capacities for the subjects ``sel`` of a batch
-    with sampled physiology: each subject's species is checked and built on its own
-    (:func:`~mscpk.inputs.physiology.apply_physiology`), then the rates are stacked."""
-    nets = []
-    for s in sel:
-        try:
-            sp = apply_physiology(species, {k: float(v[s]) for k, v in phys.items()})
-        except ParameterError as exc:
-            raise ParameterError(f"samples: subject {int(s)}: {exc}") from None
-        nets.append(build_network(scenario, params.subject(int(s)), sp))
-    first = nets[0]
-    shape = lambda net: {m: [(t.source, t.target, t.process, t.saturable) for t in trs]  # noqa: E731
-                         for m, trs in net.modes.items()}
-    ref = shape(first)
-    if any(net.inputs != first.inputs for net in nets[1:]):
+    with sampled physiology: one species holding their values as arrays, checked per subject
+    (:func:`~mscpk.inputs.physiology.apply_physiology`), and one build."""
+    try:
+        sp = apply_physiology(species, {k: v[sel] for k, v in phys.items()})
+    except ParameterError as exc:
+        raise ParameterError(f"samples: {exc}") from None
+    net = build_network(scenario, params.take(sel), sp)
+    if any(np.ndim(inp.cells) for inp in net.inputs):
         raise ParameterError("samples: the sampled physiology changes the cells given (a dose in cells_per_kg with a "
                              "sampled body weight); give the doses in cells, or simulate these subjects one by one")
-    if any(net.names != first.names or shape(net) != ref for net in nets[1:]):
-        raise ParameterError("samples: the sampled physiology changes the model's structure between subjects "
-                             "(a flow or rate becomes zero for some subjects); sample a narrower range")
-    modes = {m: tuple(replace(t, rate=np.array([net.modes[m][i].rate for net in nets]))
-                      for i, t in enumerate(trs)) for m, trs in first.modes.items()}
-    caps = {b: replace(c, capacity=np.array([net.capacities[b].capacity for net in nets]))
-            for b, c in first.capacities.items()}
-    return replace(first, modes=modes, capacities=caps, matrix_cache={})
+    return net
 
 
 def _solve_chunk(scenario: Scenario, species, params: ArrayParameters, times: np.ndarray,

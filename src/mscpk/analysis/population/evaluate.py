@@ -27,10 +27,10 @@ from mscpk.engine.result import CELL_QUANTITIES
 from mscpk.engine.simulate import network_for, simulate
 from mscpk.errors import ScenarioError
 from mscpk.inputs.keys import set_path
-from mscpk.inputs.load import scenario_from_dict, vary_kind
+from mscpk.inputs.load import COVARIATES, scenario_from_dict, vary_kind
 from mscpk.inputs.resolve import engine_inputs
 from mscpk.inputs.physiology import load_species
-from mscpk.inputs.physiology.age import physiology_at_age
+from mscpk.inputs.physiology.age import age_range, physiology_at_age
 from mscpk.inputs.population import Metric, parse_metric
 from mscpk.inputs.scenario import Scenario
 
@@ -187,9 +187,10 @@ def evaluate(p: Plan, values: Mapping[str, np.ndarray], n: int, *, saturation: s
     """Metrics (n, n_metrics) of ``n`` subjects with the varied ``values`` (key -> (n,)); band
     counts are added to ``bands`` when given; ``threads``: the batch engine's threads."""
     sc = p.scenario
-    if "covariate.age_y" in values:  # the age sets every physiology value (ICRP 89 masses by age)
-        values = {**{k: v for k, v in values.items() if k != "covariate.age_y"},
-                  **physiology_at_age(load_species(sc.subject.species), values["covariate.age_y"])}
+    if any(k in values for k in COVARIATES):  # age and sex set every physiology value (ICRP 89 masses)
+        ages = values.get("covariate.age_y", np.full(n, age_range()[1]))
+        values = {**{k: v for k, v in values.items() if k not in COVARIATES},
+                  **physiology_at_age(load_species(sc.subject.species), ages, values.get("covariate.sex"))}
     kinds = {k: vary_kind(k, sc) for k in values}
     mode = saturation if saturation is not None else sc.run.saturation
     amounts = _amounts(sc, values, kinds, mode)

@@ -244,6 +244,10 @@ class Species:
             for f in ORGAN_FIELDS:
                 yield f.name(o.label), o, f
 
+    def parameter_values(self) -> dict[str, object]:
+        """Every numeric parameter by name, as stored (numbers, or per-subject arrays)."""
+        return {name: f.raw(o or self) for name, o, f in self.field_items()}
+
     def parameter_rows(self) -> list[tuple[str, float, str, str]]:
         """All numeric parameters as ``(name, value, unit, source)`` rows for reports.
 
@@ -255,7 +259,7 @@ class Species:
         return [(name, f.get(o or self), f.display_unit, (o or self).sources.get(f.key, ""))
                 for name, o, f in self.field_items()]
 
-    def scaled(self, body_weight_kg: float) -> "Species":
+    def scaled(self, body_weight_kg) -> "Species":
         """Allometrically scale to another body weight; returns a new, checked :class:`Species`.
 
         Organ volumes and blood volume scale in proportion to body weight (BW^1); cardiac
@@ -264,13 +268,15 @@ class Species:
         similarity); all fractions and capillary geometry are unchanged.
 
         Args:
-            body_weight_kg: target body weight [kg], within the species' plausible range.
+            body_weight_kg: target body weight [kg], within the species' plausible range; or an
+                array (N,) of per-subject weights (a population: the species then holds arrays).
         """
-        if isinstance(body_weight_kg, bool) or not isinstance(body_weight_kg, (int, float)):
+        many = isinstance(body_weight_kg, np.ndarray) and body_weight_kg.ndim > 0
+        if not many and (isinstance(body_weight_kg, bool) or not isinstance(body_weight_kg, (int, float))):
             raise PhysiologyError(f"species '{self.name}': body weight {body_weight_kg!r} must be a number [kg]")
-        bw = float(body_weight_kg)
+        bw = np.asarray(body_weight_kg, dtype=float) if many else float(body_weight_kg)
         ratio = bw / self.body_weight_kg
-        note = f"; scaled from {self.body_weight_kg:g} kg to {bw:g} kg"
+        note = f"; scaled from {self.body_weight_kg:g} kg to {'per-subject weights' if many else f'{bw:g} kg'}"
         organs: dict[str, Organ] = {}
         for name, o in self.organs.items():
             src = dict(o.sources)
@@ -279,7 +285,8 @@ class Species:
             organs[name] = replace(o, volume_L=o.volume_L * ratio, depth_mm=o.depth_mm * ratio ** (1.0 / 3.0),
                                    sources=types.MappingProxyType(src))
         sources = dict(self.sources)
-        sources["body_weight"] = f"user-specified body weight {bw:g} kg (reference: {self.body_weight_kg:g} kg)"
+        sources["body_weight"] = (f"user-specified body weight {'per subject' if many else f'{bw:g} kg'} "
+                                  f"(reference: {self.body_weight_kg:g} kg)")
         sources["cardiac_output"] = (
             sources.get("cardiac_output", "") + note
             + " (cardiac output proportional to BW^0.75; West GB et al. 1997 Science 276:122,"

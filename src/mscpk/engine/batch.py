@@ -29,6 +29,7 @@ from mscpk.errors import ParameterError, SolverError
 from mscpk.engine.model.build import build_network
 from mscpk.inputs.resolve import engine_inputs
 from mscpk.engine.network import Network, split_state
+from mscpk.engine.scenario_arrays import take_subjects
 from mscpk.inputs.parameters import Parameter, ParameterSet
 from mscpk.engine.result import CELL_QUANTITIES, site_quantity_weights
 from mscpk.inputs.scenario import Scenario, check_times
@@ -176,8 +177,8 @@ def _solve_chunk(scenario: Scenario, species, params: ArrayParameters, times: np
 
     def network(sel: np.ndarray) -> Network:  # the subjects ``sel`` of the chunk, one build
         if phys:
-            return _stacked_network(scenario, params, phys, species, sel)
-        return build_network(scenario, params.take(sel), species)
+            return _stacked_network(take_subjects(scenario, sel), params, phys, species, sel)
+        return build_network(take_subjects(scenario, sel), params.take(sel), species)
 
     every = np.arange(n_sub)
     net = network(every)
@@ -205,7 +206,8 @@ def _solve_chunk(scenario: Scenario, species, params: ArrayParameters, times: np
     solver = np.full(n_sub, "eig", dtype=object)
     for s in np.nonzero(res.bad | ~(mass <= MASS_TOL))[0]:  # ill-conditioned or unbalanced
         sp = apply_physiology(species, {k: float(v[s]) for k, v in phys.items()}) if phys else species
-        states = LinearSolver().solve(build_network(scenario, params.subject(int(s)), sp), times)  # one subject
+        one = build_network(take_subjects(scenario, int(s)), params.subject(int(s)), sp)
+        states = LinearSolver().solve(one, times)  # one subject
         y = states @ rows.weights.T  # (T, q)
         out[s] = y[:, rows.cells]
         mass[s] = np.abs(states.sum(axis=1) - adm).max() / scale
@@ -299,7 +301,7 @@ def simulate_batch(scenario: Scenario, samples: Mapping[str, Sequence[float]],
     workers = threads if threads is not None else min(2, os.cpu_count() or 1)
 
     # the layout (states, sites) is the same for every subject: from a one-subject build
-    one = build_network(scenario, ap.take(slice(0, 1)), species)
+    one = build_network(take_subjects(scenario, slice(0, 1)), ap.take(slice(0, 1)), species)
     names, beds = one.names, list(one.capacities)
     all_sites = _sites(names)
     if sites is None:
@@ -332,7 +334,7 @@ def simulate_batch(scenario: Scenario, samples: Mapping[str, Sequence[float]],
         sel = slice(i0, i1)
         block = cells[i0:i1] if sink is None else np.empty((i1 - i0, len(times), len(sites), nq))
         # rows of the weights: site-major, quantity-minor, as (site, quantity) of ``cells``
-        part = _solve_chunk(scenario, species, ap.take(sel), times, mode,
+        part = _solve_chunk(take_subjects(scenario, sel), species, ap.take(sel), times, mode,
                             {k: v[sel] for k, v in phys.items()}, sites, block.reshape(i1 - i0, len(times), -1))
         if part["names"] != names:
             raise SolverError("internal error: the batch network layout differs between chunks")

@@ -21,7 +21,8 @@ from mscpk.analysis.effect import effect_curves
 from mscpk.analysis.summary import exposure
 from mscpk.engine import saturation as sat
 from mscpk.engine.batch import simulate_batch
-from mscpk.engine.batch_scenarios import array_key, simulate_batch_scenarios
+from mscpk.engine.batch_scenarios import simulate_batch_scenarios
+from mscpk.engine.scenario_arrays import array_key
 from mscpk.engine.network import split_state
 from mscpk.engine.result import CELL_QUANTITIES
 from mscpk.engine.simulate import network_for, simulate

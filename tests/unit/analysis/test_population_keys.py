@@ -76,15 +76,17 @@ def test_injury_severity_varies_per_subject():
     assert np.corrcoef(t["subject.injury[1].severity"], t["heart:cell_days"])[0, 1] > 0.9  # homing to the injury
 
 
-@pytest.mark.parametrize("cells, saturating", [(2e5, False), (6e6, True)])
-def test_a_varied_dose_scales_the_linear_outputs_and_saturating_subjects_run_alone(cells, saturating):
+@pytest.mark.parametrize("cells, saturation, saturating", [(2e5, "auto", False), (6e6, "auto", True), (2e6, "on", True)])
+def test_a_varied_dose_scales_the_outputs_also_past_the_saturation_onset(cells, saturation, saturating):
+    # f times the cells is the fixed-dose subject with embolic capacities / f, times f: exact
+    # for the linear model and for the saturable arrest k x (1 - x / capacity) alike
     vary = {"dose[1].cells": {"dist": "lognormal", "median": cells, "cv": 0.5},
             "product.diameter_um.mean": {"dist": "uniform", "low": 14.0, "high": 22.0}}
-    sc = _scenario(vary)
+    sc = _scenario(vary, saturation=saturation)
     t = mscpk.population(sc, METRICS).subjects
     expected = _one_by_one(sc, t, METRICS, list(vary))
     _close(t[METRICS].to_numpy(), expected, float(t["dose[1].cells"].max()))
-    # the high dose takes some subjects past the onset (the fallback ran), the low one none
+    # the high doses take some subjects past the onset (the saturable model ran), the low one none
     onset = engine_inputs(sc)[1]["Saturation onset occlusion [-]"]
     assert bool((t["lung:peak_occlusion"] > onset).any()) == saturating
 

@@ -35,6 +35,8 @@ from mscpk.inputs.physiology.age import age_range, physiology_at_age
 from mscpk.inputs.population import Metric, parse_metric
 from mscpk.inputs.scenario import Scenario
 
+#: The parameters that set every bed's embolic capacity (engine/model/circulation.capacities).
+CAPACITIES = ("Lung embolic capacity [cells/g]", "Systemic embolic capacity [cells/g]")
 #: Share of the dose below which no live administered cells are said to persist [-] (the
 #: contract's ``persistence_h``: shared/INTERFACE.md).
 PERSISTENCE_SHARE = 0.01
@@ -143,12 +145,14 @@ def _group_scenario(base: Scenario, keys: Sequence[str], combo: Sequence) -> Sce
         raise ScenarioError(f"population subject with {dict(zip(keys, combo))}: {exc}") from None
 
 
-def _amounts(sc: Scenario, values: Mapping[str, np.ndarray], kinds: Mapping[str, str], mode: str):
+def _amounts(sc: Scenario, values: Mapping[str, np.ndarray]):
     """``(keys, factor, scenario)`` when the cells given differ per subject in a way that scales
     the outputs: one dose, varied ``dose[1].cells`` or ``dose[1].cells_per_kg`` (or a per-kg dose
-    with a varied body weight), not ``saturation = "on"``; ``factor`` (n,): each subject's cells
-    over those of ``scenario`` (the scenario with the dose fixed in cells). Else None."""
-    if len(sc.dose) != 1 or mode == "on":
+    with a varied body weight); ``factor`` (n,): each subject's cells over those of ``scenario``
+    (the scenario with the dose fixed in cells). Else None. (A subject given ``f`` times the
+    cells is the fixed-dose subject with :data:`CAPACITIES` divided by ``f``, its cells times
+    ``f``: see :func:`evaluate`.)"""
+    if len(sc.dose) != 1:
         return None
     dose = sc.dose[0]
     keys = [k for k in ("dose[1].cells", "dose[1].cells_per_kg") if k in values]
@@ -194,15 +198,15 @@ def evaluate(p: Plan, values: Mapping[str, np.ndarray], n: int, *, saturation: s
                   **physiology_at_age(load_species(sc.subject.species), ages, values.get("covariate.sex"))}
     kinds = {k: vary_kind(k, sc) for k in values}
     mode = saturation if saturation is not None else sc.run.saturation
-    amounts = _amounts(sc, values, kinds, mode)
+    amounts = _amounts(sc, values)
     scaled = amounts[0] if amounts is not None else []
     base = amounts[2] if amounts is not None else sc
     # scenario keys: numbers the build takes as arrays (one batch), the rest group subjects
     akeys = [k for k in values if kinds[k] == "scenario" and array_key(k)]
     skeys = [k for k in values if kinds[k] == "scenario" and k not in akeys and k not in scaled]
     pkeys = [k for k in values if kinds[k] != "scenario"]
-    # a per-kg dose with a sampled body weight that cannot be scaled (several doses, saturation
-    # "on"): the weight groups subjects like a scenario key and is set as an override
+    # a per-kg dose with a sampled body weight that cannot be scaled (several doses): the weight
+    # groups subjects like a scenario key and is set as an override
     weight = ["Body weight [kg]"] if ("Body weight [kg]" in pkeys and amounts is None
                                       and any(d.cells_per_kg is not None for d in sc.dose)) else []
     pkeys = [k for k in pkeys if k not in weight]
@@ -211,7 +215,11 @@ def evaluate(p: Plan, values: Mapping[str, np.ndarray], n: int, *, saturation: s
     for i in range(n):
         combo = [values[k][i] for k in skeys + weight]
         groups.setdefault(json.dumps([c.item() if isinstance(c, np.generic) else c for c in combo]), []).append(i)
-    run_mode = "off" if amounts is not None else mode  # scaled outputs: the linear solution
+    if amounts is not None:  # the saturable arrest k x (1 - x / capacity) is homogeneous in (x, capacity)
+        own = engine_inputs(base)[1]
+        values = {**values, **{k: np.asarray(values[k], dtype=float) / amounts[1] if k in values
+                               else own[k] / amounts[1] for k in CAPACITIES}}
+        pkeys += [k for k in CAPACITIES if k not in pkeys]
     for text, members in groups.items():
         combo = json.loads(text)
         gsc = _group_scenario(base, skeys, combo[:len(skeys)]) if skeys else base
@@ -230,10 +238,10 @@ def evaluate(p: Plan, values: Mapping[str, np.ndarray], n: int, *, saturation: s
                 for k, v in arrays.items():  # every value a valid scenario value (checked at the extremes)
                     for x in (v.min(), v.max()):
                         _group_scenario(gsc, [k], [float(x)])
-                ds = simulate_batch_scenarios(gsc, arrays, smp, times_h=p.times, saturation=run_mode,
+                ds = simulate_batch_scenarios(gsc, arrays, smp, times_h=p.times, saturation=mode,
                                               sites=p.sites, threads=threads)
             else:
-                ds = simulate_batch(gsc, smp, times_h=p.times, saturation=run_mode, sites=p.sites, threads=threads)
+                ds = simulate_batch(gsc, smp, times_h=p.times, saturation=mode, sites=p.sites, threads=threads)
             sites = [str(s) for s in ds.site.values]
             cells = ds.cells.values
             occ = {str(b): ds.peak_occlusion_by_site.sel(bed=b).values for b in ds.bed.values}
@@ -242,23 +250,12 @@ def evaluate(p: Plan, values: Mapping[str, np.ndarray], n: int, *, saturation: s
             one = _subject_scenario(gsc, akeys, {k: rows[:, len(pkeys) + j] for j, k in enumerate(akeys)}, [], 0)
             one = one.model_copy(update={"parameters": {**one.parameters,
                                                         **{k: float(rows[0, j]) for j, k in enumerate(pkeys)}}})
-            sites, cells, occ, dose = _simulate_one(p, one, run_mode)
+            sites, cells, occ, dose = _simulate_one(p, one, mode)
         cells, occ = cells[back], {b: v[back] for b, v in occ.items()}
         doses = np.full(members.size, dose)
-        if amounts is not None:  # the linear outputs scale with the cells given
+        if amounts is not None:  # f times the cells: the fixed-dose subject with capacities / f, times f
             f = amounts[1][members]
             cells, doses = cells * f[:, None, None, None], doses * f
-            occ = {b: v * f for b, v in occ.items()}
-            if mode == "auto":  # subjects whose scaled bed occupancy passes the onset: simulate on their own
-                onset = (np.asarray(values[sat.ONSET], dtype=float)[members] if sat.ONSET in values
-                         else float(engine_inputs(gsc)[1][sat.ONSET]))
-                peak = np.max(np.column_stack(list(occ.values())), axis=1) if occ else np.zeros(members.size)
-                for j in np.nonzero(np.broadcast_to(sat.nonlinear(mode, peak, onset), peak.shape))[0]:
-                    one = _subject_scenario(sc, skeys + akeys + scaled, values, pkeys + weight, int(members[j]))
-                    _, c1, o1, d1 = _simulate_one(p, one, mode)
-                    cells[j], doses[j] = c1[0], d1
-                    for b in occ:
-                        occ[b][j] = o1[b][0]
         out[members] = _metric_values(p, cells, sites, occ, doses)
         if bands is not None:
             bands.add(sites, cells)

@@ -136,3 +136,12 @@ def test_sex_is_refused_for_mice_and_when_not_categorical():
         _scenario({"covariate.sex": {"dist": "categorical", "values": ["male", "female"]}})
     with pytest.raises(ScenarioError, match="covariate.sex.*categorical distribution of 'male' and 'female'"):
         _scenario({"covariate.sex": {"dist": "categorical", "values": ["male", "other"]}}, species="human")
+
+
+def test_body_weight_scales_the_species_of_each_subject_as_a_scenario_of_its_own():
+    vary = {"subject.body_weight_kg": {"dist": "uniform", "low": 0.018, "high": 0.035},
+            LUNG_T: {"dist": "lognormal", "median": 6.0, "cv": 0.4}}
+    sc = _scenario(vary, dose={"route": "iv", "cells_per_kg": 2e7})
+    t = mscpk.population(sc, METRICS).subjects
+    expected = _one_by_one(sc, t, METRICS, list(vary))  # subject.body_weight_kg set in each scenario
+    _close(t[METRICS].to_numpy(), expected, 2e7 * 0.035)

@@ -26,11 +26,11 @@ from mscpk.engine.scenario_arrays import array_key
 from mscpk.engine.network import split_state
 from mscpk.engine.result import CELL_QUANTITIES
 from mscpk.engine.simulate import network_for, simulate
-from mscpk.errors import ScenarioError
+from mscpk.errors import PhysiologyError, ScenarioError
 from mscpk.inputs.keys import set_path
 from mscpk.inputs.load import COVARIATES, scenario_from_dict, vary_kind
 from mscpk.inputs.resolve import engine_inputs
-from mscpk.inputs.physiology import load_species
+from mscpk.inputs.physiology import load_species, physiology_names
 from mscpk.inputs.physiology.age import age_range, physiology_at_age
 from mscpk.inputs.population import Metric, parse_metric
 from mscpk.inputs.scenario import Scenario
@@ -187,15 +187,33 @@ def _subject_scenario(sc: Scenario, keys: Sequence[str], values: Mapping[str, np
     return one.model_copy(update={"parameters": {**one.parameters, **{k: float(values[k][i]) for k in pkeys}}})
 
 
+def _physiology(sc: Scenario, values: Mapping[str, np.ndarray], n: int) -> Mapping[str, np.ndarray]:
+    """``values`` with the covariates that set every physiology value replaced by those values
+    (per-subject arrays): age and sex (ICRP 89 masses), and ``subject.body_weight_kg`` (the
+    species scaled allometrically, as ``load_species(name, weight)``) when the scenario sets no
+    physiology name in ``[parameters]`` (else it groups subjects as a scenario key)."""
+    if any(k in values for k in COVARIATES):
+        ages = values.get("covariate.age_y", np.full(n, age_range()[1]))
+        return {**{k: v for k, v in values.items() if k not in COVARIATES},
+                **physiology_at_age(load_species(sc.subject.species), ages, values.get("covariate.sex"))}
+    weight = "subject.body_weight_kg"
+    species = load_species(sc.subject.species)
+    if weight in values and not set(sc.parameters) & set(physiology_names(species)):
+        try:
+            scaled = species.scaled(np.asarray(values[weight], dtype=float))
+        except PhysiologyError as exc:
+            raise ScenarioError(f"population.vary[{weight!r}]: {exc}") from None
+        return {**{k: v for k, v in values.items() if k != weight},
+                **{k: np.broadcast_to(np.asarray(v, dtype=float), (n,)) for k, v in scaled.parameter_values().items()}}
+    return values
+
+
 def evaluate(p: Plan, values: Mapping[str, np.ndarray], n: int, *, saturation: str | None = None,
              bands: Bands | None = None, threads: int | None = None) -> np.ndarray:
     """Metrics (n, n_metrics) of ``n`` subjects with the varied ``values`` (key -> (n,)); band
     counts are added to ``bands`` when given; ``threads``: the batch engine's threads."""
     sc = p.scenario
-    if any(k in values for k in COVARIATES):  # age and sex set every physiology value (ICRP 89 masses)
-        ages = values.get("covariate.age_y", np.full(n, age_range()[1]))
-        values = {**{k: v for k, v in values.items() if k not in COVARIATES},
-                  **physiology_at_age(load_species(sc.subject.species), ages, values.get("covariate.sex"))}
+    values = _physiology(sc, values, n)
     kinds = {k: vary_kind(k, sc) for k in values}
     mode = saturation if saturation is not None else sc.run.saturation
     amounts = _amounts(sc, values)

@@ -66,7 +66,7 @@ def test_same_tables_on_a_local_dask_cluster_of_two_workers_and_a_process_pool()
     p = plan(sc, ["lung:cell_days"], bands=True)
     local = run_chunks(p, sc.population, chunk=30)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster:
+                      dashboard_address=":0") as cluster:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
         remote = run_chunks(p, sc.population, chunk=8, scheduler=cluster.scheduler_address)
         sens = mscpk.sensitivity(sc, ["lung:cell_days"], method="morris", n=4, scheduler=cluster.scheduler_address)

@@ -9,13 +9,13 @@ Run:  python benchmarks/bench_population.py            (about a minute)
   replaced by the systemic arrested-cell death half-life; the saturating case at 2e6 cells
   with saturation "on"); target <= 10 s each;
 * ``cli_linear_physiology_10k_s``: the example as it is (cardiac output, a physiology
-  parameter, varies: every subject's network is built on its own);
+  parameter, varies: a species holding per-subject arrays, one build per chunk); target <= 10 s;
 * ``cli_diameter_dose_10k_s``: the example with cell diameter (uniform 14-22 um), viability
   (uniform 0.7-1.0) and the dose (lognormal, median 5e5 cells, CV 0.3) varied besides the
-  lung death half-life, in its own ``saturation = "auto"``: subjects whose bed occupancy passes
-  the onset (~6 % here) are simulated one by one by the saturating solver;
-  ``cli_diameter_dose_linear_10k_s``: the same with ``saturation = "off"`` (one batch build
-  per block, outputs scaled by each subject's dose); target <= 10 s;
+  lung death half-life, in its own ``saturation = "auto"`` (~6 % of the subjects pass the
+  onset: the batch's saturating solver); ``cli_diameter_dose_linear_10k_s``: the same with
+  ``saturation = "off"``. The dose is simulated as capacities / f and the cells scaled by f
+  (docs/populations.md, "Evaluation"); target <= 10 s;
 * ``sobol_5_factors_n1024_s``: ``mscpk.sensitivity`` (Sobol, N = 1024, 5 factors, one metric:
   1024 x 7 = 7168 subjects); target <= 30 s;
 * with ``--million``: ``dask_1e6_subjects_per_s_{1,2}w`` (a LocalCluster of processes, 1 thread

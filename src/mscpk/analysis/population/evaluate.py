@@ -1,11 +1,12 @@
 """Evaluating subjects: varied values -> scenarios and parameter samples -> the batch engine ->
 metrics (and band counts).
 
-Subjects that share every varied scenario key (product, dose, injury, immune status) form a
-group: one scenario, and one :func:`~mscpk.engine.batch.simulate_batch` call over the
-group's distinct parameter and physiology samples (one distinct subject runs
-:func:`~mscpk.engine.simulate.simulate` with the values as ``[parameters]`` overrides). Identical
-subjects are simulated once and share the result.
+What the batch engine takes as per-subject arrays (parameters, physiology, age/sex/weight,
+cell size, viability, injury severity, one dose's cells) is evaluated in one batch per group;
+subjects that share every other varied scenario key (categorical keys, dose times, ...) form
+a group: one scenario. A group of one distinct subject runs
+:func:`~mscpk.engine.simulate.simulate`; identical subjects are simulated once and share the
+result (docs/populations.md, "Evaluation").
 """
 
 from __future__ import annotations
@@ -265,9 +266,7 @@ def evaluate(p: Plan, values: Mapping[str, np.ndarray], n: int, *, saturation: s
             occ = {str(b): ds.peak_occlusion_by_site.sel(bed=b).values for b in ds.bed.values}
             dose = float(ds.administered.values.max())
         else:
-            one = _subject_scenario(gsc, akeys, {k: rows[:, len(pkeys) + j] for j, k in enumerate(akeys)}, [], 0)
-            one = one.model_copy(update={"parameters": {**one.parameters,
-                                                        **{k: float(rows[0, j]) for j, k in enumerate(pkeys)}}})
+            one = _subject_scenario(gsc, akeys, {k: rows[:, j] for j, k in enumerate(cols)}, pkeys, 0)
             sites, cells, occ, dose = _simulate_one(p, one, mode)
         cells, occ = cells[back], {b: v[back] for b, v in occ.items()}
         doses = np.full(members.size, dose)

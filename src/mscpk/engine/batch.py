@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
@@ -29,6 +29,7 @@ from mscpk.errors import ParameterError, SolverError
 from mscpk.engine.model.build import build_network
 from mscpk.inputs.resolve import engine_inputs
 from mscpk.engine.network import Network, split_state
+from mscpk.engine.scenario_arrays import take_subjects
 from mscpk.inputs.parameters import Parameter, ParameterSet
 from mscpk.engine.result import CELL_QUANTITIES, site_quantity_weights
 from mscpk.inputs.scenario import Scenario, check_times
@@ -155,30 +156,17 @@ def _peak(y_beds: np.ndarray, caps: np.ndarray) -> np.ndarray:
 def _stacked_network(scenario: Scenario, params: ArrayParameters, phys: Mapping[str, np.ndarray],
                      species, sel: np.ndarray) -> Network:
     """One network with array-valued rates and capacities for the subjects ``sel`` of a batch
-    with sampled physiology: each subject's species is checked and built on its own
-    (:func:`~mscpk.inputs.physiology.apply_physiology`), then the rates are stacked."""
-    nets = []
-    for s in sel:
-        try:
-            sp = apply_physiology(species, {k: float(v[s]) for k, v in phys.items()})
-        except ParameterError as exc:
-            raise ParameterError(f"samples: subject {int(s)}: {exc}") from None
-        nets.append(build_network(scenario, params.subject(int(s)), sp))
-    first = nets[0]
-    shape = lambda net: {m: [(t.source, t.target, t.process, t.saturable) for t in trs]  # noqa: E731
-                         for m, trs in net.modes.items()}
-    ref = shape(first)
-    if any(net.inputs != first.inputs for net in nets[1:]):
+    with sampled physiology: one species holding their values as arrays, checked per subject
+    (:func:`~mscpk.inputs.physiology.apply_physiology`), and one build."""
+    try:
+        sp = apply_physiology(species, {k: v[sel] for k, v in phys.items()})
+    except ParameterError as exc:
+        raise ParameterError(f"samples: {exc}") from None
+    net = build_network(scenario, params.take(sel), sp)
+    if any(np.ndim(inp.cells) for inp in net.inputs):
         raise ParameterError("samples: the sampled physiology changes the cells given (a dose in cells_per_kg with a "
                              "sampled body weight); give the doses in cells, or simulate these subjects one by one")
-    if any(net.names != first.names or shape(net) != ref for net in nets[1:]):
-        raise ParameterError("samples: the sampled physiology changes the model's structure between subjects "
-                             "(a flow or rate becomes zero for some subjects); sample a narrower range")
-    modes = {m: tuple(replace(t, rate=np.array([net.modes[m][i].rate for net in nets]))
-                      for i, t in enumerate(trs)) for m, trs in first.modes.items()}
-    caps = {b: replace(c, capacity=np.array([net.capacities[b].capacity for net in nets]))
-            for b, c in first.capacities.items()}
-    return replace(first, modes=modes, capacities=caps, matrix_cache={})
+    return net
 
 
 def _solve_chunk(scenario: Scenario, species, params: ArrayParameters, times: np.ndarray,
@@ -189,8 +177,8 @@ def _solve_chunk(scenario: Scenario, species, params: ArrayParameters, times: np
 
     def network(sel: np.ndarray) -> Network:  # the subjects ``sel`` of the chunk, one build
         if phys:
-            return _stacked_network(scenario, params, phys, species, sel)
-        return build_network(scenario, params.take(sel), species)
+            return _stacked_network(take_subjects(scenario, sel), params, phys, species, sel)
+        return build_network(take_subjects(scenario, sel), params.take(sel), species)
 
     every = np.arange(n_sub)
     net = network(every)
@@ -218,7 +206,8 @@ def _solve_chunk(scenario: Scenario, species, params: ArrayParameters, times: np
     solver = np.full(n_sub, "eig", dtype=object)
     for s in np.nonzero(res.bad | ~(mass <= MASS_TOL))[0]:  # ill-conditioned or unbalanced
         sp = apply_physiology(species, {k: float(v[s]) for k, v in phys.items()}) if phys else species
-        states = LinearSolver().solve(build_network(scenario, params.subject(int(s)), sp), times)  # one subject
+        one = build_network(take_subjects(scenario, int(s)), params.subject(int(s)), sp)
+        states = LinearSolver().solve(one, times)  # one subject
         y = states @ rows.weights.T  # (T, q)
         out[s] = y[:, rows.cells]
         mass[s] = np.abs(states.sum(axis=1) - adm).max() / scale
@@ -312,7 +301,7 @@ def simulate_batch(scenario: Scenario, samples: Mapping[str, Sequence[float]],
     workers = threads if threads is not None else min(2, os.cpu_count() or 1)
 
     # the layout (states, sites) is the same for every subject: from a one-subject build
-    one = build_network(scenario, ap.take(slice(0, 1)), species)
+    one = build_network(take_subjects(scenario, slice(0, 1)), ap.take(slice(0, 1)), species)
     names, beds = one.names, list(one.capacities)
     all_sites = _sites(names)
     if sites is None:
@@ -345,7 +334,7 @@ def simulate_batch(scenario: Scenario, samples: Mapping[str, Sequence[float]],
         sel = slice(i0, i1)
         block = cells[i0:i1] if sink is None else np.empty((i1 - i0, len(times), len(sites), nq))
         # rows of the weights: site-major, quantity-minor, as (site, quantity) of ``cells``
-        part = _solve_chunk(scenario, species, ap.take(sel), times, mode,
+        part = _solve_chunk(take_subjects(scenario, sel), species, ap.take(sel), times, mode,
                             {k: v[sel] for k, v in phys.items()}, sites, block.reshape(i1 - i0, len(times), -1))
         if part["names"] != names:
             raise SolverError("internal error: the batch network layout differs between chunks")

@@ -18,6 +18,7 @@ from mscpk.inputs.checks import check_scenario
 from mscpk.inputs.keys import set_path
 from mscpk.inputs.parameters import load_parameter_set
 from mscpk.inputs.physiology import load_species, physiology_names
+from mscpk.inputs.physiology.age import sexes
 from mscpk.inputs.effect import Effect
 from mscpk.inputs.population import Correlation, Population, Responder
 from mscpk.inputs.scenario import Diameter, Dose, Injury, Product, Run, Scenario, Subject
@@ -86,7 +87,7 @@ def scenario_from_dict(raw: Mapping[str, Any]) -> Scenario:
 
 
 #: Covariates a population may vary (each sets the physiology it determines; docs/populations.md).
-COVARIATES = ("covariate.age_y",)
+COVARIATES = ("covariate.age_y", "covariate.sex")
 #: The scenario tables whose keys a population may vary (``subject.body_weight_kg``, ...).
 SCENARIO_KEY_TABLES = ("subject", "product", "dose")
 
@@ -117,19 +118,26 @@ def _check_population(scenario: Scenario) -> None:
     pop = scenario.population
     base = scenario.model_dump(mode="json", exclude_none=True, exclude={"population"})
     kinds = {key: vary_kind(key, scenario) for key in pop.vary}
-    if "covariate.age_y" in kinds:
+    for cov in (k for k in COVARIATES if k in kinds):
         clash = "physiology" in kinds.values() or "subject.body_weight_kg" in kinds
         if scenario.subject.species != "human":
-            raise ScenarioError(f"population.vary['covariate.age_y']: an age model exists for humans only, "
+            raise ScenarioError(f"population.vary[{cov!r}]: an age and sex model exists for humans only, "
                                 f"not {scenario.subject.species!r}")
         if clash:
-            raise ScenarioError("population.vary['covariate.age_y'] sets the body weight and every organ volume: "
+            raise ScenarioError(f"population.vary[{cov!r}] sets the body weight and every organ volume: "
                                 "do not vary physiology names or subject.body_weight_kg with it")
+    if "covariate.age_y" in kinds:
         dist = pop.vary["covariate.age_y"]
         ages = list(dist["values"]) if dist.categorical else dist.ppf([1e-3, 1 - 1e-3]).tolist()
         if not all(isinstance(a, (int, float)) and not isinstance(a, bool) and 0 <= a <= 120 for a in ages):
             raise ScenarioError("population.vary['covariate.age_y']: give a numeric distribution of ages in "
                                 "[0, 120] years (e.g. uniform from 2 to 17, or categorical values = [8, 40])")
+    if "covariate.sex" in kinds:
+        dist = pop.vary["covariate.sex"]
+        if not dist.categorical or any(v not in sexes() for v in dist["values"]):
+            raise ScenarioError("population.vary['covariate.sex']: give a categorical distribution of "
+                                f"{' and '.join(map(repr, sexes()))}, e.g. values = ['male', 'female'], "
+                                f"weights = [0.5, 0.5]; got {dict(dist.args)!r}")
     for key, dist in pop.vary.items():
         if kinds[key] != "scenario":
             continue

@@ -457,3 +457,41 @@ def test_age_covariate_follows_icrp_89_and_keeps_the_adult():
     assert sum(o.volume_L for o in child.organs.values()) == pytest.approx(sum(o.volume_L for o in scaled.organs.values()))
     with pytest.raises(ParameterError, match="for 'human' only"):
         at_age(load_species("mouse"), 1.0)
+
+
+def test_sex_and_age_set_heart_brain_gut_and_marrow_from_icrp_89():
+    from mscpk.inputs.physiology import load_species
+    from mscpk.inputs.physiology.age import at_age
+
+    adult = load_species("human")
+    frac = lambda sp, o: sp.organs[o].volume_L / sp.body_weight_kg  # noqa: E731
+    woman = at_age(adult, 40.0, "female")
+    assert woman.body_weight_kg == pytest.approx(70.0 * 60000 / 73000)  # ICRP 89 adult female / male body mass
+    # organ fractions move from the adult male's to the adult female's (ICRP 89: muscle 17.5 of 60 kg, 29 of 73 kg)
+    assert frac(woman, "muscle") == pytest.approx(frac(adult, "muscle") * (17500 / 60000) / (29000 / 73000), rel=1e-9)
+    assert frac(woman, "bone_marrow") == pytest.approx(frac(adult, "bone_marrow") * (900 / 60000) / (1170 / 73000),
+                                                       rel=1e-9)
+    # an infant's brain is ~11 % of its body (380 of 3500 g), not the adult's 2 % (it is no longer allometric)
+    baby = at_age(adult, 0.0)
+    assert frac(baby, "brain") == pytest.approx(frac(adult, "brain") * (380 / 3500) / (1450 / 73000), rel=1e-9)
+    assert frac(baby, "brain") > 0.1
+    assert frac(baby, "heart") == pytest.approx(frac(adult, "heart") * (20 / 3500) / (330 / 73000), rel=1e-9)
+    assert frac(baby, "gut") == pytest.approx(frac(adult, "gut") * (37 / 3500) / (800 / 73000), rel=1e-9)
+    # children share one column for both sexes up to 10 y
+    assert at_age(adult, 8.0, "female").organs["liver"].volume_L == at_age(adult, 8.0, "male").organs["liver"].volume_L
+    with pytest.raises(ParameterError, match="covariate.sex: 'other' is not allowed; allowed: male, female"):
+        at_age(adult, 30.0, "other")
+
+
+def test_age_and_sex_arrays_are_each_subjects_own_species():
+    import numpy as np
+
+    from mscpk.inputs.physiology import load_species
+    from mscpk.inputs.physiology.age import at_age, physiology_at_age
+
+    adult = load_species("human")
+    ages, sexes = np.array([0.5, 7.0, 15.0, 33.0]), np.array(["female", "male", "female", "male"], dtype=object)
+    many = physiology_at_age(adult, ages, sexes)
+    for i, (a, s) in enumerate(zip(ages, sexes)):
+        one = at_age(adult, float(a), s).parameter_values()
+        assert all(many[k][i] == pytest.approx(one[k], rel=1e-12) for k in one)

@@ -29,7 +29,8 @@ def trap_probability(d_um: np.ndarray | float, median_um: float, gsd: float, seg
                      deformability: float = 1.0, dilation: float = 1.0) -> np.ndarray:
     """Probability [-] that one cell of diameter ``d_um`` [um] is arrested on one pass."""
     d = np.maximum(np.asarray(d_um, dtype=float), 1e-6)
-    z = (np.log(deformability * d / dilation) - math.log(median_um)) / math.log(gsd)
+    log = np.log if _is_batch(median_um) or _is_batch(gsd) else math.log
+    z = (np.log(deformability * d / dilation) - log(median_um)) / log(gsd)
     f_narrow = ndtr(z)  # fraction of segments narrower than the deformed cell
     return 1.0 - (1.0 - f_narrow) ** segments
 
@@ -43,17 +44,16 @@ def first_pass_extraction(mean_um: float, sd_um: float, median_um: float, gsd: f
                           dilation: float = 1.0) -> float:
     """Fraction [-] of a product (diameter ~ Normal(mean, sd) [um]) arrested on one pass.
 
-    Batch builds: ``deformability`` and ``dilation`` may be arrays (N,) of per-subject
-    values; the quadrature is then broadcast over subjects and the result is an array (N,).
+    Batch builds: any argument may be an array (N,) of per-subject values (a population's
+    cell size or capillary geometry); the quadrature is then broadcast over subjects and the
+    result is an array (N,).
     """
-    if _is_batch(deformability) or _is_batch(dilation):
-        shape = np.broadcast(np.asarray(deformability), np.asarray(dilation)).shape
-        phi = np.broadcast_to(np.asarray(deformability, dtype=float), shape)[:, None]
-        dil = np.broadcast_to(np.asarray(dilation, dtype=float), shape)[:, None]
-        if sd_um <= 0:
-            return trap_probability(mean_um, median_um, gsd, segments, phi, dil)[:, 0]
-        p = trap_probability(mean_um + sd_um * _GH_X, median_um, gsd, segments, phi, dil)
-        return np.clip(p @ _GH_W, 0.0, 1.0)
+    args = (mean_um, sd_um, median_um, gsd, segments, deformability, dilation)
+    if any(_is_batch(a) for a in args):
+        shape = np.broadcast(*[np.asarray(a) for a in args]).shape
+        m, sd, med, g, seg, phi, dil = (np.broadcast_to(np.asarray(a, dtype=float), shape)[:, None] for a in args)
+        p = trap_probability(m + sd * _GH_X, med, g, seg, phi, dil)
+        return np.where(sd[:, 0] <= 0, p[:, 0], np.clip(p @ _GH_W, 0.0, 1.0))
     if sd_um <= 0:
         return float(trap_probability(mean_um, median_um, gsd, segments, deformability, dilation))
     d = mean_um + sd_um * _GH_X

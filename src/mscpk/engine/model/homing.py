@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mscpk.inputs.homing import homing_data
-from mscpk.engine.model.context import BuildContext, vexp, vmax, where_positive
+from mscpk.engine.model.context import BuildContext, is_batch, vexp, vmax, where_positive
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def product_levels(ctx: BuildContext) -> dict[str, float]:
 def homing_signal(ctx: BuildContext, site: str, levels: dict[str, float]) -> HomingSignal:
     """Homing arrest and transmigration at ``site`` (zero if the site is not injured)."""
     inj = ctx.injury(site)
-    if inj is None or (inj.severity == 0 and not inj.chemokines):
+    if inj is None or (not is_batch(inj.severity) and inj.severity == 0 and not inj.chemokines):
         return HomingSignal(0.0, 0.0, 0.0, 0.0)
     s = inj.severity
     g_chem = ctx.p("Chemokine fold change per unit injury severity [-]")

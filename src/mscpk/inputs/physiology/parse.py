@@ -17,6 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
+
 from mscpk.errors import ParameterError, PhysiologyError, did_you_mean
 from mscpk.inputs.physiology.species import (BODY_FIELDS, ORGAN_FIELDS, REQUIRED_ORGANS, Capillary,
                                              Field, Organ, Species, check_species)
@@ -223,16 +225,23 @@ def physiology_names(species: Species) -> tuple[str, ...]:
     return tuple(name for name, _, _ in species.field_items())
 
 
-def apply_physiology(species: Species, overrides: Mapping[str, float]) -> Species:
+def apply_physiology(species: Species, overrides: Mapping[str, Any]) -> Species:
     """A new species with physiology overrides, checked like a species file.
+
+    A value may be an array (N,) of per-subject values (a population): the species then
+    holds arrays (the network build broadcasts over them) and is checked per subject.
 
     >>> from mscpk.inputs.physiology import load_species
     >>> apply_physiology(load_species("mouse"), {"Venous blood fraction [-]": 0.7}).venous_fraction
     0.7
+    >>> many = apply_physiology(load_species("mouse"), {"Cardiac output [L/h]": np.array([0.8, 0.9])})
+    >>> many.cardiac_output_L_per_h.tolist()
+    [0.8, 0.9]
 
     Raises:
         ParameterError: unknown name, or a value (or the resulting physiology) out of range;
-            the message names the parameter, the value and what is allowed.
+            the message names the parameter, the value and what is allowed (and, for arrays,
+            the first subject, from 0, that breaks a rule).
     """
     if not overrides:
         return species
@@ -244,10 +253,11 @@ def apply_physiology(species: Species, overrides: Mapping[str, float]) -> Specie
             raise ParameterError(f"unknown physiology parameter {key!r}; {did_you_mean(key, targets)}"
                                  "`mscpk params` lists the names")
         organ, f = targets[key]
+        value = np.asarray(value, dtype=float) if np.ndim(value) else float(value)
         if organ is None:
-            body[f.attr] = float(value)
+            body[f.attr] = value
             continue
         current = organs[organ.name]
-        new: Any = float(value) if f.sub is None else replace(current.capillary, **{f.sub: float(value)})
+        new: Any = value if f.sub is None else replace(current.capillary, **{f.sub: value})
         organs[organ.name] = replace(current, **{f.attr: new})
     return check_species(replace(species, organs=types.MappingProxyType(organs), **body), ParameterError)

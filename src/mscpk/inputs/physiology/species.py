@@ -15,6 +15,8 @@ import types
 from dataclasses import dataclass, field, replace
 from typing import Iterator, Mapping
 
+import numpy as np
+
 from mscpk.errors import PhysiologyError, did_you_mean
 
 #: Organs every species file must define (snake_case; more may be added).
@@ -37,13 +39,14 @@ class Rule:
     low_open: bool = True
     high_open: bool = True
 
-    def allows(self, value: float) -> bool:
-        """True when ``value`` is finite and inside the interval."""
-        if not math.isfinite(value):
-            return False
-        above = value > self.low if self.low_open else value >= self.low
-        below = value < self.high if self.high_open else value <= self.high
-        return above and below
+    def allows(self, value):
+        """True when ``value`` is finite and inside the interval (an array: per element)."""
+        v = np.asarray(value, dtype=float)
+        with np.errstate(invalid="ignore"):
+            above = v > self.low if self.low_open else v >= self.low
+            below = v < self.high if self.high_open else v <= self.high
+        ok = np.isfinite(v) & above & below
+        return bool(ok) if ok.ndim == 0 else ok
 
     def __str__(self) -> str:
         if math.isinf(self.high):
@@ -90,8 +93,13 @@ class Field:
 
     def get(self, obj: object) -> float:
         """The value of this field on a :class:`Species` or :class:`Organ`."""
+        return float(self.raw(obj))
+
+    def raw(self, obj: object):
+        """The value as stored: a number, or an array of per-subject values (a population's
+        physiology, :func:`~mscpk.inputs.physiology.apply_physiology` with arrays)."""
         value = getattr(obj, self.attr)
-        return float(getattr(value, self.sub) if self.sub else value)
+        return getattr(value, self.sub) if self.sub else value
 
 
 BODY_FIELDS: tuple[Field, ...] = (
@@ -236,6 +244,10 @@ class Species:
             for f in ORGAN_FIELDS:
                 yield f.name(o.label), o, f
 
+    def parameter_values(self) -> dict[str, object]:
+        """Every numeric parameter by name, as stored (numbers, or per-subject arrays)."""
+        return {name: f.raw(o or self) for name, o, f in self.field_items()}
+
     def parameter_rows(self) -> list[tuple[str, float, str, str]]:
         """All numeric parameters as ``(name, value, unit, source)`` rows for reports.
 
@@ -247,7 +259,7 @@ class Species:
         return [(name, f.get(o or self), f.display_unit, (o or self).sources.get(f.key, ""))
                 for name, o, f in self.field_items()]
 
-    def scaled(self, body_weight_kg: float) -> "Species":
+    def scaled(self, body_weight_kg) -> "Species":
         """Allometrically scale to another body weight; returns a new, checked :class:`Species`.
 
         Organ volumes and blood volume scale in proportion to body weight (BW^1); cardiac
@@ -256,13 +268,15 @@ class Species:
         similarity); all fractions and capillary geometry are unchanged.
 
         Args:
-            body_weight_kg: target body weight [kg], within the species' plausible range.
+            body_weight_kg: target body weight [kg], within the species' plausible range; or an
+                array (N,) of per-subject weights (a population: the species then holds arrays).
         """
-        if isinstance(body_weight_kg, bool) or not isinstance(body_weight_kg, (int, float)):
+        many = isinstance(body_weight_kg, np.ndarray) and body_weight_kg.ndim > 0
+        if not many and (isinstance(body_weight_kg, bool) or not isinstance(body_weight_kg, (int, float))):
             raise PhysiologyError(f"species '{self.name}': body weight {body_weight_kg!r} must be a number [kg]")
-        bw = float(body_weight_kg)
+        bw = np.asarray(body_weight_kg, dtype=float) if many else float(body_weight_kg)
         ratio = bw / self.body_weight_kg
-        note = f"; scaled from {self.body_weight_kg:g} kg to {bw:g} kg"
+        note = f"; scaled from {self.body_weight_kg:g} kg to {'per-subject weights' if many else f'{bw:g} kg'}"
         organs: dict[str, Organ] = {}
         for name, o in self.organs.items():
             src = dict(o.sources)
@@ -271,7 +285,8 @@ class Species:
             organs[name] = replace(o, volume_L=o.volume_L * ratio, depth_mm=o.depth_mm * ratio ** (1.0 / 3.0),
                                    sources=types.MappingProxyType(src))
         sources = dict(self.sources)
-        sources["body_weight"] = f"user-specified body weight {bw:g} kg (reference: {self.body_weight_kg:g} kg)"
+        sources["body_weight"] = (f"user-specified body weight {'per subject' if many else f'{bw:g} kg'} "
+                                  f"(reference: {self.body_weight_kg:g} kg)")
         sources["cardiac_output"] = (
             sources.get("cardiac_output", "") + note
             + " (cardiac output proportional to BW^0.75; West GB et al. 1997 Science 276:122,"
@@ -295,55 +310,96 @@ def check_species(sp: Species, error: type[Exception] = PhysiologyError) -> Spec
     weight inside the species' plausible range; lung flow 1; portal drainage into a non-portal
     organ; non-lung flow fractions summing to 1; blood volume below the body weight and organ
     volumes plus blood volume not above it (density 1 kg/L). Messages name the parameter as
-    ``mscpk params`` lists it and, in parentheses, the species file field.
+    ``mscpk params`` lists it and, in parentheses, the species file field. A species with
+    per-subject arrays (a population) is checked per subject: the message then starts with
+    ``subject I:`` (the first subject with a bad value, counted from 0).
     """
+    found = species_violation(sp)
+    if found is not None:
+        subject, message = found
+        raise error(message if subject is None else f"subject {subject}: {message}")
+    return sp
+
+
+def _first(bad) -> int | None:
+    """Index of the first True of ``bad`` (a bool or an array), or None."""
+    bad = np.atleast_1d(bad)
+    return int(np.argmax(bad)) if bad.any() else None
+
+
+def _at(value, i: int) -> float:
+    a = np.asarray(value, dtype=float)
+    return float(a) if a.ndim == 0 else float(a[i])
+
+
+def species_violation(sp: Species) -> tuple[int | None, str] | None:
+    """The first violated rule of :func:`check_species` as ``(subject, message)`` (subject:
+    None for a species of plain numbers, else the first subject breaking it), or None."""
     where = f"species '{sp.name}'"
+    batch = any(np.ndim(f.raw(o or sp)) for _, o, f in sp.field_items())
+
+    def found(bad, message):
+        i = _first(bad)
+        return None if i is None else (i if batch else None, message(i))
+
+    checks = []
     for name, o, f in sp.field_items():
-        v = f.get(o or sp)
-        if not f.rule.allows(v):
-            finite = "" if math.isfinite(v) else "a finite number "
-            raise error(f"{where}: '{name}' = {v:g} must be {finite}{f.rule} ({_in_file(o, f.key)})")
+        v = f.raw(o or sp)
+        checks.append((lambda v=v, f=f: np.logical_not(f.rule.allows(v)),
+                       lambda i, v=v, f=f, name=name, o=o: (
+                           f"{where}: '{name}' = {_at(v, i):g} must be "
+                           f"{'' if math.isfinite(_at(v, i)) else 'a finite number '}{f.rule} ({_in_file(o, f.key)})")))
     low, high = sp.plausible_body_weight_kg
-    if not low <= sp.body_weight_kg <= high:
-        raise error(f"{where}: 'Body weight [kg]' = {sp.body_weight_kg:g} is outside the plausible range "
-                    f"[{low:g}, {high:g}] kg for a {sp.name} (species file: [plausible] body_weight)")
+    bw, blood = sp.body_weight_kg, sp.blood_volume_L
+    checks.append((lambda: ~((np.asarray(bw) >= low) & (np.asarray(bw) <= high)),
+                   lambda i: f"{where}: 'Body weight [kg]' = {_at(bw, i):g} is outside the plausible range "
+                             f"[{low:g}, {high:g}] kg for a {sp.name} (species file: [plausible] body_weight)"))
     organs = sp.organs
     lung = organs["lung"]
-    if abs(lung.flow_fraction - 1.0) > LUNG_FLOW_TOLERANCE:
-        raise error(f"{where}: 'Lung blood flow fraction [-]' = {lung.flow_fraction:g} must be 1.0, the lung "
-                    f"receives the whole cardiac output ({_in_file(lung, 'blood_flow')})")
+    checks.append((lambda: ~(np.abs(np.asarray(lung.flow_fraction) - 1.0) <= LUNG_FLOW_TOLERANCE),
+                   lambda i: f"{where}: 'Lung blood flow fraction [-]' = {_at(lung.flow_fraction, i):g} must be 1.0, "
+                             f"the lung receives the whole cardiac output ({_in_file(lung, 'blood_flow')})"))
+    for bad, message in checks:
+        hit = found(bad(), message)
+        if hit is not None:
+            return hit
     for o in organs.values():
         d = o.drains_to
         if d is None:
             continue
         at = f"{where}, {_in_file(o, 'drains_to')}"
         if o.name == "lung":
-            raise error(f"{at}: value '{d}' is not allowed; the lung drains to the systemic arteries")
+            return None, f"{at}: value '{d}' is not allowed; the lung drains to the systemic arteries"
         if d not in organs:
-            raise error(f"{at}: value '{d}' is not an organ of this species; {did_you_mean(d, organs)}"
-                        f"organs are: {', '.join(organs)}")
+            return None, (f"{at}: value '{d}' is not an organ of this species; {did_you_mean(d, organs)}"
+                          f"organs are: {', '.join(organs)}")
         if d in (o.name, "lung"):
-            raise error(f"{at}: value '{d}' is not allowed (an organ cannot drain into itself or the lung)")
+            return None, f"{at}: value '{d}' is not allowed (an organ cannot drain into itself or the lung)"
         if organs[d].drains_to is not None:
-            raise error(f"{at}: value '{d}' is itself a portal organ (drains to '{organs[d].drains_to}'); "
-                        "drains_to must name a non-portal organ such as 'liver'")
+            return None, (f"{at}: value '{d}' is itself a portal organ (drains to '{organs[d].drains_to}'); "
+                          "drains_to must name a non-portal organ such as 'liver'")
     others = [o for o in organs.values() if o.name != "lung"]
     flow_sum = sum(o.flow_fraction for o in others)
-    if abs(flow_sum - 1.0) > FLOW_SUM_TOLERANCE:
-        detail = ", ".join(f"{o.name}={o.flow_fraction:g}" for o in others)
-        raise error(f"{where}: the non-lung organ blood flow fractions (field 'blood_flow') sum to {flow_sum:.4f}; "
-                    f"they must sum to 1 within {FLOW_SUM_TOLERANCE:g} ({detail}); adjust organ 'rest' "
-                    "('Rest blood flow fraction [-]')")
-    bw, blood = sp.body_weight_kg, sp.blood_volume_L
-    if blood >= bw:
-        raise error(f"{where}: 'Blood volume [L]' = {blood:g} must be below the body weight {bw:g} kg "
-                    "(density 1 kg/L) ([body] blood_volume)")
     vol_sum = sum(o.volume_L for o in organs.values())
-    if vol_sum + blood > bw * (1.0 + VOLUME_SUM_SLACK):
-        raise error(f"{where}: organ volumes (field 'volume', {vol_sum:.6g} L) plus blood volume ({blood:.6g} L) = "
-                    f"{vol_sum + blood:.6g} L exceed the body weight {bw:.6g} kg (density 1 kg/L); "
-                    "reduce organ 'rest' ('Rest volume [L]')")
-    return sp
+    tail = [
+        (~(np.abs(np.asarray(flow_sum) - 1.0) <= FLOW_SUM_TOLERANCE),
+         lambda i: (f"{where}: the non-lung organ blood flow fractions (field 'blood_flow') sum to "
+                    f"{_at(flow_sum, i):.4f}; they must sum to 1 within {FLOW_SUM_TOLERANCE:g} ("
+                    + ", ".join(f"{o.name}={_at(o.flow_fraction, i):g}" for o in others)
+                    + "); adjust organ 'rest' ('Rest blood flow fraction [-]')")),
+        (~(np.asarray(blood) < np.asarray(bw)),
+         lambda i: (f"{where}: 'Blood volume [L]' = {_at(blood, i):g} must be below the body weight "
+                    f"{_at(bw, i):g} kg (density 1 kg/L) ([body] blood_volume)")),
+        (~(np.asarray(vol_sum) + blood <= np.asarray(bw) * (1.0 + VOLUME_SUM_SLACK)),
+         lambda i: (f"{where}: organ volumes (field 'volume', {_at(vol_sum, i):.6g} L) plus blood volume "
+                    f"({_at(blood, i):.6g} L) = {_at(vol_sum, i) + _at(blood, i):.6g} L exceed the body weight "
+                    f"{_at(bw, i):.6g} kg (density 1 kg/L); reduce organ 'rest' ('Rest volume [L]')")),
+    ]
+    for bad, message in tail:
+        hit = found(bad, message)
+        if hit is not None:
+            return hit
+    return None
 
 
 def _in_file(organ: Organ | None, key: str) -> str:

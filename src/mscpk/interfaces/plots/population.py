@@ -9,6 +9,8 @@ import numpy as np
 
 #: Organs shown with bands: the largest by median peak live cells.
 MAX_SITES = 6
+#: Varied keys shown against the exposure: those that go most with it.
+MAX_FACTORS = 3
 
 
 def _pyplot():
@@ -20,17 +22,42 @@ def _pyplot():
     return plt
 
 
+def influence(subjects, metric: str, keys) -> dict[str, float]:
+    """How strongly each varied key goes with ``metric`` over the subjects, on ranks in [0, 1]:
+    |Spearman rho| for a numeric key; for a categorical one (sex, immune status) the
+    correlation ratio eta of the metric's ranks (sqrt of the share of their variance between
+    categories; 1 when the category decides the rank order)."""
+    import pandas as pd
+
+    y = subjects[metric].rank()
+    out = {}
+    for k in keys:
+        x = subjects[k]
+        if pd.api.types.is_numeric_dtype(x) and x.nunique() > 1:
+            out[k] = abs(float(x.rank().corr(y)))
+        elif not pd.api.types.is_numeric_dtype(x) and x.nunique() > 1:
+            total = float(((y - y.mean()) ** 2).sum())
+            between = float(y.groupby(x).agg(lambda g: g.size * (g.mean() - y.mean()) ** 2).sum())
+            out[k] = float(np.sqrt(between / total)) if total > 0 else 0.0
+        else:
+            out[k] = 0.0
+        if not np.isfinite(out[k]):
+            out[k] = 0.0
+    return out
+
+
 def plot_population(res, path, suffix: str) -> None:
     """Bands (5-95 %, median) of live cells for the organs holding most cells, a histogram of
-    each metric, and the first metric against the factors with the largest rank correlation."""
+    each metric, and the first metric (the exposure) against the varied keys that go most with
+    it (:func:`influence`; a categorical key, such as sex, as a box per category)."""
     import pandas as pd
 
     plt = _pyplot()
     subjects, bands = res.subjects, res.bands
-    numeric = [c for c in subjects.columns[1:] if c not in res.metrics and pd.api.types.is_numeric_dtype(subjects[c])]
     first = res.metrics[0]
-    rho = {k: abs(subjects[k].rank().corr(subjects[first].rank())) for k in numeric}
-    top = sorted(rho, key=lambda k: -(rho[k] if np.isfinite(rho[k]) else -1))[:2]
+    keys = [c for c in subjects.columns[1:] if c not in res.metrics]
+    rho = influence(subjects, first, keys)
+    top = sorted(rho, key=lambda k: -rho[k])[:MAX_FACTORS]
     fig, axes = plt.subplots(1, 2 + len(top), figsize=(5 * (2 + len(top)), 4))
     ax = axes[0]
     live = bands[bands.quantity == "live_cells"]
@@ -53,8 +80,15 @@ def plot_population(res, path, suffix: str) -> None:
     ax.set(xlabel="log10 metric", ylabel="subjects", title="metrics")
     ax.legend(fontsize=8)
     for ax, k in zip(axes[2:], top):
-        ax.scatter(subjects[k], subjects[first], s=4, alpha=0.5)
-        ax.set(xlabel=k, ylabel=first, yscale="log", title=f"Spearman |rho| = {rho[k]:.2f}")
+        if pd.api.types.is_numeric_dtype(subjects[k]):
+            ax.scatter(subjects[k], subjects[first], s=4, alpha=0.5)
+            title = f"Spearman |rho| = {rho[k]:.2f}"
+        else:
+            cats = sorted(subjects[k].astype(str).unique())
+            ax.boxplot([subjects.loc[subjects[k].astype(str) == c, first].to_numpy(dtype=float) for c in cats])
+            ax.set_xticks(range(1, len(cats) + 1), cats, fontsize=8)
+            title = f"eta (ranks) = {rho[k]:.2f}"
+        ax.set(xlabel=k, ylabel=first, yscale="log", title=title)
     fig.tight_layout()
     fig.savefig(Path(path), dpi=110, format=suffix.lstrip(".").lower())
     plt.close(fig)
@@ -87,4 +121,4 @@ def plot_sensitivity(df, path, suffix: str) -> None:
     plt.close(fig)
 
 
-__all__ = ["plot_population", "plot_sensitivity"]
+__all__ = ["plot_population", "plot_sensitivity", "influence"]

@@ -14,7 +14,7 @@ settings.load_profile("mscpk")
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
-LAYER_MARKERS = ("inputs", "engine", "analysis", "interfaces", "architecture")
+LAYER_MARKERS = ("inputs", "engine", "analysis", "store", "interfaces", "architecture")
 
 
 def pytest_collection_modifyitems(items):

@@ -51,6 +51,11 @@ class SolverError(MscpkError, RuntimeError):
     """The numerical solver failed."""
 
 
+class StoreError(MscpkError, RuntimeError):
+    """The project store cannot be opened or used (bad URL, server unreachable, store not
+    initialised), or a stored run, table or file asked for does not exist."""
+
+
 class MscpkWarning(UserWarning):
     """An input or result that is allowed but needs a look (an input with no effect, an
     embolic burden above its threshold); the CLI prints each as one ``warning:`` line on stderr."""

@@ -15,7 +15,7 @@ PKG = Path(__file__).resolve().parents[3] / "src" / "mscpk"
 
 #: Layer rank of each top-level part of the package (lower may never import higher).
 LAYERS = {"errors": 0, "_version": 0, "utils": 0, "data": 0,
-          "inputs": 1, "engine": 2, "analysis": 3, "interfaces": 4}
+          "inputs": 1, "engine": 2, "analysis": 3, "store": 4, "interfaces": 5}
 #: Modules that may hold function-level imports of other mscpk modules: only to keep heavy
 #: third-party libraries off the command line's start-up path (never to dodge a cycle).
 LAZY_ALLOWED = ("mscpk.interfaces.cli",)

@@ -1,0 +1,1 @@
+"""The revisions, oldest first: ``rev1_initial``, ``rev2_studies``."""

@@ -1,0 +1,54 @@
+"""The store tests run against SQLite and PostgreSQL: ``store_url`` is a fresh SQLite file, or
+a fresh schema of the server in MSCPK_TEST_POSTGRES_URL (skipped with a reason when unset)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from urllib.parse import quote
+
+import pytest
+
+from mscpk.store import open_store
+
+PG_ENV = "MSCPK_TEST_POSTGRES_URL"
+
+
+def pg_schema_url(base: str, schema: str) -> str:
+    """``base`` with every connection's search_path set to ``schema``."""
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """The URL of an empty store on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"{PG_ENV} is not set (a PostgreSQL server for the store tests; .ci/run sets it)")
+    import sqlalchemy as sa
+
+    from mscpk.store.connect import parse_url
+
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = sa.create_engine(parse_url(base))
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield pg_schema_url(base, schema)
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+@pytest.fixture
+def store(store_url):
+    """An initialised store on each backend."""
+    s = open_store(store_url)
+    s.init()
+    yield s
+    s.close()

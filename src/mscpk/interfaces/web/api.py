@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+from pathlib import Path
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -12,10 +13,10 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from mscpk.errors import ScenarioError
+from mscpk.errors import ScenarioError, StoreError
 from mscpk.interfaces.web.jobs import RUNNERS, scenario_from_text
 from mscpk.interfaces.web.security import api_user
-from mscpk.store import RunInfo, StoreError, User
+from mscpk.store import RunInfo, User
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -182,6 +183,18 @@ def table(request: Request, run_id: int, name: str, fmt: Literal["csv", "parquet
     """A table of a finished run as CSV, Parquet or JSON (pandas' "split" layout)."""
     info = visible_run(request, run_id, user)
     return table_response(stored_table(request, info, name, user), fmt, name)
+
+
+@router.get("/runs/{run_id}/studies/{name}/{which}.{fmt}", response_class=Response, responses=NOT_FOUND)
+def study_rows(request: Request, run_id: int, name: str, which: Literal["accepted", "excluded"],
+               fmt: Literal["csv", "parquet", "json"], user: ApiUser) -> Response:
+    """The accepted rows, or the excluded rows with their reasons, of uploaded study data."""
+    info = visible_run(request, run_id, user, "study")
+    try:
+        df = request.app.state.store.study_rows(info.id, name, which, user_id=user.id)
+    except StoreError:
+        raise HTTPException(status_code=404, detail=f"run {run_id} has no study {name!r}") from None
+    return table_response(df, fmt, f"{Path(name).stem}.{which}")
 
 
 @router.get("/runs/{run_id}/files/{name}", response_class=Response, responses=NOT_FOUND)

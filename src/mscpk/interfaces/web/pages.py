@@ -3,6 +3,9 @@ fits), qualification. Every form carries the session's CSRF token."""
 
 from __future__ import annotations
 
+import re
+import tomllib
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -72,8 +75,6 @@ def logout(request: Request, csrf: Csrf) -> Response:
 
 def _builder(request: Request, user: User, toml_text: str, *, errors=None, general=None, status=200,
              values=None) -> Response:
-    import tomllib
-
     try:
         raw = tomllib.loads(toml_text)
     except tomllib.TOMLDecodeError:
@@ -153,21 +154,26 @@ def runs_page(request: Request, user: PageUser, kind: str | None = None) -> Resp
     return render(request, "runs.html", user=user, runs=runs, kind=kind)
 
 
-def _preview(df) -> dict:
+def _preview(df, href: str) -> dict:
+    """The first rows of a table for a page, with the download link (``href`` + ``.csv``)."""
     head = df.head(PREVIEW_ROWS)
     return {"columns": [str(c) for c in head.columns], "rows": head.astype(object).where(head.notna(), "").values.tolist(),
-            "n": len(df)}
+            "n": len(df), "href": href}
 
 
 @router.get("/runs/{run_id}")
 def run_page(request: Request, run_id: int, user: PageUser) -> Response:
     info: RunInfo = visible_run(request, run_id, user)
     store = request.app.state.store
-    tables = files = {}
+    tables, files = {}, []
     if info.status == "done":
-        tables = {name: _preview(stored_table(request, info, name, user)) for name in store.table_names(info.id)
-                  if name != "result"}
+        tables = {name: _preview(stored_table(request, info, name, user), f"/api/runs/{info.id}/tables/{name}")
+                  for name in store.table_names(info.id) if name != "result"}
         files = store.file_names(info.id)
+        for study in store.studies(info.id, user_id=user.id):
+            for which in ("accepted", "excluded"):
+                rows = store.study_rows(info.id, study.name, which, user_id=user.id)
+                tables[f"{which} rows"] = _preview(rows, f"/api/runs/{info.id}/studies/{study.name}/{which}")
     notes = (store.file(info.id, "warnings.txt", user_id=user.id).decode("utf-8").splitlines()
              if "warnings.txt" in files else [])
     return render(request, "run.html", user=user, run=info, tables=tables, files=files, notes=notes,
@@ -190,12 +196,18 @@ async def study_upload(request: Request, user: PageUser, csrf: Csrf, file: Annot
     except MscpkError as exc:
         runs = store.runs(user_id=user.id, kind="study", limit=100)
         return render(request, "study.html", status=422, user=user, runs=runs, error=str(exc))
-    suffix = name[name.rfind("."):].lower()
+    name = safe_name(name)
     with store.record("study", inputs={"filename": name}, user_id=user.id) as rec:
-        rec.add_file("data" + suffix, data)
-        rec.add_table("accepted", study.frame)
-        rec.add_table("excluded", study.excluded)
+        rec.add_file("data" + Path(name).suffix.lower(), data)  # read again by NCA and fit runs
+        rec.add_study(name, data, study.frame, study.excluded)
     return redirect(f"/runs/{rec.run_id}")
+
+
+def safe_name(filename: str) -> str:
+    """An uploaded file's name as the store accepts names (letters, digits, ``_.+@ -``)."""
+    stem, suffix = Path(filename).stem, Path(filename).suffix.lower()
+    clean = re.sub(r"[^A-Za-z0-9_.+@ -]", "_", stem).lstrip(".+@ -")[:150] or "data"
+    return clean + suffix
 
 
 @router.post("/runs/{run_id}/nca")

@@ -110,15 +110,19 @@ def _png(fig) -> bytes:
 
 
 def run_simulate(job: Job) -> Output:
+    """The result table, its summary and the SBML model; with ``inputs["figure"]`` also the
+    static figure (``mscpk simulate --plot``; it takes most of the job's time)."""
     sc = job.scenario()
-    result = simulate(sc, progress=lambda f: job.progress(0.7 * f, "simulating"))
+    result = simulate(sc, progress=lambda f: job.progress(0.5 * f, "simulating"))
     # peaks and exposures need a dense grid even when run.times_h asks for a coarse table
     dense = result if sc.run.times_h is None else simulate(sc, times_h=sc.dense_times())
-    job.progress(0.75, "summary and figure")
+    job.progress(0.6, "summary, model" + (" and figure" if job.inputs.get("figure") else ""))
     with tempfile.TemporaryDirectory() as tmp:
         sbml = export_sbml(sc, Path(tmp) / "model.xml", saturation=None)
-    return Output(tables={"result": result.to_frame(), "summary": summarize(dense, DEFAULT_TIMES_H)},
-                  files={"figure.png": _png(result_figure(result)), "model.xml": sbml.encode("utf-8")})
+    files = {"model.xml": sbml.encode("utf-8")}
+    if job.inputs.get("figure"):
+        files["figure.png"] = _png(result_figure(result))
+    return Output(tables={"result": result.to_frame(), "summary": summarize(dense, DEFAULT_TIMES_H)}, files=files)
 
 
 def run_scan(job: Job) -> Output:

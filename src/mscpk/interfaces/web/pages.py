@@ -112,7 +112,7 @@ def _inputs(kind: str, form) -> dict:
     if kind == "sensitivity":
         return {k: v for k, v in (("n", number("sens_n")), ("method", str(form.get("sens_method") or "morris")),
                                   ("metrics", items("metrics", ","))) if v}
-    return {}
+    return {"figure": True} if kind == "simulate" else {}
 
 
 @router.post("/builder")

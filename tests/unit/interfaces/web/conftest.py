@@ -87,3 +87,15 @@ def drain(app):
 @pytest.fixture
 def csrf():
     return csrf_of
+
+
+@pytest.fixture(scope="session")
+def bench_web():
+    """benchmarks/bench_web.py as a module: its ``serve`` (``mscpk serve`` in a subprocess on a
+    free loopback port), ``make_users`` and ``load``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_web", ROOT / "benchmarks" / "bench_web.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

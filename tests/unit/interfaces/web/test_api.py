@@ -50,8 +50,8 @@ def test_simulation_round_trip_equals_mscpk_simulate(anon, token, drain):
     got = pd.read_parquet(io.BytesIO(anon.get(f"/api/runs/{rid}/tables/result.parquet", headers=h).content))
     assert list(got.columns[:4]) == ["time_h", "site", "quantity", "value"]
     info = anon.get(f"/api/runs/{rid}", headers=h).json()
-    assert {"result", "summary"} <= set(info["tables"]) and {"figure.png", "model.xml"} <= set(info["files"])
-    assert anon.get(f"/api/runs/{rid}/files/figure.png", headers=h).content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert info["tables"] == ["result", "summary"] and info["files"] == ["model.xml"]  # a figure on request only
+    assert b"<sbml" in anon.get(f"/api/runs/{rid}/files/model.xml", headers=h).content
     tc = anon.get(f"/api/runs/{rid}/timecourses", headers=h).json()
     assert "lung" in tc["sites"] and len(tc["sites"]["lung"]["live"]) == len(tc["times_h"])
 
@@ -78,7 +78,7 @@ def test_another_users_run_is_404_everywhere(anon, alice, bob, token, drain):
     drain()
     missing = rid + 1000
     for path in (f"/api/simulations/{rid}", f"/api/simulations/{rid}/result.csv", f"/api/runs/{rid}",
-                 f"/api/runs/{rid}/tables/result.csv", f"/api/runs/{rid}/files/figure.png",
+                 f"/api/runs/{rid}/tables/result.csv", f"/api/runs/{rid}/files/model.xml",
                  f"/api/runs/{rid}/timecourses"):
         r = anon.get(path, headers=hb)
         assert r.status_code == 404, path

@@ -6,12 +6,8 @@ main pages go to tests/artifacts/ (git-ignored)."""
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -28,42 +24,15 @@ pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """``mscpk serve`` in a subprocess; its base URL (users alice and bob exist)."""
-    from mscpk.store import open_store
-
+def server(tmp_path_factory, bench_web):
+    """``mscpk serve`` with one worker process; its base URL (users alice and bob exist)."""
     folder = tmp_path_factory.mktemp("serve")
     url = f"sqlite:///{folder / 'web.db'}"
-    store = open_store(url)
-    store.init()
-    store.add_user("alice", "alice-pw-1")
-    store.add_user("bob", "bob-pw-2")
-    store.close()
-    port = free_port()
-    log = open(folder / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "mscpk.interfaces.cli", "serve", "--port", str(port), "--db", url,
-                             "--workers", "1"], stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if urllib.request.urlopen(f"{base}/healthz", timeout=1).status == 200:
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mscpk serve did not start: {(folder / 'server.log').read_text()}")
-            time.sleep(0.2)
-    yield base
-    proc.terminate()
-    proc.wait(20)
-    log.close()
+    bench_web.make_users(url, ["alice"], "alice-pw-1")
+    bench_web.make_users(url, ["bob"], "bob-pw-2")
+    with bench_web.serve(url, 1, folder / "server.log") as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +74,8 @@ def test_simulate_study_and_privacy_in_chromium(server, browser, tmp_path):
     assert page.locator("#timecourses .main-svg").count() > 0 and page.locator("#heatmap .main-svg").count() > 0
     summary = page.locator("#table-summary")
     assert summary.is_visible() and "lung" in summary.inner_text()
+    png = page.request.get(f"{run_url.replace('/runs/', '/api/runs/')}/files/figure.png")
+    assert png.ok and png.body()[:8] == b"\x89PNG\r\n\x1a\n"  # the static figure with body maps
     shot(page, "results")
     with page.expect_download() as dl:
         page.click("#download-csv")

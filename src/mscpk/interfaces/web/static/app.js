@@ -42,8 +42,10 @@ var mscpk = (function () {
                        line: {color: colour, dash: "dash"}, mode: "lines", visible: "legendonly"});
         }
       });
+      var logx = document.getElementById("logx");
+      var xtype = logx && logx.checked ? "log" : "linear";
       var layout = {title: "Cells per site (live solid; dead dashed, click the legend)",
-                    xaxis: {title: "time [h]"}, yaxis: {title: "cells", type: "log"},
+                    xaxis: {title: "time [h]", type: xtype}, yaxis: {title: "cells", type: "log"},
                     height: 520, margin: {t: 50}};
       Plotly.newPlot("timecourses", traces, layout, {responsive: true});
       var z = shown.map(function (s) {
@@ -55,9 +57,8 @@ var mscpk = (function () {
       Plotly.newPlot("heatmap", [{type: "heatmap", x: t, y: shown, z: z, colorscale: "Viridis", zmin: -4, zmax: 2,
         colorbar: {title: "% of dose", tickvals: [-4, -2, 0, 2], ticktext: ["1e-4", "0.01", "1", "100"]},
         hovertemplate: "%{y} at %{x} h: 10^%{z:.2f} % of dose<extra></extra>"}],
-        {title: "Live cells, % of the dose given so far (log colour)", xaxis: {title: "time [h]"},
+        {title: "Live cells, % of the dose given so far (log colour)", xaxis: {title: "time [h]", type: xtype},
          height: 420, margin: {t: 50, l: 110}}, {responsive: true});
-      var logx = document.getElementById("logx");
       if (logx) {
         logx.addEventListener("change", function () {
           var type = logx.checked ? "log" : "linear";

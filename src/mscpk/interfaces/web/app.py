@@ -19,7 +19,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mscpk._version import __version__
 from mscpk.errors import MscpkError
-from mscpk.interfaces.web import api, pages
+from mscpk.interfaces.web.api import router as api_router
+from mscpk.interfaces.web.pages import router as page_router
 from mscpk.interfaces.web.jobs import WorkerPool
 from mscpk.interfaces.web.security import NotLoggedIn, Signer
 from mscpk.store import open_store
@@ -202,6 +203,6 @@ def create_app(db_url: str | None = None, *, workers: int = 0, max_upload_bytes:
         return Response(plotly_js(), media_type="application/javascript",
                         headers={"Cache-Control": "public, max-age=86400"})
 
-    app.include_router(api.router)
-    app.include_router(pages.router)
+    app.include_router(api_router)
+    app.include_router(page_router)
     return app

@@ -13,7 +13,8 @@ from fastapi.responses import RedirectResponse, Response
 
 from mscpk.errors import MscpkError
 from mscpk.inputs.studies import study_ids
-from mscpk.interfaces.web import builder
+from mscpk.interfaces.web.builder import (ROW_TABLES, TABLES, apply_form, check, example_names, example_text,
+                                          field_name, form_rows)
 from mscpk.interfaces.web.api import SCENARIO_KINDS, stored_table, submit, visible_run
 from mscpk.interfaces.web.jobs import read_study_bytes
 from mscpk.interfaces.web.security import (Session, check_csrf, new_session, page_user, request_session,
@@ -80,18 +81,18 @@ def _builder(request: Request, user: User, toml_text: str, *, errors=None, gener
     except tomllib.TOMLDecodeError:
         raw = {}
     return render(request, "builder.html", status=status, user=user, toml_text=toml_text,
-                  rows=builder.form_rows(raw), tables=builder.TABLES, row_tables=builder.ROW_TABLES,
-                  field_name=builder.field_name, errors=errors or {}, general=general,
-                  examples=builder.example_names(), kinds=SCENARIO_KINDS, values=values or {})
+                  rows=form_rows(raw), tables=TABLES, row_tables=ROW_TABLES,
+                  field_name=field_name, errors=errors or {}, general=general,
+                  examples=example_names(), kinds=SCENARIO_KINDS, values=values or {})
 
 
 @router.get("/builder")
 def builder_page(request: Request, user: PageUser, example: str | None = None, run: int | None = None) -> Response:
-    text = builder.example_text(example or "iv_mouse") or builder.example_text("iv_mouse") or ""
+    text = example_text(example or "iv_mouse") or example_text("iv_mouse") or ""
     if run is not None:
         info = visible_run(request, run, user)
         text = request.app.state.store.scenario_toml(info.id) or text
-    errors, general = builder.check(text) if text else ({}, None)
+    errors, general = check(text) if text else ({}, None)
     return _builder(request, user, text, errors=errors, general=general)
 
 
@@ -120,12 +121,12 @@ async def builder_submit(request: Request, user: PageUser) -> Response:
     form = await request.form()
     check_csrf(request, form.get("csrf_token"))
     action = str(form.get("action") or "check")
-    text = str(form.get("toml_text") or "") if action == "toml" else builder.apply_form(
+    text = str(form.get("toml_text") or "") if action == "toml" else apply_form(
         str(form.get("toml_text") or ""), {k: str(v) for k, v in form.items() if isinstance(v, str)})
     if action == "download":
         return Response(text, media_type="application/toml",
                         headers={"Content-Disposition": 'attachment; filename="scenario.toml"'})
-    errors, general = builder.check(text)
+    errors, general = check(text)
     if errors or general or action not in SCENARIO_KINDS:
         return _builder(request, user, text, errors=errors, general=general, values=form,
                         status=422 if errors or general else 200)
@@ -144,7 +145,7 @@ async def builder_upload(request: Request, user: PageUser, csrf: Csrf, file: Ann
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return _builder(request, user, "", general=f"{file.filename}: not a UTF-8 text file", status=422)
-    errors, general = builder.check(text)
+    errors, general = check(text)
     return _builder(request, user, text, errors=errors, general=general, status=422 if errors or general else 200)
 
 
@@ -177,7 +178,7 @@ def run_page(request: Request, run_id: int, user: PageUser) -> Response:
     notes = (store.file(info.id, "warnings.txt", user_id=user.id).decode("utf-8").splitlines()
              if "warnings.txt" in files else [])
     return render(request, "run.html", user=user, run=info, tables=tables, files=files, notes=notes,
-                  examples=builder.example_names())
+                  examples=example_names())
 
 
 @router.get("/study")
@@ -226,7 +227,7 @@ def run_fit(request: Request, run_id: int, user: PageUser, csrf: Csrf,
             scenario_toml: Annotated[str, Form(max_length=1_000_000)] = "") -> Response:
     check_csrf(request, csrf)
     info = visible_run(request, run_id, user, "study")
-    text = scenario_toml.strip() or builder.example_text(example) or ""
+    text = scenario_toml.strip() or example_text(example) or ""
     new = submit(request, "fit", text, user, {"data_run": info.id, "estimate": estimate})
     return redirect(f"/runs/{new}")
 

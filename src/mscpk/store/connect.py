@@ -3,6 +3,7 @@ psycopg 3 (docs/store.md, "URLs")."""
 
 from __future__ import annotations
 
+import functools
 import os
 import tomllib
 from importlib import resources
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from mscpk.errors import StoreError
 
@@ -18,6 +19,24 @@ from mscpk.errors import StoreError
 DEFAULT_URL = "sqlite:///mscpk.db"
 ENV_VAR = "MSCPK_DB"
 ALLOWED = "sqlite:///PATH.db or postgresql://USER@HOST:PORT/DATABASE"
+
+
+def guarded(method):
+    """Database failures (server unreachable, file locked past the busy timeout, tables
+    missing) become one-line :class:`StoreError` naming the store."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except StoreError:
+            raise
+        except (DBAPIError, SQLAlchemyError) as exc:
+            orig = getattr(exc, "orig", None) or exc
+            first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+            raise StoreError(f"store {self.url}: {first}") from None
+
+    return wrapper
 
 
 def settings() -> dict[str, dict[str, float]]:

@@ -156,3 +156,28 @@ def aware(when: datetime | None) -> datetime | None:
     if when is None or when.tzinfo is not None:
         return when
     return when.replace(tzinfo=timezone.utc)
+
+
+def encode_results(tables, files, params, studies) -> dict:
+    """Check names and encode blobs before a write transaction starts (no lock held meanwhile)."""
+    out = {"tables": {}, "files": {}, "studies": [], "params": None}
+    for name, df in (tables or {}).items():
+        data = to_parquet(df, f"table {check_name(name, 'table')!r}")
+        out["tables"][name] = (len(df), data)
+    for name, data in (files or {}).items():
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise StoreError(f"file {check_name(name, 'file')!r}: bytes are needed, not {type(data).__name__}")
+        out["files"][check_name(name, "file")] = bytes(data)
+    seen = set()
+    for st in studies or ():
+        check_name(st.name, "study")
+        if st.name in seen:
+            raise StoreError(f"study {st.name!r}: given twice")
+        seen.add(st.name)
+        out["studies"].append(dict(name=st.name, sha256=st.sha256, n_accepted=len(st.accepted),
+                                   n_excluded=len(st.excluded),
+                                   accepted=to_parquet(st.accepted, f"study {st.name!r} accepted rows"),
+                                   excluded=to_parquet(st.excluded, f"study {st.name!r} excluded rows")))
+    if params is not None:
+        out["params"] = to_parquet(params, "parameters in force")
+    return out

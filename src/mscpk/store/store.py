@@ -16,26 +16,27 @@ results). Every write is one transaction; docs/store.md describes the schema and
 from __future__ import annotations
 
 import contextlib
-import functools
 import secrets
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 import argon2
-from sqlalchemy import delete, inspect, or_, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy import delete, inspect, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mscpk._version import __version__
 from mscpk.errors import StoreError
-from mscpk.store.migrate import current, head, upgrade as migrate_to
-from mscpk.store.connect import display_url, make_engine, parse_url, resolve_url, settings, sqlite_path
+from mscpk.store.connect import display_url, guarded, make_engine, parse_url, resolve_url, settings, sqlite_path
 from mscpk.store.export import export_run
-from mscpk.store.info import (RunInfo, StudyImport, StudyInfo, User, aware, check_fraction, check_kind,
-                              check_name, from_parquet, scenario_names, sha256, to_parquet)
+from mscpk.store.info import (RunInfo, StudyImport, User, check_fraction, check_kind, encode_results,
+                              scenario_names, sha256)
+from mscpk.store.migrate import current, head, upgrade as migrate_to
 from mscpk.store.models import (MemberRow, ProjectRow, RunFileRow, RunRow, RunTableRow, ScenarioRow,
                                 SettingRow, StudyRow, UserRow, utcnow)
+from mscpk.store.reading import RunReader
 from mscpk.store.recording import Recorder
 
 if TYPE_CHECKING:
@@ -46,31 +47,13 @@ _HASHER = argon2.PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("mscpk: no such user")
 
 
-def _guarded(method):
-    """Database failures (server unreachable, file locked past the busy timeout, tables
-    missing) become one-line :class:`StoreError` naming the store."""
-
-    @functools.wraps(method)
-    def wrapper(self: Store, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except StoreError:
-            raise
-        except (DBAPIError, SQLAlchemyError) as exc:
-            orig = getattr(exc, "orig", None) or exc
-            first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
-            raise StoreError(f"store {self.url}: {first}") from None
-
-    return wrapper
-
-
 def open_store(url: str | None = None) -> Store:
     """The store at ``url`` (None: the environment variable MSCPK_DB, else
     ``sqlite:///mscpk.db`` in the current folder). Nothing is created until :meth:`Store.init`."""
     return Store(resolve_url(url))
 
 
-class Store:
+class Store(RunReader):
     """A project store (SQLite file or PostgreSQL database); see the module docstring."""
 
     def __init__(self, url: str) -> None:
@@ -81,6 +64,8 @@ class Store:
         path = sqlite_path(self._sa_url)
         if path is not None and not path.parent.is_dir():
             raise StoreError(f"--db {self.url!r}: folder {str(path.parent)!r} does not exist")
+        if path is not None and path.is_dir():
+            raise StoreError(f"--db {self.url!r}: {str(path)!r} is a folder; give a file name")
         self._engine = None
         self._ready = False
 
@@ -100,24 +85,27 @@ class Store:
             self._engine = None
         self._ready = False
 
-    @_guarded
+    @guarded
     def init(self) -> None:
         """Create the store, or migrate it to the newest revision (idempotent), and make its
         secret."""
         migrate_to(self.engine, "head")
-        with self._write() as s:
-            if s.get(SettingRow, "secret") is None:
-                s.add(SettingRow(key="secret", value=secrets.token_bytes(32)))
+        try:
+            with self._write() as s:
+                if s.get(SettingRow, "secret") is None:
+                    s.add(SettingRow(key="secret", value=secrets.token_bytes(32)))
+        except IntegrityError:  # another process's init made it at the same moment
+            pass
         self._ready = True
 
     upgrade = init
 
-    @_guarded
+    @guarded
     def upgrade_to(self, revision: str) -> None:
         """Migrate to an older-or-equal named revision (tests of migrations; users call init)."""
         migrate_to(self.engine, revision)
 
-    @_guarded
+    @guarded
     def revision(self) -> str | None:
         """The store's migration revision (None: empty, never initialised)."""
         path = sqlite_path(self._sa_url)
@@ -158,7 +146,7 @@ class Store:
 
     # ---- users and projects -------------------------------------------------------------
 
-    @_guarded
+    @guarded
     def add_user(self, name: str, password: str) -> int:
         """A new user (password stored as an argon2id hash); returns the user's id."""
         self.check()
@@ -178,7 +166,7 @@ class Store:
         except IntegrityError:  # a concurrent add of the same name
             raise StoreError(f"user {name!r}: already exists; choose another name") from None
 
-    @_guarded
+    @guarded
     def authenticate(self, name: str, password: str) -> User | None:
         """The user with this name and password, else None."""
         with self._read() as s:
@@ -189,14 +177,14 @@ class Store:
             return None
         return User(row.id, row.name) if row else None
 
-    @_guarded
+    @guarded
     def user(self, user_id: int) -> User | None:
         """The user with this id, else None."""
         with self._read() as s:
             row = s.get(UserRow, user_id)
         return User(row.id, row.name) if row else None
 
-    @_guarded
+    @guarded
     def secret(self) -> bytes:
         """The store's random secret (made by init), to sign cookies and tokens."""
         with self._read() as s:
@@ -205,7 +193,7 @@ class Store:
             raise StoreError(f"store {self.url}: no secret; run `mscpk db init --db {self.url}`")
         return bytes(row.value)
 
-    @_guarded
+    @guarded
     def add_project(self, name: str, owner_id: int) -> int:
         """A new project owned (and joined) by ``owner_id``; returns its id."""
         self.check()
@@ -220,7 +208,7 @@ class Store:
             s.add(MemberRow(project_id=row.id, user_id=owner_id))
             return row.id
 
-    @_guarded
+    @guarded
     def add_member(self, project_id: int, user_id: int) -> None:
         """Let ``user_id`` see the runs of ``project_id`` (idempotent)."""
         self.check()
@@ -234,7 +222,7 @@ class Store:
 
     # ---- runs: writing --------------------------------------------------------------------
 
-    @_guarded
+    @guarded
     def create_run(self, kind: str, *, scenario_toml: str | None = None, inputs: dict | None = None,
                    user_id: int | None = None, project_id: int | None = None, status: str = "queued") -> int:
         """A new run (``status`` "queued" for a worker, or "running"); returns its id."""
@@ -280,7 +268,7 @@ class Store:
         except IntegrityError:
             return s.scalar(select(ScenarioRow.id).where(ScenarioRow.sha256 == digest))
 
-    @_guarded
+    @guarded
     def claim_run(self, kinds: list[str] | tuple[str, ...] | None = None) -> RunInfo | None:
         """The oldest queued run (of ``kinds``), atomically marked running; None if none waits.
         Safe with several worker processes: a run is handed to one of them only."""
@@ -296,7 +284,7 @@ class Store:
             s.flush()
             return self._info(s, row)
 
-    @_guarded
+    @guarded
     def set_progress(self, run_id: int, fraction: float, message: str | None = None) -> None:
         """Record how far a queued or running run is (``fraction`` 0-1)."""
         fraction = check_fraction(fraction)
@@ -305,12 +293,12 @@ class Store:
             self._open_run(s, run_id, "report progress")
             s.execute(update(RunRow).where(RunRow.id == run_id).values(progress=fraction, message=message))
 
-    @_guarded
+    @guarded
     def finish_run(self, run_id: int, *, tables: dict | None = None, files: dict | None = None,
                    params: pd.DataFrame | None = None, timings: dict | None = None,
                    studies: list[StudyImport] | None = None) -> None:
         """Store a run's results and mark it done, in one transaction."""
-        blobs = _encode(tables, files, params, studies)
+        blobs = encode_results(tables, files, params, studies)
         self.check()
         with self._write() as s:
             row = self._open_run(s, run_id, "finish")
@@ -318,7 +306,7 @@ class Store:
             row.status, row.finished_at, row.progress = "done", utcnow(), 1.0
             row.timings = dict(timings) if timings is not None else row.timings
 
-    @_guarded
+    @guarded
     def fail_run(self, run_id: int, error: str) -> None:
         """Mark a queued or running run failed with ``error`` (one line for the user)."""
         self.check()
@@ -328,23 +316,26 @@ class Store:
 
     @contextlib.contextmanager
     def record(self, kind: str, *, scenario_toml: str | None = None, inputs: dict | None = None,
-               user_id: int | None = None, project_id: int | None = None) -> Iterator[Recorder]:
+               user_id: int | None = None, project_id: int | None = None,
+               started_at: datetime | None = None) -> Iterator[Recorder]:
         """Collect a command's results and store them as one done run when the block ends
         (one transaction); an exception inside stores nothing. ``rec.run_id`` is set after
-        the block."""
+        the block. ``started_at`` (default: the block's start, UTC) is the run's start."""
         check_kind(kind)
         self.check()
         rec = Recorder()
-        start = time.perf_counter()
+        start, started_at = time.perf_counter(), started_at or utcnow()
         yield rec
         timings = {"total_s": time.perf_counter() - start, **rec.timings}
-        rec.run_id = self._store_recorded(kind, scenario_toml, inputs, user_id, project_id, rec, timings)
+        rec.run_id = self._store_recorded(kind, scenario_toml, inputs, user_id, project_id, rec, timings, started_at)
 
-    @_guarded
-    def _store_recorded(self, kind, scenario_toml, inputs, user_id, project_id, rec: Recorder, timings) -> int:
-        blobs = _encode(rec.tables, rec.files, rec.params, rec.studies)
+    @guarded
+    def _store_recorded(self, kind, scenario_toml, inputs, user_id, project_id, rec: Recorder, timings,
+                        started_at: datetime) -> int:
+        blobs = encode_results(rec.tables, rec.files, rec.params, rec.studies)
         with self._write() as s:
             row = self._new_run(s, kind, scenario_toml, inputs, user_id, project_id, "running")
+            row.created_at = row.started_at = started_at
             self._add_results(s, row, blobs)
             row.status, row.finished_at, row.progress, row.timings = "done", utcnow(), 1.0, timings
             row.message = rec.message
@@ -369,130 +360,7 @@ class Store:
         if blobs["params"] is not None:
             row.params = blobs["params"]
 
-    # ---- runs: reading ----------------------------------------------------------------------
-
-    def _info(self, s: Session, row: RunRow) -> RunInfo:
-        sc = s.get(ScenarioRow, row.scenario_id) if row.scenario_id is not None else None
-        return RunInfo(id=row.id, kind=row.kind, status=row.status, scenario_name=sc.name if sc else None,
-                       scenario_hash=sc.sha256 if sc else None, created_at=aware(row.created_at),
-                       started_at=aware(row.started_at), finished_at=aware(row.finished_at),
-                       user_id=row.user_id, project_id=row.project_id, error=row.error,
-                       progress=float(row.progress), message=row.message, mscpk_version=row.mscpk_version,
-                       inputs=dict(row.inputs or {}), timings=dict(row.timings) if row.timings else None)
-
-    @staticmethod
-    def _visible(q, user_id: int | None):
-        if user_id is None:
-            return q
-        member = select(MemberRow.project_id).where(MemberRow.user_id == user_id)
-        return q.where(or_(RunRow.user_id == user_id, RunRow.project_id.in_(member)))
-
-    @_guarded
-    def runs(self, user_id: int | None = None, kind: str | None = None, limit: int | None = None) -> list[RunInfo]:
-        """Stored runs, newest first: every run (``user_id`` None), or those of the user and of
-        the projects the user belongs to."""
-        with self._read() as s:
-            q = self._visible(select(RunRow), user_id)
-            if kind is not None:
-                q = q.where(RunRow.kind == kind)
-            q = q.order_by(RunRow.id.desc())
-            if limit is not None:
-                q = q.limit(int(limit))
-            return [self._info(s, r) for r in s.scalars(q)]
-
-    @_guarded
-    def run(self, run_id: int, user_id: int | None = None) -> RunInfo | None:
-        """The run, or None if it does not exist or ``user_id`` may not see it."""
-        with self._read() as s:
-            row = self._get(s, run_id, user_id)
-            return self._info(s, row) if row is not None else None
-
-    def _get(self, s: Session, run_id, user_id) -> RunRow | None:
-        try:
-            rid = int(run_id)
-        except (TypeError, ValueError):
-            return None
-        return s.scalar(self._visible(select(RunRow).where(RunRow.id == rid), user_id))
-
-    def _must(self, s: Session, run_id, user_id) -> RunRow:
-        row = self._get(s, run_id, user_id)
-        if row is None:
-            raise StoreError(f"run {run_id!r}: does not exist in {self.url}")
-        return row
-
-    @_guarded
-    def scenario_toml(self, run_id: int, user_id: int | None = None) -> str | None:
-        """The TOML text of the run's scenario (None if it had none)."""
-        with self._read() as s:
-            row = self._must(s, run_id, user_id)
-            sc = s.get(ScenarioRow, row.scenario_id) if row.scenario_id is not None else None
-            return sc.toml_text if sc else None
-
-    @_guarded
-    def table(self, run_id: int, name: str, user_id: int | None = None) -> pd.DataFrame:
-        """A result table of a run (:class:`StoreError` if the run or the table is absent)."""
-        with self._read() as s:
-            row = self._must(s, run_id, user_id)
-            data = s.scalar(select(RunTableRow.parquet).where(RunTableRow.run_id == row.id, RunTableRow.name == name))
-            if data is None:
-                raise StoreError(f"run {row.id}: no table {name!r}; tables: {', '.join(self._names(s, RunTableRow, row.id)) or 'none'}")
-        return from_parquet(data)
-
-    @_guarded
-    def file(self, run_id: int, name: str, user_id: int | None = None) -> bytes:
-        """A file of a run (:class:`StoreError` if the run or the file is absent)."""
-        with self._read() as s:
-            row = self._must(s, run_id, user_id)
-            data = s.scalar(select(RunFileRow.data).where(RunFileRow.run_id == row.id, RunFileRow.name == name))
-            if data is None:
-                raise StoreError(f"run {row.id}: no file {name!r}; files: {', '.join(self._names(s, RunFileRow, row.id)) or 'none'}")
-        return bytes(data)
-
-    @staticmethod
-    def _names(s: Session, model, run_id: int) -> list[str]:
-        return list(s.scalars(select(model.name).where(model.run_id == run_id).order_by(model.name)))
-
-    @_guarded
-    def table_names(self, run_id: int, user_id: int | None = None) -> list[str]:
-        """The names of a run's tables, sorted."""
-        with self._read() as s:
-            return self._names(s, RunTableRow, self._must(s, run_id, user_id).id)
-
-    @_guarded
-    def file_names(self, run_id: int, user_id: int | None = None) -> list[str]:
-        """The names of a run's files, sorted."""
-        with self._read() as s:
-            return self._names(s, RunFileRow, self._must(s, run_id, user_id).id)
-
-    @_guarded
-    def params(self, run_id: int, user_id: int | None = None) -> pd.DataFrame | None:
-        """The parameters in force of a run (name, value, unit, source), None if not stored."""
-        with self._read() as s:
-            data = self._must(s, run_id, user_id).params
-        return from_parquet(data) if data is not None else None
-
-    @_guarded
-    def studies(self, run_id: int, user_id: int | None = None) -> list[StudyInfo]:
-        """The study data imported by a run."""
-        with self._read() as s:
-            rid = self._must(s, run_id, user_id).id
-            rows = s.scalars(select(StudyRow).where(StudyRow.run_id == rid).order_by(StudyRow.name))
-            return [StudyInfo(r.name, r.sha256, r.n_accepted, r.n_excluded) for r in rows]
-
-    @_guarded
-    def study_rows(self, run_id: int, name: str, which: str = "accepted", user_id: int | None = None) -> pd.DataFrame:
-        """The ``accepted`` or ``excluded`` rows (with reasons) of a study imported by a run."""
-        if which not in ("accepted", "excluded"):
-            raise StoreError(f"which {which!r}: allowed: accepted, excluded")
-        with self._read() as s:
-            rid = self._must(s, run_id, user_id).id
-            row = s.scalar(select(StudyRow).where(StudyRow.run_id == rid, StudyRow.name == name))
-            if row is None:
-                raise StoreError(f"run {rid}: no study {name!r}")
-            data = getattr(row, which)
-        return from_parquet(data)
-
-    @_guarded
+    @guarded
     def delete_run(self, run_id: int) -> None:
         """Delete a run with its tables, files and studies."""
         self.check()
@@ -507,33 +375,14 @@ class Store:
         inputs into ``out_dir`` (created; its parent must exist), all or nothing."""
         return export_run(self, run_id, Path(out_dir), user_id)
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
-
-
-def _encode(tables, files, params, studies) -> dict:
-    """Check names and encode blobs before a write transaction starts (no lock held meanwhile)."""
-    out = {"tables": {}, "files": {}, "studies": [], "params": None}
-    for name, df in (tables or {}).items():
-        data = to_parquet(df, f"table {check_name(name, 'table')!r}")
-        out["tables"][name] = (len(df), data)
-    for name, data in (files or {}).items():
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise StoreError(f"file {check_name(name, 'file')!r}: bytes are needed, not {type(data).__name__}")
-        out["files"][check_name(name, "file")] = bytes(data)
-    seen = set()
-    for st in studies or ():
-        check_name(st.name, "study")
-        if st.name in seen:
-            raise StoreError(f"study {st.name!r}: given twice")
-        seen.add(st.name)
-        out["studies"].append(dict(name=st.name, sha256=st.sha256, n_accepted=len(st.accepted),
-                                   n_excluded=len(st.excluded),
-                                   accepted=to_parquet(st.accepted, f"study {st.name!r} accepted rows"),
-                                   excluded=to_parquet(st.excluded, f"study {st.name!r} excluded rows")))
-    if params is not None:
-        out["params"] = to_parquet(params, "parameters in force")
-    return out
 
 
 __all__ = ["Store", "open_store"]

@@ -233,6 +233,11 @@ OPTIONS = {
     "translate": [("--to", v) for v in ("cat", "", "human")] + [("--dose", v) for v in ("surface", "")]
         + [("--body-weight", v) for v in ("-1", "nan", "0", "abc", "1e9")],
 }
+#: Store URLs that cannot be used (issue 12): refused before any work, nothing written.
+BAD_STORE_URLS = ["mysql://db/lab", "lab.db", "", "sqlite://", "sqlite:///missing/lab.db", "sqlite:///.",
+                  "postgresql://mscpk@127.0.0.1:1/lab", "postgresql://u@h:notaport/db"]
+for _name in ("simulate", "nca", "fit", "population"):
+    OPTIONS[_name] += [("--db", v) for v in BAD_STORE_URLS]
 #: Options that click converts itself (typer annotations int / float), with their type.
 CLICK_NUMBERS = {"--seed": int, "--n-starts": int, "--min-hl-points": int, "--detection-limit": float,
                  "--division-time": float, "--ci-level": float, "--adj-r2-factor": float, "-n": int,
@@ -427,6 +432,34 @@ def test_paths_that_are_folders_or_missing_end_in_a_clean_error(name, path_case)
 def test_option_values_end_in_a_clean_error_or_a_valid_result(case):
     name, option = case
     run_case(name, None, STUDY_CSV if name in ("nca", "fit") else None, option=option)
+
+
+@pytest.mark.parametrize("args", [["db", "runs"], ["db", "show", "1"], ["db", "export", "1", "-o", "{out}/x"],
+                                  ["db", "add-user", "ann"], ["db", "init"], ["db", "upgrade"]])
+@pytest.mark.parametrize("url", BAD_STORE_URLS)
+def test_store_commands_with_a_bad_url_end_in_a_clean_error(tmp_path, args, url):
+    out = tmp_path / "out"
+    out.mkdir()
+    res = CliRunner().invoke(app, [a.format(out=out) for a in args] + ["--db", url], input="pw\n")
+    COUNTS["cases"] += 1
+    assert res.exit_code == 2, res.output
+    check_clean_error(res, out, [])
+    COUNTS["clean"] += 1
+
+
+@pytest.mark.parametrize("run", ["7", "0", "-1", "x", "1e3", ""])
+@pytest.mark.parametrize("command", ["show", "export"])
+def test_unknown_runs_end_in_a_clean_error(tmp_path, run, command):
+    out = tmp_path / "out"
+    out.mkdir()
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    assert CliRunner().invoke(app, ["db", "init", "--db", url]).exit_code == 0
+    res = CliRunner().invoke(app, ["db", command, run, "--db", url] + (["-o", str(out / "x")] if command == "export" else []))
+    COUNTS["cases"] += 1
+    check_clean_error(res, out, [])
+    assert res.exit_code == 2
+    assert any(m in res.stderr for m in ("does not exist", "not a run id", "No such option: -1")), res.stderr
+    COUNTS["clean"] += 1
 
 
 @pytest.fixture(scope="module", autouse=True)

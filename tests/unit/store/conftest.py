@@ -46,9 +46,15 @@ def store_url(request, tmp_path):
 
 
 @pytest.fixture
-def store(store_url):
-    """An initialised store on each backend."""
+def empty_store(store_url):
+    """A store on each backend, not initialised."""
     s = open_store(store_url)
-    s.init()
     yield s
     s.close()
+
+
+@pytest.fixture
+def store(empty_store):
+    """An initialised store on each backend."""
+    empty_store.init()
+    return empty_store

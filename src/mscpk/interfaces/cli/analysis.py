@@ -29,10 +29,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from mscpk.interfaces.cli.common import PLOT_SUFFIXES, check_out, fail, print_table, user_errors
+from mscpk.interfaces.cli.db import StoreDb, stored_run, write_outputs
 
 if TYPE_CHECKING:  # pandas is imported by the commands themselves (fast CLI start)
     import pandas as pd
-from mscpk.utils import write_all_or_nothing, write_text_atomic
+from mscpk.utils import write_text_atomic
 
 __all__ = ["nca_command", "excluded_path_for"]
 
@@ -237,9 +238,11 @@ def nca_command(
     dna_mass: DnaMass = None,
     tissue_mass: TissueMass = None,
     cells_per_gram: CellsPerGram = None,
+    db: StoreDb = None,
 ) -> None:
     """Noncompartmental analysis per group and site (serial or destructive sampling); Ct
     data are converted to cells with the qPCR options."""
+    stored = stored_run(db, "nca", locals())
     from mscpk.analysis.nca import AUC_METHODS, NCAOptions, nca
     from mscpk.inputs.studydata import read_study
 
@@ -267,6 +270,8 @@ def nca_command(
             raise fail(f"output {out} is the input data file; choose another name")
 
     study = read_study(data, sheet=sheet)
+    if stored is not None:
+        stored.add_study(data, study)
     study, notes = convert_study(
         study, tissue_mass=tissue_mass, fluid_volume=None, dna_mass=dna_mass,
         cells_per_gram=cells_per_gram, copies_per_cell=copies_per_cell,
@@ -276,8 +281,10 @@ def nca_command(
 
     excluded_path = excluded_path_for(out)
     items = [(excluded_path, _csv_writer(study.excluded))] if len(study.excluded) else []
+    if stored is not None:
+        stored.tables["nca"] = result
     try:
-        write_all_or_nothing(items + [(out, _csv_writer(result))])
+        write_outputs(stored, items + [(out, _csv_writer(result))])
     except OSError as exc:
         raise fail(f"cannot write {out}: {exc.strerror or exc}") from None
 
@@ -290,6 +297,8 @@ def nca_command(
     if len(study.excluded):
         console.print(f"{len(study.excluded)} row(s) excluded from the data; reasons in "
                       f"{excluded_path}", highlight=False, soft_wrap=True, markup=False)
+    if stored is not None:
+        console.print(stored.note(), highlight=False, soft_wrap=True, markup=False)
 
 
 @user_errors
@@ -337,12 +346,14 @@ def fit_command(
     standard_curve: StandardCurve = None,
     curve_quantity: CurveQuantity = "copies",
     dna_per_reaction: DnaPerReaction = None,
+    db: StoreDb = None,
 ) -> None:
     """Estimate named model parameters from study data (profile-likelihood 95 % CIs).
 
     Several groups (doses, routes, designs) and assays are fitted jointly with one shared
     parameter vector; each datum goes through its assay's observation model.
     """
+    stored = stored_run(db, "fit", locals())
     from mscpk.inputs.load import load_scenario
     from mscpk.inputs.resolve import scenario_species
     from mscpk.analysis.fitting import FIT_UNIT_OPTIONS, fit
@@ -367,6 +378,9 @@ def fit_command(
     names = [n.strip() for n in estimate.split(",") if n.strip()]
     sc = load_scenario(scenario)
     study = read_study(data, unit_options=FIT_UNIT_OPTIONS)
+    if stored is not None:
+        stored.add_scenario(scenario)
+        stored.add_study(data, study)
     study, notes = convert_study(
         study, tissue_mass=tissue_mass, fluid_volume=fluid_volume, dna_mass=dna_mass,
         cells_per_gram=cells_per_gram, copies_per_cell=copies_per_cell,
@@ -404,6 +418,8 @@ def fit_command(
             plot_fit(result, plot)
         except (OSError, ValueError) as exc:
             raise fail(f"cannot write plot {plot}: {exc}") from None
+    if stored is not None:  # after the files: a fit whose output failed is not stored
+        _store_fit(stored, sc, result, out, plot)
     console = Console(highlight=False, soft_wrap=True, markup=False)
     for note in notes + dose_note:
         console.print(note)
@@ -434,4 +450,19 @@ def fit_command(
     console.print(f"objective (-2 log L) {result.objective:.4g}; sigma {sig}; "
                   f"{result.n_obs} observations ({result.n_blq} BLQ, {result.n_summary} "
                   f"summary); converged {result.converged}"
-                  + ("" if result.converged else f" ({result.convergence})") + f"; wrote {out}")
+                  + ("" if result.converged else f" ({result.convergence})") + f"; wrote {out}"
+                  + (f"; {stored.note()}" if stored else ""))
+
+
+def _store_fit(stored, scenario, result, out: Path, plot: Path | None) -> None:
+    """Store a fit: the JSON and figure as written, the estimates as a table, the parameters
+    in force of the base scenario."""
+    import pandas as pd
+
+    from mscpk.analysis.params import parameters_in_force
+
+    stored.params = parameters_in_force(scenario)
+    stored.tables["estimates"] = pd.DataFrame(
+        [{"name": n, **{k: v for k, v in p.items() if not isinstance(v, (dict, list))}}
+         for n, p in result.parameters.items()])
+    stored.commit({Path(p).name: Path(p).read_bytes() for p in (out, plot) if p is not None})

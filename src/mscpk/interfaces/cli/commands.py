@@ -14,6 +14,7 @@ import typer
 from mscpk.errors import ScenarioError
 from mscpk.interfaces.cli.app import app, export_app
 from mscpk.interfaces.cli.common import PLOT_SUFFIXES, check_out, parse_times, print_table, user_errors
+from mscpk.interfaces.cli.db import StoreDb, stored_run, write_outputs
 
 @app.command()
 @user_errors
@@ -23,8 +24,10 @@ def simulate(
     plot: Annotated[Optional[Path], typer.Option("--plot", help="figure of time courses and heat map (.png/.pdf/.svg)")] = None,
     summary_times: Annotated[Optional[str], typer.Option("--summary-times", help="times [h] for % of dose, e.g. 1,24,72")] = None,
     saturation: Annotated[Optional[str], typer.Option("--saturation", help="auto | on | off (overrides run.saturation)")] = None,
+    db: StoreDb = None,
 ) -> None:
     """Simulate SCENARIO and write the tidy result table (time_h, site, quantity, value)."""
+    stored = stored_run(db, "simulate", locals())
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -33,7 +36,7 @@ def simulate(
     from mscpk.engine.saturation import check_mode
     from mscpk.engine.simulate import simulate as run
     from mscpk.inputs.load import load_scenario
-    from mscpk.utils import save_table, write_all_or_nothing
+    from mscpk.utils import save_table
 
     check_out(out, (".csv", ".parquet"))
     if plot is not None:
@@ -59,7 +62,12 @@ def simulate(
 
         fig = result_figure(result)
         files.append((plot, lambda tmp: save_figure(fig, tmp, plot.suffix)))
-    write_all_or_nothing(files)
+    if stored is not None:
+        from mscpk.analysis.params import parameters_in_force
+
+        stored.add_scenario(scenario)
+        stored.tables["result"], stored.params = table, parameters_in_force(sc)
+    write_outputs(stored, files, keep=(plot,))
     # peaks and exposures need a dense grid even when run.times_h asks for a coarse table
     dense = result if sc.run.times_h is None else run(sc, times_h=sc.dense_times(), saturation=saturation)
     summ = summarize(dense, times)
@@ -85,7 +93,7 @@ def simulate(
                      f"{100 * (given - live_end - gone) / given:.3g} % dead material, "
                      f"{100 * gone / given:.3g} % degraded or excreted") if given > 0 else None
     print_table(table)
-    typer.echo(f"wrote {out}" + (f" and {plot}" if plot else ""))
+    typer.echo(f"wrote {out}" + (f" and {plot}" if plot else "") + (f"; {stored.note()}" if stored else ""))
 
 
 def _cell(column: str, value) -> str:

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from mscpk.interfaces.cli.common import PLOT_SUFFIXES, check_out, print_table, user_errors
+from mscpk.interfaces.cli.db import StoreDb, stored_run, write_outputs
 
 TABLES = (".parquet", ".csv")
 
@@ -27,11 +28,13 @@ def population_command(
     plot: Annotated[Optional[Path], typer.Option("--plot", help="figure (.png, .pdf, .svg): bands per organ, metric histograms, metric vs the most influential factors")] = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="a running dask.distributed scheduler, tcp://HOST:PORT (default: this machine)")] = None,
     workers: Annotated[int, typer.Option("--workers", help="processes on this machine without --scheduler (default 1: this process)")] = 1,
+    db: StoreDb = None,
 ) -> None:
     """Simulate a virtual population: one row per subject with its varied values and metrics."""
+    stored = stored_run(db, "population", locals())
     from mscpk.analysis.population import population
     from mscpk.inputs.load import load_scenario
-    from mscpk.utils import save_table, write_all_or_nothing
+    from mscpk.utils import save_table
 
     check_out(out, TABLES)
     for path, suffixes in ((bands, TABLES), (responders, (".csv",)), (plot, PLOT_SUFFIXES)):
@@ -62,11 +65,19 @@ def population_command(
             from mscpk.interfaces.plots.population import plot_population
 
             items.append((plot, lambda p: plot_population(res, p, plot.suffix)))
-        write_all_or_nothing(items)
+        if stored is not None:
+            from mscpk.analysis.params import parameters_in_force
+
+            stored.add_scenario(scenario)
+            stored.params = parameters_in_force(sc)
+            stored.tables.update({k: v for k, v in (("subjects", res.subjects), ("bands", res.bands),
+                                                    ("responders", res.responders)) if v is not None})
+        write_outputs(stored, items, keep=(plot,))
     finally:
         stream.discard()
     _print_summary(res)
-    typer.echo(f"wrote {', '.join(str(p) for p, _ in items)}: {len(res.subjects)} subjects")
+    typer.echo(f"wrote {', '.join(str(p) for p, _ in items)}: {len(res.subjects)} subjects"
+               + (f"; {stored.note()}" if stored else ""))
 
 
 class _Stream:

@@ -13,7 +13,7 @@ from mscpk.interfaces.cli.common import user_errors
 @user_errors
 def serve_command(
     host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="TCP port (0: any free port)")] = 8000,
+    port: Annotated[int, typer.Option("--port", help="TCP port")] = 8000,
     db: Annotated[Optional[str], typer.Option("--db", help="store URL (default: env MSCPK_DB, else sqlite:///mscpk.db)")] = None,
     workers: Annotated[int, typer.Option("--workers", help="background worker processes running the queued runs (0: none here)")] = 2,
 ) -> None:
@@ -22,8 +22,8 @@ def serve_command(
 
     from mscpk.interfaces.web import create_app
 
-    if not 0 <= port <= 65535:
-        raise ScenarioError(f"--port: {port} is not a TCP port; allowed: 0 to 65535")
+    if not 1 <= port <= 65535:
+        raise ScenarioError(f"--port: {port} is not a TCP port; allowed: 1 to 65535")
     if not 0 <= workers <= 64:
         raise ScenarioError(f"--workers: {workers} is not allowed; allowed: 0 to 64")
     app = create_app(db, workers=workers)

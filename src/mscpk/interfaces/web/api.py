@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from mscpk.errors import ScenarioError, StoreError
-from mscpk.interfaces.web.jobs import RUNNERS, scenario_from_text
+from mscpk.errors import StoreError
+from mscpk.interfaces.web.jobs import check_inputs, scenario_from_text
 from mscpk.interfaces.web.security import api_user
 from mscpk.store import RunInfo, User
 
@@ -118,11 +118,9 @@ def table_response(df, fmt: str, filename: str) -> Response:
 
 def submit(request: Request, kind: str, scenario_toml: str, user: User, inputs: dict | None = None) -> int:
     """Validate the scenario with mscpk's loader and queue a run of ``kind`` for ``user``."""
+    inputs = check_inputs(kind, inputs or {})
     scenario_from_text(scenario_toml)
-    if kind not in RUNNERS:
-        raise ScenarioError(f"kind: {kind!r} is not allowed; allowed: {', '.join(RUNNERS)}")
-    return request.app.state.store.create_run(kind, scenario_toml=scenario_toml, inputs=inputs or {},
-                                              user_id=user.id)
+    return request.app.state.store.create_run(kind, scenario_toml=scenario_toml, inputs=inputs, user_id=user.id)
 
 
 @router.post("/token", response_model=Token, responses={401: {"model": Message}})

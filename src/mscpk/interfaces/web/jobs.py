@@ -197,6 +197,34 @@ RUNNERS: dict[str, Callable[[Job], Output]] = {
 }
 
 
+#: The inputs each kind takes from a request, with their types (docs/web.md).
+INPUTS: dict[str, dict[str, type]] = {
+    "simulate": {"figure": bool}, "scan": {"vary": list, "quantities": list},
+    "population": {"n": int, "seed": int, "metrics": list},
+    "sensitivity": {"method": str, "n": int, "metrics": list}, "detection": {},
+    "nca": {"data_run": int, "sparse": str}, "fit": {"data_run": int, "estimate": str},
+    "qualify": {"studies": list},
+}
+
+
+def check_inputs(kind: str, inputs: dict) -> dict:
+    """``inputs`` when every key is one the kind takes, with a value of its type (lists of
+    text); else a :class:`ScenarioError` naming the key, the value and what is allowed."""
+    allowed = INPUTS.get(kind)
+    if allowed is None:
+        raise ScenarioError(f"kind: {kind!r} is not allowed; allowed: {', '.join(INPUTS)}")
+    for key, value in inputs.items():
+        want = allowed.get(key)
+        if want is None:
+            raise ScenarioError(f"inputs.{key}: unknown for {kind}; allowed: {', '.join(allowed) or 'none'}")
+        ok = (isinstance(value, want) and not (want is int and isinstance(value, bool))
+              and not (want is list and not all(isinstance(v, str) for v in value)))
+        if not ok:
+            what = "a list of text" if want is list else {"int": "an integer", "str": "text", "bool": "true or false"}[want.__name__]
+            raise ScenarioError(f"inputs.{key}: {value!r} is not allowed; give {what}")
+    return inputs
+
+
 def execute(store: Store, info: RunInfo) -> None:
     """Run one claimed run and store its outputs (done) or its error message (failed); mscpk's
     warnings go to the stored file ``warnings.txt``."""

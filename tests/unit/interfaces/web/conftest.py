@@ -18,11 +18,43 @@ def csrf_of(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """An empty store: a SQLite file, or (the API tests) a fresh schema of the PostgreSQL server in
+    MSCPK_TEST_POSTGRES_URL, as the store's own tests use it."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'web.db'}"
+        return
+    import os
+    import uuid
+
+    import sqlalchemy as sa
+
+    from mscpk.store.connect import parse_url
+    from unit.store.conftest import PG_ENV, pg_schema_url
+
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"{PG_ENV} is not set (a PostgreSQL server for the store tests; .ci/run sets it)")
+    schema = f"w_{uuid.uuid4().hex[:16]}"
+    admin = sa.create_engine(parse_url(base))
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield pg_schema_url(base, schema)
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
 @pytest.fixture
-def app(tmp_path):
+def app(request, tmp_path):
+    """The app over a SQLite store; tests that take ``db_url`` run on both backends."""
     from mscpk.interfaces.web import create_app
 
-    app = create_app(f"sqlite:///{tmp_path / 'web.db'}", workers=0, max_upload_bytes=200_000)
+    url = request.getfixturevalue("db_url") if "db_url" in request.fixturenames else f"sqlite:///{tmp_path / 'web.db'}"
+    app = create_app(url, workers=0, max_upload_bytes=200_000)
     for name, pw in USERS.items():
         app.state.store.add_user(name, pw)
     yield app

@@ -34,7 +34,7 @@ def test_api_needs_a_token(anon):
                      headers={"Authorization": "Bearer forged.token"}).status_code == 401
 
 
-def test_simulation_round_trip_equals_mscpk_simulate(anon, token, drain):
+def test_simulation_round_trip_equals_mscpk_simulate(db_url, anon, token, drain):
     h = token("alice")
     r = anon.post("/api/simulations", json={"scenario_toml": TOML}, headers=h)
     assert r.status_code == 201
@@ -72,7 +72,7 @@ def test_malformed_body_is_a_clean_422(anon, token):
     assert r.status_code == 422 and r.json()["detail"].startswith("scenario_toml:")
 
 
-def test_another_users_run_is_404_everywhere(anon, alice, bob, token, drain):
+def test_another_users_run_is_404_everywhere(db_url, anon, alice, bob, token, drain):
     ha, hb = token("alice"), token("bob")
     rid = anon.post("/api/simulations", json={"scenario_toml": TOML}, headers=ha).json()["id"]
     drain()

@@ -38,6 +38,18 @@ def test_scenario_kinds_store_their_tables(anon, token, drain, kind, toml, input
         assert len(subjects["data"]) == 12 and "lung:cell_days" in subjects["columns"]
 
 
+@pytest.mark.parametrize("inputs, needle", [
+    ({"n": "many"}, "inputs.n: 'many' is not allowed; give an integer"),
+    ({"subjects": 5}, "inputs.subjects: unknown for population; allowed: n, seed, metrics"),
+    ({"metrics": "lung:cell_days"}, "give a list of text"),
+])
+def test_bad_inputs_are_refused_before_queueing(anon, token, inputs, needle):
+    h = token("alice")
+    r = anon.post("/api/runs", json={"kind": "population", "scenario_toml": POP, "inputs": inputs}, headers=h)
+    assert r.status_code == 422 and needle in r.json()["detail"]
+    assert anon.get("/api/runs", headers=h).json() == []
+
+
 def test_bad_options_fail_the_run_with_a_clean_message(anon, token, drain):
     h = token("alice")
     info = _run(anon, h, drain, {"kind": "scan", "scenario_toml": IV, "inputs": {"vary": ["no_such_key=1,2"]}})

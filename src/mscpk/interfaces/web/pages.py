@@ -75,7 +75,7 @@ def logout(request: Request, csrf: Csrf) -> Response:
 
 
 def _builder(request: Request, user: User, toml_text: str, *, errors=None, general=None, status=200,
-             values=None) -> Response:
+             values=None, example: str | None = None) -> Response:
     try:
         raw = tomllib.loads(toml_text)
     except tomllib.TOMLDecodeError:
@@ -83,7 +83,8 @@ def _builder(request: Request, user: User, toml_text: str, *, errors=None, gener
     return render(request, "builder.html", status=status, user=user, toml_text=toml_text,
                   rows=form_rows(raw), tables=TABLES, row_tables=ROW_TABLES,
                   field_name=field_name, errors=errors or {}, general=general,
-                  examples=example_names(), kinds=SCENARIO_KINDS, values=values or {})
+                  examples=example_names(), kinds=SCENARIO_KINDS, values=values or {},
+                  example=example)
 
 
 @router.get("/builder")
@@ -93,7 +94,7 @@ def builder_page(request: Request, user: PageUser, example: str | None = None, r
         info = visible_run(request, run, user)
         text = request.app.state.store.scenario_toml(info.id) or text
     errors, general = check(text) if text else ({}, None)
-    return _builder(request, user, text, errors=errors, general=general)
+    return _builder(request, user, text, errors=errors, general=general, example=None if run else example or "iv_mouse")
 
 
 def _inputs(kind: str, form) -> dict:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pandas is imported when a table is encoded or decoded
 
 STATUSES = ("queued", "running", "done", "failed")
 _KIND = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+@ -]{0,199}$")
+_NAME = re.compile(r"^[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]{0,199}$")
 
 
 @dataclass(frozen=True)
@@ -111,11 +111,15 @@ def check_kind(kind: object) -> str:
 
 
 def check_name(name: object, what: str) -> str:
-    """A table or file name, safe as a file name in an export folder: letters, digits and
-    ``_ . + @ -`` or spaces, not starting with a dot, at most 200 characters."""
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
-        raise StoreError(f"{what} name {name!r}: not allowed; use letters, digits and _ . + @ - "
-                         "(not starting with '.' and without '..'), at most 200 characters")
+    """A table or file name, safe as a file name in an export folder: 1 to 200 characters,
+    no ``/``, ``\\`` or control character, not starting with a dot or a space, no ``..``.
+
+    >>> check_name("fig (1).png", "file")
+    'fig (1).png'
+    """
+    if not isinstance(name, str) or not _NAME.match(name) or ".." in name or name != name.strip():
+        raise StoreError(f"{what} name {name!r}: not allowed; give 1 to 200 characters without '/', "
+                         "'\\', control characters or '..', not starting with '.' or a space")
     return name
 
 

@@ -2,8 +2,8 @@
 results). Every write is one transaction; docs/store.md describes the schema and concurrency.
 
 >>> import tempfile, pandas as pd
->>> folder = tempfile.mkdtemp()
->>> store = open_store(f"sqlite:///{folder}/lab.db")
+>>> folder = tempfile.TemporaryDirectory()
+>>> store = open_store(f"sqlite:///{folder.name}/lab.db")
 >>> store.init()
 >>> with store.record("simulate", inputs={"scenario": "a.toml"}) as rec:
 ...     rec.add_table("result", pd.DataFrame({"time_h": [0.0, 1.0], "value": [5.0, 4.0]}))
@@ -11,11 +11,13 @@ results). Every write is one transaction; docs/store.md describes the schema and
 >>> run.kind, run.status, store.table_names(run.id)
 ('simulate', 'done', ['result'])
 >>> store.close()
+>>> folder.cleanup()
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import secrets
 import time
 from datetime import datetime
@@ -116,15 +118,19 @@ class Store(RunReader):
 
     def check(self) -> None:
         """Refuse (:class:`StoreError`) a store that is missing or older than this mscpk, before
-        any work is done."""
+        any work is done. A refused store keeps no pooled connection open."""
         if self._ready:
             return
-        rev = self.revision()
-        if rev is None:
-            raise StoreError(f"store {self.url}: not initialised; run `mscpk db init --db {self.url}`")
-        if rev != head():
-            raise StoreError(f"store {self.url}: at revision {rev}, this mscpk needs {head()}; "
-                             f"run `mscpk db upgrade --db {self.url}`")
+        try:
+            rev = self.revision()
+            if rev is None:
+                raise StoreError(f"store {self.url}: not initialised; run `mscpk db init --db {self.url}`")
+            if rev != head():
+                raise StoreError(f"store {self.url}: at revision {rev}, this mscpk needs {head()}; "
+                                 f"run `mscpk db upgrade --db {self.url}`")
+        except StoreError:
+            self.close()
+            raise
         self._ready = True
 
     @contextlib.contextmanager
@@ -235,6 +241,10 @@ class Store(RunReader):
 
     def _new_run(self, s: Session, kind, scenario_toml, inputs, user_id, project_id, status) -> RunRow:
         check_kind(kind)
+        try:
+            json.dumps(inputs or {}, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"inputs of the {kind} run: not storable as JSON ({exc})") from None
         if project_id is not None and s.get(ProjectRow, project_id) is None:
             raise StoreError(f"project {project_id!r}: does not exist")
         if user_id is not None and s.get(UserRow, user_id) is None:

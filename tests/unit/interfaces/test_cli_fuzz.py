@@ -6,7 +6,8 @@ DV, SITE): NaN, inf, negative, huge values, wrong types, deleted, repeated and u
 a byte-order mark, other line ends and separators, truncated or non-UTF-8 text, duplicated
 rows, bad option values, and paths that are folders or in missing folders. Each case runs one
 command (simulate, scan, params, export sbml, observe, nca, fit with one parameter and one
-start) through typer's CliRunner and must end in one of two ways:
+start) through typer's CliRunner and must end in one of two ways (the project store's
+``--db URL`` and ``mscpk db`` commands too: unusable URLs and unknown runs, issue 12):
 
 * a clean error: exit status 2, exactly one line on stderr starting with ``error: ``, no
   traceback, no file left in the output folder;
@@ -17,7 +18,7 @@ Population, sensitivity, optimize, translate and effect run on mutated scenarios
 ``[population]`` and ``[effect]`` tables of their examples among the mutated keys).
 
 The number of cases is bounded (``max_examples``: 130 scenario, 40 design/population, 70
-study-file, 30 path and 60 option cases, 330 in all, about a minute; derandomised by the suite's hypothesis profile) and the
+study-file, 30 path and 60 option cases, 330 in all, about a minute; plus 60 store cases; derandomised by the suite's hypothesis profile) and the
 counts (cases, clean errors, valid results) are printed at the end of the module. Every drawn
 case is checked: none is left out as a known defect. Running as root, unwritable paths cannot
 be tested (root writes anywhere).

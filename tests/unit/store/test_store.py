@@ -176,6 +176,8 @@ def test_bad_values_are_refused(store):
         store.set_progress(rid, 1.5)
     with pytest.raises(StoreError, match="status 'done'"):
         store.create_run("simulate", status="done")
+    with pytest.raises(StoreError, match="inputs of the simulate run: not storable as JSON"):
+        store.create_run("simulate", inputs={"path": object()})
     with pytest.raises(StoreError, match="project 77: does not exist"):
         store.create_run("simulate", project_id=77)
 
@@ -221,6 +223,7 @@ def test_uninitialised_and_bad_urls(tmp_path):
     with pytest.raises(StoreError, match="not initialised; run `mscpk db init"):
         s.runs()
     assert not fresh.exists()  # looking does not create the file
+    assert s._engine is None  # and keeps no pooled connection (psycopg warns when one is collected)
     with pytest.raises(StoreError, match="'mysql' is not supported"):
         open_store("mysql://db/lab")
     with pytest.raises(StoreError, match="not a database URL"):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from datetime import datetime, timezone
@@ -42,8 +43,7 @@ class StoredRun:
             self.store.close()  # no connection held while the command works
         self.kind, self.start, self.started_at = kind, time.perf_counter(), datetime.now(timezone.utc)
         self.scenario_toml: str | None = None
-        self.inputs = {k: (str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, list) else v)
-                       for k, v in inputs.items() if k != "db"}
+        self.inputs = {k: _jsonable(v) for k, v in inputs.items() if k != "db"}
         self.tables: dict = {}
         self.params = None
         self.studies: list = []
@@ -100,6 +100,15 @@ class StoredRun:
     def note(self) -> str:
         """The line saying where the run was stored."""
         return f"stored run {self.run_id} in {self.store.url}"
+
+
+def _jsonable(value):
+    """A command-line value as JSON: paths as text, a number that is not finite as text."""
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return str(value) if isinstance(value, Path) else value
 
 
 def stored_run(url: str | None, kind: str, inputs: dict) -> StoredRun | None:

@@ -35,6 +35,7 @@ _LAZY = {
     "sensitivity": ("mscpk.analysis.sensitivity", "sensitivity"),
     "optimize": ("mscpk.analysis.design", "optimize"),
     "translate": ("mscpk.analysis.design", "translate"),
+    "effect": ("mscpk.analysis.effect", "effect"),
     "read_study": ("mscpk.inputs.studydata", "read_study"),
     "nca": ("mscpk.analysis.nca", "nca"),
     "fit": ("mscpk.analysis.fitting", "fit"),
@@ -43,6 +44,7 @@ _LAZY = {
     "design_study": ("mscpk.analysis.detection", "design_study"),
     "simulate_study": ("mscpk.analysis.detection", "simulate_study"),
     "knowledge_table": ("mscpk.analysis.detection", "knowledge_table"),
+    "report": ("mscpk.interfaces.report", "report"),
 }
 
 __all__ = sorted(_LAZY)

@@ -1,15 +1,16 @@
 """The model's accuracy on the qualification library never gets worse than the committed
-baseline (tests/science/data/qualification_baseline.json; regenerate it, with a reason in the
-commit, when the library or the model changes for the better)."""
+baseline (src/mscpk/data/qualification_baseline.json, packaged: `mscpk report` quotes it;
+regenerate it, with a reason in the commit, when the library or the model changes for the
+better)."""
 
 import json
-from pathlib import Path
+from importlib import resources
 
 import pytest
 
 from mscpk.analysis.qualification import qualify
 
-BASELINE = json.loads((Path(__file__).parent / "data" / "qualification_baseline.json").read_text())
+BASELINE = json.loads(resources.files("mscpk.data").joinpath("qualification_baseline.json").read_text("utf-8"))
 
 
 @pytest.fixture(scope="module")

@@ -321,3 +321,31 @@ def test_roadrunner_matches_priming(tmp_path):
     sc1 = sc.model_copy(update={"parameters": {**sc.parameters, "Primed immune hazard factor [-]": 1.0}})
     ref = mscpk.simulate(sc1, times_h=[672.0])
     assert primed.live_total()[0] < 0.5 * ref.live_total()[0]
+
+
+COURSE = HEADER.format(name="IV 2 days after an acute infarct (disease course)") + """
+[[subject.injury]]
+site = "heart"
+course = "acute_mi"
+onset_h = -48.0
+
+[[dose]]
+route = "iv"
+cells = 5e5
+
+[run]
+end_h = 336.0
+"""
+
+
+def test_roadrunner_matches_a_disease_course(tmp_path):
+    """One mode per course interval (the injury's level falling), switched by events; priming
+    from 168 h combines with the course ("primed+course8")."""
+    pytest.importorskip("roadrunner")
+    sc = _scenario(tmp_path, COURSE)
+    net = build_network(sc)
+    modes = [m for _, _, m in net.schedule]
+    assert sum(m.startswith("course") for m in modes) > 3 and any(m.startswith("primed+course") for m in modes)
+    dev, balance = _max_deviation(sc, "off")
+    assert dev <= AGREEMENT, dev
+    assert balance <= AGREEMENT, balance

@@ -170,6 +170,9 @@ def study_rows(study: Study) -> list[dict]:
     rows = []
     for o in study.observations:
         p = pred.value(o.site, o.time_h, o.unit, o.reference_h if o.reference_h is not None else first.get(o.site))
+        if o.relative_to is not None:  # a share of another site's readout (heart-to-whole-body ratio)
+            whole = pred.value(o.relative_to, o.time_h, o.unit)
+            p = 100.0 * p / whole if whole > 0 else math.nan
         if o.bound is not None:  # a reported bound: held or not, like a finding
             rows.append({**base, "site": o.site, "time_h": o.time_h, "observed": o.value, "predicted": p,
                          "unit": o.unit, "fold_error": math.nan, "holds": p <= o.value if o.bound == "upper" else p >= o.value,

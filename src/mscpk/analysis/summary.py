@@ -20,6 +20,10 @@ _EMBOLIC = tomllib.loads(resources.files("mscpk.data").joinpath("embolic.toml").
 EMBOLIC = {bed: {k: float(v["value"]) for k, v in levels.items() if isinstance(v, dict)}
            for bed, levels in _EMBOLIC["bed"].items()}
 EMBOLIC_DEFAULT_BED: str = _EMBOLIC["default"]["bed"]
+#: The tables of data/embolic.toml as written, bed -> {"cite", "basis", "warn": {...}, ...}: every
+#: limit with its source and finding (``EMBOLIC_DEFAULT_SOURCE``: why other beds use the default's).
+EMBOLIC_SOURCES: Mapping[str, Mapping] = _EMBOLIC["bed"]
+EMBOLIC_DEFAULT_SOURCE: str = _EMBOLIC["default"]["source"]
 
 
 def embolic_limits(site: str) -> tuple[str, dict[str, float]]:
@@ -51,7 +55,7 @@ def embolic_warnings(peaks: Mapping[str, float]) -> list[str]:
         bed, limits = embolic_limits(site)
         if occ <= limits["warn"]:
             continue
-        rows = _EMBOLIC["bed"][bed]
+        rows = EMBOLIC_SOURCES[bed]
         tail = f"{rows['cite']}; {rows['basis']} in data/embolic.toml"
         if bed != site:
             tail += f"; the {bed}'s limits, assumed for the {site} (no tolerance data)"

@@ -16,7 +16,7 @@ import numpy as np
 
 #: State kinds that hold live administered cells.
 LIVE_KINDS = frozenset({"venous", "arterial", "vascular", "arrested", "engrafted",
-                        "free", "aggregated", "attached", "depot"})
+                        "free", "aggregated", "attached", "depot", "lymph"})
 #: State kinds of circulating (blood) cells.
 CIRCULATING_KINDS = frozenset({"venous", "arterial", "vascular"})
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from mscpk.engine import saturation as sat
 from mscpk.engine.model.build import BuildMemo, ByReads, Reads, build_network
+from mscpk.engine.model.depots import amount_shapes_inputs
 from mscpk.engine.network import Network
 from mscpk.engine.result import Result
 from mscpk.engine.solvers import LinearSolver, SaturatingSolver, administered
@@ -30,8 +31,9 @@ _PER_STRUCTURE = 8
 
 def _structure_key(scenario: Scenario, params: ParameterSet) -> str:
     raw = scenario.model_dump(mode="json", exclude={"name", "run"})
-    for d in raw["dose"]:
-        d["cells"] = d["cells_per_kg"] = None
+    for d, dose in zip(raw["dose"], scenario.dose):
+        if not amount_shapes_inputs(dose, params):  # else the amount is part of the structure
+            d["cells"] = d["cells_per_kg"] = None
     raw["parameters"] = {k: v for k, v in raw["parameters"].items() if k not in params}
     return json.dumps(raw, sort_keys=True)
 

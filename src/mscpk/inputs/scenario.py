@@ -12,6 +12,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
 from mscpk.errors import ScenarioError, did_you_mean
+from mscpk.inputs.course import Course, make_course
 from mscpk.inputs.effect import Effect
 from mscpk.inputs.population import Population
 from mscpk.inputs.routes import route as route_info, route_aliases, route_names
@@ -68,12 +69,30 @@ def _times(values: Iterable[object]) -> np.ndarray:
 
 
 class Injury(BaseModel):
-    """An injured / inflamed site. ``severity``: 0 none, 1 typical acute injury."""
+    """An injured / inflamed site. ``severity``: 0 none, 1 typical acute injury (at its peak when
+    a ``course`` is given: onset at ``onset_h`` on the scenario clock, negative = before time 0)."""
 
     model_config = _CFG
     site: str
     severity: Number = Field(1.0, ge=0.0, le=10.0)
     chemokines: dict[str, Number] = Field(default_factory=dict)
+    course: str | None = None
+    onset_h: Number = Field(0.0, ge=-MAX_TIME_H, le=MAX_TIME_H)
+    peak_h: Number | None = Field(None, ge=0.0, le=MAX_TIME_H)
+    half_life_h: Number | None = Field(None, ge=0.0, le=MAX_TIME_H)
+    chronic: Number | None = Field(None, ge=0.0, le=1.0)
+    perfusion_loss: Number | None = Field(None, ge=0.0, le=10.0)
+
+    @model_validator(mode="after")
+    def _course(self) -> "Injury":
+        if self.time_course() is None and self.onset_h != 0.0:  # time_course names a bad course
+            raise ValueError(f"onset_h = {self.onset_h:g} needs a course ('course', or 'peak_h' and 'half_life_h')")
+        return self
+
+    def time_course(self) -> Course | None:
+        """The injury's :class:`~mscpk.inputs.course.Course`, or None (constant severity)."""
+        return make_course(self.course, peak_h=self.peak_h, half_life_h=self.half_life_h, chronic=self.chronic,
+                           perfusion_loss=self.perfusion_loss)
 
     @field_validator("chemokines")
     @classmethod
@@ -132,6 +151,7 @@ class Dose(BaseModel):
     vasodilator: Annotated[bool, Strict()] = False
     every_h: Number | None = Field(None, gt=0.0, le=MAX_TIME_H)  # repeat every ... h (NONMEM II)
     count: Annotated[int, Strict()] = Field(1, ge=1, le=1000)  # ... count times in all (ADDL + 1)
+    injections: Annotated[int, Strict()] = Field(1, ge=1, le=1000)  # sites the dose is split over (organ injections)
 
     @field_validator("route")
     @classmethod
@@ -149,6 +169,10 @@ class Dose(BaseModel):
             raise ValueError("give exactly one of 'cells' or 'cells_per_kg'")
         if route_info(self.route).needs_site and not self.site:
             raise ValueError(f"route {self.route!r} needs 'site' (the organ reached)")
+        if self.injections > 1 and not route_info(self.route).in_organ:
+            raise ValueError(f"injections = {self.injections} splits a dose over injection sites in an organ; "
+                             f"route {self.route!r} is not an injection into an organ (allowed: "
+                             f"{', '.join(n for n in route_names() if route_info(n).in_organ)})")
         if self.count > 1 and self.every_h is None:
             raise ValueError(f"count = {self.count} needs 'every_h' (the interval between administrations [h])")
         if self.count > 1 and self.every_h < self.infusion_min / 60.0:

@@ -25,6 +25,8 @@ METHODS = (*ASSAYS, "culture", "histology")
 UNITS = ("percent_dose", "cells", "cells_per_g", "percent_injected_activity", "percent_id_per_g",
          "fraction_positive", "detected", "percent_of_initial")
 PROVENANCE = ("text", "table", "figure", "derived")
+#: Units an observation may give as a share of another site's readout (``relative_to``).
+RELATIVE_UNITS = ("percent_dose", "percent_injected_activity")
 USES = ("calibration", "validation")
 OPS = (">", "<", ">=", "<=")
 _TOP = ("id", "citation", "doi", "cell_type", "used_for", "source_checked", "note", "assumed", "scenario",
@@ -35,7 +37,7 @@ MSC = "MSC"
 STATS = ("mean", "median", "single", "pooled", "upper_bound", "lower_bound")
 BOUNDS = {"upper_bound": "upper", "lower_bound": "lower"}
 _OBS = ("site", "time_h", "value", "stat", "spread", "spread_kind", "low", "high", "n", "unit", "provenance",
-        "where", "note", "reference_h")
+        "where", "note", "reference_h", "relative_to")
 _FINDING = ("statement", "a", "op", "b", "factor", "unit", "provenance", "where", "note")
 
 
@@ -52,6 +54,7 @@ class Observation:
     where: str
     reference_h: float | None = None  # percent_of_initial: the time of the initial measurement
     bound: str | None = None  # "upper" / "lower": the value is a reported bound ("less than 0.05 %")
+    relative_to: str | None = None  # a site: the value is % of that site's readout at the same time
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,19 @@ def _point(sid: str, where: str, raw: Any) -> Point:
     return Point(str(raw["site"]), _number(sid, f"{where}.time_h", raw["time_h"]))
 
 
+def _relative_to(sid: str, where: str, o: Mapping[str, Any]) -> str | None:
+    """The ``relative_to`` site of an observation (a share of another site's readout)."""
+    site = o.get("relative_to")
+    if site is None:
+        return None
+    if not isinstance(site, str) or not site:
+        raise _fail(sid, f"{where}.relative_to", f"{site!r} must be a site name, e.g. 'whole_body'")
+    if o.get("unit") not in RELATIVE_UNITS:
+        raise _fail(sid, f"{where}.relative_to", f"applies to units {', '.join(RELATIVE_UNITS)} only, "
+                                                 f"not {o.get('unit')!r}")
+    return site
+
+
 def study_from_dict(raw: Mapping[str, Any]) -> Study:
     """A checked :class:`Study` from a parsed study file (ScenarioError naming the key)."""
     sid = str(raw.get("id", "?"))
@@ -157,7 +173,8 @@ def study_from_dict(raw: Mapping[str, Any]) -> Study:
                                str(o.get("where", "")),
                                None if o.get("reference_h") is None else _number(sid, f"{where}.reference_h",
                                                                                  o["reference_h"]),
-                               BOUNDS.get(_choose(sid, f"{where}.stat", o.get("stat", "single"), STATS))))
+                               BOUNDS.get(_choose(sid, f"{where}.stat", o.get("stat", "single"), STATS)),
+                               _relative_to(sid, where, o)))
     findings = []
     for i, f in enumerate(raw.get("finding", ()), 1):
         where = f"finding[{i}]"

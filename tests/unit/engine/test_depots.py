@@ -17,9 +17,9 @@ from mscpk.inputs.resolve import scenario_parameters, scenario_species
 
 LN2 = math.log(2.0)
 #: Live states then dead material of each depot (docs/model.md, module docstring of depots.py).
-DEPOT_STATES = {"peritoneum": {"free", "aggregated", "attached", "dead"},
-                "joint": {"free", "attached", "dead"}, "csf": {"free", "attached", "dead"},
-                "airway": {"free", "dead"}, "injection_site": {"free", "dead"}}
+DEPOT_STATES = {"peritoneum": {"free", "aggregated", "attached", "lymph", "dead"},
+                "joint": {"free", "attached", "lymph", "dead"}, "csf": {"free", "attached", "lymph", "dead"},
+                "airway": {"free", "dead"}, "injection_site": {"free", "lymph", "dead"}}
 ROUTES = data_table("routes.toml")["route"]
 
 
@@ -202,8 +202,25 @@ def test_peritoneal_rates_come_from_their_half_lives():
         LN2 / data_value("Peritoneal aggregation half-life [h]"))
     assert _rate(net, "peritoneum__aggregated", "peritoneum__attached") == pytest.approx(
         LN2 / data_value("Peritoneal attachment half-life [h]"))
-    assert _rate(net, "peritoneum__free", "blood__venous") == pytest.approx(
+    assert _rate(net, "peritoneum__free", "peritoneum__lymph") == pytest.approx(
         LN2 / data_value("Peritoneal lymphatic drainage half-life [h]"))
+    assert _rate(net, "peritoneum__lymph", "blood__venous") == pytest.approx(
+        LN2 / data_value("Depot lymphatic transit half-life [h]"))
+
+
+@pytest.mark.parametrize("route, site, source", [
+    ("ip", None, "peritoneum__free"), ("intra_articular", None, "joint__free"), ("intrathecal", None, "csf__free"),
+    ("local", "muscle", "muscle__depot"), ("scaffold", "skin", "injection_site__free")])
+def test_cells_leave_a_depot_only_through_its_lymphatics(route, site, source):
+    """No depot feeds venous blood directly (leak-back at injection aside): drained cells pass
+    the depot's lymph state, which reaches blood at the lymphatic transit rate or dies."""
+    net = build_network(make(route=route, site=site))
+    lymph = f"{split_state(source)[0]}__lymph"
+    assert not [t for t in net.modes["base"] if t.source == source and t.target == "blood__venous"]
+    assert _rate(net, source, lymph) > 0
+    out = {t.target: t.rate for t in net.modes["base"] if t.source == lymph}
+    assert out["blood__venous"] == pytest.approx(LN2 / data_value("Depot lymphatic transit half-life [h]"))
+    assert set(out) == {"blood__venous", f"{split_state(source)[0]}__dead"}
 
 
 def test_injured_peritoneal_organ_recruits_cells_only_when_injured():

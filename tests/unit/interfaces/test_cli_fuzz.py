@@ -15,10 +15,11 @@ start) through typer's CliRunner and must end in one of two ways (the project st
   it must be, mass balance to 1e-9 of the dose, the requested output times present.
 
 Population, sensitivity, optimize, translate and effect run on mutated scenarios too (the
-``[population]`` and ``[effect]`` tables of their examples among the mutated keys).
+``[population]`` and ``[effect]`` tables of their examples among the mutated keys), and so does
+report (issue 12: a page with every model section and no http(s) resource, or a clean error).
 
-The number of cases is bounded (``max_examples``: 130 scenario, 40 design/population, 70
-study-file, 30 path and 60 option cases, 330 in all, about a minute; plus 60 store cases; derandomised by the suite's hypothesis profile) and the
+The number of cases is bounded (``max_examples``: 130 scenario, 40 design/population, 12 report,
+70 study-file, 30 path and 60 option cases, 342 in all, about a minute; plus 60 store cases; derandomised by the suite's hypothesis profile) and the
 counts (cases, clean errors, valid results) are printed at the end of the module. Every drawn
 case is checked: none is left out as a known defect. Running as root, unwritable paths cannot
 be tested (root writes anywhere).
@@ -285,6 +286,8 @@ def command(name: str, scenario: str, data: str | None, out: Path) -> list[str]:
         return ["translate", scenario, "--to", "rat", "-o", str(out / "rat.toml")]
     if name == "effect":
         return ["effect", scenario, "-o", str(out / "effect.csv")]
+    if name == "report":
+        return ["report", scenario, "-o", str(out / "report.html")]
     return ["fit", scenario, data, "--estimate", LUNG_DEATH, "--n-starts", "1", "-o", str(out / "fit.json")]
 
 
@@ -349,6 +352,12 @@ def check_valid(name: str, args: list[str], res, out: Path) -> None:
         assert 1e5 * (1 - 1e-9) <= best["best"]["dose[1].cells"] <= 1e6 * (1 + 1e-9)
     elif name == "translate":
         assert mscpk.load_scenario(target).subject.species == args[args.index("--to") + 1]
+    elif name == "report":
+        page = target.read_text(encoding="utf-8")
+        for key in ("design", "biodistribution", "distribution", "migration", "homing", "persistence", "death",
+                    "embolic", "limitations", "reproducibility"):
+            assert f'<section id="{key}"' in page, key
+        assert "http://" not in page and "https://" not in page
     elif name == "fit":
         fit = json.loads(target.read_text(encoding="utf-8"))
         est = fit["parameters"][LUNG_DEATH]["estimate"]
@@ -414,6 +423,12 @@ def test_design_and_population_commands_on_mutated_scenarios(name, scenario):
     run_case(name, scenario, None)
 
 
+@settings(max_examples=12, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(scenario=scenario_texts())
+def test_report_on_mutated_scenarios_ends_in_a_clean_error_or_a_valid_page(scenario):
+    run_case("report", scenario, None)
+
+
 @settings(max_examples=70, suppress_health_check=[HealthCheck.too_slow])
 @given(name=st.sampled_from(["nca"] * 3 + ["fit"]), data=study_texts())
 def test_study_file_mutations_end_in_a_clean_error_or_a_valid_result(name, data):
@@ -422,7 +437,7 @@ def test_study_file_mutations_end_in_a_clean_error_or_a_valid_result(name, data)
 
 @settings(max_examples=30, suppress_health_check=[HealthCheck.too_slow])
 @given(name=st.sampled_from(["simulate", "scan", "params", "sbml", "observe", "nca", "fit", "population",
-                             "optimize", "translate", "effect"]),
+                             "optimize", "translate", "effect", "report"]),
        path_case=st.sampled_from(["input_folder", "output_folder", "output_missing_folder"]))
 def test_paths_that_are_folders_or_missing_end_in_a_clean_error(name, path_case):
     run_case(name, None, STUDY_CSV if name in ("nca", "fit") else None, path_case)

@@ -17,9 +17,11 @@ import numpy as np
 
 from mscpk.analysis.population.evaluate import evaluate, plan
 from mscpk.analysis.population.run import population
+from mscpk.analysis.summary import EMBOLIC_SOURCES, embolic_limits
 from mscpk.errors import ScenarioError
 from mscpk.inputs.keys import set_path
 from mscpk.inputs.load import scenario_from_dict, vary_kind
+from mscpk.inputs.resolve import engine_inputs
 from mscpk.inputs.scenario import Scenario
 
 #: Latin-hypercube points per continuous key (at least :data:`MIN_GLOBAL` in all).
@@ -67,7 +69,9 @@ class Constraint:
 @dataclass(frozen=True)
 class OptimizeResult:
     """``best`` (key -> value), ``objective`` (the metric there), ``constraints`` (metric ->
-    value there), ``feasible``, ``evaluations``; ``history``: every evaluated design (DataFrame)."""
+    value there, the embolic limits' included), ``feasible``, ``evaluations``; ``embolic_limits``:
+    the per-bed limits applied automatically (metric -> limit, bed whose limit it is, source);
+    ``history``: every evaluated design (DataFrame)."""
 
     best: dict
     objective: float
@@ -76,12 +80,13 @@ class OptimizeResult:
     evaluations: int
     maximize: str
     history: Any = field(repr=False)
+    embolic_limits: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
-        """The contract's JSON (shared/INTERFACE.md, ``mscpk optimize``)."""
+        """The contract's JSON (shared/INTERFACE.md, ``mscpk optimize``), with ``embolic_limits``."""
         return json.dumps({"best": self.best, "objective": self.objective, "constraints": self.constraints,
                            "feasible": self.feasible, "evaluations": self.evaluations,
-                           "maximize": self.maximize}, indent=1)
+                           "maximize": self.maximize, "embolic_limits": self.embolic_limits}, indent=1)
 
 
 def parse_keys(items: Sequence[str]) -> list[Key]:
@@ -129,6 +134,28 @@ def parse_constraints(items: Sequence[str]) -> list[Constraint]:
         if not m:
             raise ScenarioError(f"--constraint {item!r}: expected METRIC<=X or METRIC>=X")
         out.append(Constraint(m.group(1), m.group(2), float(m.group(3))))
+    return out
+
+
+def embolic_constraints(scenario: Scenario, given: Sequence[Constraint] = ()) -> dict[str, dict]:
+    """The per-bed embolic limits (data/embolic.toml, each bed's "warn" level, the lung's for a bed
+    without its own) as ``SITE:peak_occlusion<=limit`` for every capillary bed of the scenario's
+    species, except beds that ``given`` already constrains: metric -> ``{"limit", "bed", "source"}``.
+
+    >>> import mscpk
+    >>> lim = embolic_constraints(mscpk.load_scenario("examples/iv_mouse.toml"))
+    >>> lim["lung:peak_occlusion"]["limit"], lim["kidney:peak_occlusion"]["bed"]
+    (0.0465, 'lung')
+    """
+    taken = {c.metric for c in given}
+    out = {}
+    for organ in engine_inputs(scenario)[0].organ_names():
+        metric = f"{organ}:peak_occlusion"
+        if metric not in taken:
+            bed, limits = embolic_limits(organ)
+            src = EMBOLIC_SOURCES[bed]
+            out[metric] = {"limit": limits["warn"], "bed": bed,
+                           "source": f"{src['cite']} ({src['basis']}), data/embolic.toml"}
     return out
 
 
@@ -194,10 +221,11 @@ def _goal(value: float) -> float:
 
 def optimize(scenario: Scenario, maximize: str, vary: Sequence[str] | Sequence[Key],
              constraints: Sequence[str] | Sequence[Constraint] = (), *, n_global: int | None = None,
-             seed: int = 0) -> OptimizeResult:
+             seed: int = 0, embolic: bool = True) -> OptimizeResult:
     """The design within the ``vary`` ranges that maximises ``maximize`` (a metric as in
     ``population``, or ``"responders"``: the responder fraction of the scenario's population)
-    under ``constraints`` (``"METRIC<=X"``).
+    under ``constraints`` (``"METRIC<=X"``) and, with ``embolic`` (the default), every capillary
+    bed's embolic limit (:func:`embolic_constraints`; a bed the user constrains keeps the user's).
 
     Examples
     --------
@@ -212,6 +240,8 @@ def optimize(scenario: Scenario, maximize: str, vary: Sequence[str] | Sequence[K
 
     keys = parse_keys(vary) if vary and isinstance(vary[0], str) else list(vary)
     cons = parse_constraints(constraints) if constraints and isinstance(constraints[0], str) else list(constraints)
+    limits = embolic_constraints(scenario, cons) if embolic else {}
+    cons += [Constraint(m, "<=", v["limit"]) for m, v in limits.items()]
     ev = _Evaluator(scenario, maximize, cons)
     cont = [k for k in keys if not k.choices]
     disc = [k for k in keys if k.choices]
@@ -251,7 +281,8 @@ def optimize(scenario: Scenario, maximize: str, vary: Sequence[str] | Sequence[K
 
     return OptimizeResult({k.name: best[k.name] for k in keys}, float(best[maximize]),
                           {c.metric: float(best[c.metric]) for c in cons}, bool(best["feasible"]), len(ev.rows),
-                          maximize, pd.DataFrame(ev.rows))
+                          maximize, pd.DataFrame(ev.rows), limits)
 
 
-__all__ = ["optimize", "OptimizeResult", "Key", "Constraint", "parse_keys", "parse_constraints"]
+__all__ = ["optimize", "OptimizeResult", "Key", "Constraint", "parse_keys", "parse_constraints",
+           "embolic_constraints"]

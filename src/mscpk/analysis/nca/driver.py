@@ -143,6 +143,26 @@ def _serial_profile(ident: Any, prof: pd.DataFrame, opts: NCAOptions, iv_bolus: 
                    persist_flags)
 
 
+def record_doses(study: StudyData) -> pd.DataFrame:
+    """The observations with ``DOSE`` and ``ROUTE`` from the NONMEM-style dosing records (EVID 1)
+    where a row gives none: DOSE = every administration of the row's GROUP x ID (AMT x (ADDL + 1),
+    summed: the total dose, as CL = dose / AUC to infinity needs for a linear system), ROUTE = the
+    records' route when they have one. IDs without records keep theirs (NaN, "")."""
+    df, recs = study.frame, study.dosing
+    if len(recs) == 0:
+        return df
+    key = [recs["GROUP"].astype(str), recs["ID"].astype(str)]
+    total = (recs["AMT"] * (recs["ADDL"].fillna(0.0) + 1.0)).groupby(key).sum()
+    route = recs["ROUTE"].groupby(key).agg(lambda r: r.iloc[0] if r.nunique() == 1 else "")
+    at = pd.MultiIndex.from_arrays([df["GROUP"].astype(str), df["ID"].astype(str)])
+    dose = pd.Series(total.reindex(at).to_numpy(dtype=float), index=df.index)
+    given = df["DOSE"] if "DOSE" in df else pd.Series(math.nan, index=df.index)
+    out = df.assign(DOSE=given.fillna(dose))
+    rec_route = pd.Series(route.reindex(at).fillna("").to_numpy(dtype=object), index=df.index)
+    own = df["ROUTE"].fillna("").astype(str) if "ROUTE" in df else pd.Series("", index=df.index)
+    return out.assign(ROUTE=own.where(own != "", rec_route))
+
+
 def nca(
     data: StudyData | pd.DataFrame,
     *,
@@ -168,7 +188,7 @@ def nca(
     opts = options or NCAOptions()
     force = _coerce_sparse(sparse)
     study = data if isinstance(data, StudyData) else study_from_frame(data)
-    df = study.frame
+    df = record_doses(study)
     has_assay = "ASSAY" in df and (df["ASSAY"] != "").any()
     keys = ["GROUP", "SITE"] + (["ASSAY"] if has_assay else [])
     _check(study, keys, force)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Callable, Iterator, Mapping
 
+from mscpk.inputs.course import course_segments
 from mscpk.inputs.parameters import ParameterSet
 from mscpk.inputs.physiology import Species
 from mscpk.inputs.resolve import scenario_parameters, scenario_species
@@ -81,7 +82,7 @@ class BuildMemo:
 
     def run(self, ctx: BuildContext, fn: Callable, *args):
         """``fn(ctx, *args)``, or its kept result if every parameter it read is unchanged."""
-        key = (fn, ctx.primed, *args)
+        key = (fn, ctx.primed, ctx.course_key(), *args)
         kept = self._parts.get(key)
         if kept is None:
             kept = self._parts.setdefault(key, ByReads(self.per_part))
@@ -126,7 +127,8 @@ def build_network(scenario: Scenario, params: ParameterSet | None = None,
     inputs = dose_inputs(ctx)
     vaso_windows = vasodilator_windows(scenario, params)
     t_primed = priming_start(ctx)
-    schedule = mode_schedule(vaso_windows, t_primed)
+    segments, final = injury_course(scenario)
+    schedule = mode_schedule(vaso_windows, t_primed, segments)
     # every mode that the schedule uses; "vasodilated" whenever a dose has a vasodilator and
     # "primed" whenever the host is primed (even if a window is empty or after the end)
     used = {mode for _, _, mode in schedule}
@@ -134,15 +136,17 @@ def build_network(scenario: Scenario, params: ParameterSet | None = None,
         used.add("vasodilated")
     if t_primed is not None:
         used.add("primed")
-    wanted = ["base"] + [m for m in MODE_ORDER if m in used]
+    wanted = ["base"] + [m for m in MODE_ORDER if m in used] + sorted(used - {"base", *MODE_ORDER})
     dilation = params["Vasodilator capillary dilation factor [-]"] if vaso_windows else 1.0
     modes: dict[str, tuple[Transition, ...]] = {}
     for name in wanted:
         flags = mode_flags(name)
         ctx.primed = "primed" in flags
+        phase = next((int(f[len(COURSE):]) for f in flags if f.startswith(COURSE)), None)
+        ctx.course = final if phase is None else segments[phase - 1]
         circ = part(ctx, circulation, dilation) if "vasodilated" in flags else part(ctx, circulation)
         modes[name] = tuple(circ + part(ctx, cell_fate) + part(ctx, depots))
-    ctx.primed = False
+    ctx.primed, ctx.course = False, final
     caps = part(ctx, capacities)
     ctx.layout.freeze()
     return Network(ctx.layout, MappingProxyType(modes), tuple(inputs), MappingProxyType(caps), tuple(schedule))
@@ -150,13 +154,17 @@ def build_network(scenario: Scenario, params: ParameterSet | None = None,
 
 #: Modifiers that can be active on an interval, in the order used in mode names.
 MODIFIERS = ("primed", "vasodilated")
-#: Every non-base mode: the active modifiers joined by "+" ("primed+vasodilated").
+#: Every non-base mode without a disease course: the active modifiers joined by "+".
 MODE_ORDER = ("vasodilated", "primed", "primed+vasodilated")
+#: The flag of the k-th interval of the injuries' disease course ("course3"; k from 1).
+COURSE = "course"
 
 
 def mode_name(flags) -> str:
-    """Name of the mode with the active modifiers ``flags`` ("base" if none)."""
-    active = [m for m in MODIFIERS if m in set(flags)]
+    """Name of the mode with the active modifiers ``flags`` ("base" if none); a disease-course
+    interval's flag comes last ("primed+course3")."""
+    flags = set(flags)
+    active = [m for m in MODIFIERS if m in flags] + sorted(f for f in flags if f.startswith(COURSE))
     return "+".join(active) if active else "base"
 
 
@@ -207,12 +215,21 @@ def priming_start(ctx: BuildContext) -> float | None:
     return min(float(d.time_h) for d in sc.dose) + float(delay)
 
 
-def mode_schedule(vaso_windows: list[tuple[float, float]], t_primed: float | None
-                  ) -> list[tuple[float, float, str]]:
+def injury_course(scenario: Scenario):
+    """The piecewise-constant disease course of the scenario's injuries that have one:
+    ``(segments, final)`` of :func:`mscpk.inputs.course.course_segments`."""
+    with_course = [(inj.site, inj.onset_h, inj.time_course()) for inj in scenario.subject.injury]
+    return course_segments([c for c in with_course if c[2] is not None])
+
+
+def mode_schedule(vaso_windows: list[tuple[float, float]], t_primed: float | None,
+                  segments=()) -> list[tuple[float, float, str]]:
     """The non-base intervals ``(t0, t1, mode)`` as a partition (sorted, disjoint, adjacent
-    intervals of the same mode merged): the vasodilator windows and the primed period
-    ``[t_primed, inf)``; where both apply the mode is "primed+vasodilated"."""
-    bounds = sorted({t for w in vaso_windows for t in w} | ({t_primed} if t_primed is not None else set()))
+    intervals of the same mode merged): the vasodilator windows, the primed period
+    ``[t_primed, inf)`` and the disease-course intervals ``segments`` (``(t0, t1, ...)``, the
+    k-th one flagged "course{k}"); where several apply their flags combine ("primed+vasodilated")."""
+    bounds = sorted({t for w in vaso_windows for t in w} | ({t_primed} if t_primed is not None else set())
+                    | {t for a, b, *_ in segments for t in (a, b)})
     out: list[tuple[float, float, str]] = []
     for k, t0 in enumerate(bounds):
         t1 = bounds[k + 1] if k + 1 < len(bounds) else float("inf")
@@ -221,6 +238,7 @@ def mode_schedule(vaso_windows: list[tuple[float, float]], t_primed: float | Non
             flags.add("vasodilated")
         if t_primed is not None and t0 >= t_primed:
             flags.add("primed")
+        flags.update(f"{COURSE}{j}" for j, (a, b, *_) in enumerate(segments, 1) if a <= t0 < b)
         mode = mode_name(flags)
         if mode == "base" or t1 <= t0:
             continue

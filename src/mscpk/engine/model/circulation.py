@@ -6,16 +6,17 @@ vasculature cells leave with the blood at ``k_out = Q_out / V_vasc`` [1/h] and a
 ``k_arr = k_out * E / (1 - E)``, so that a fraction ``E`` of the cells entering is arrested on
 one pass (competing first-order exits). ``E = 1 - (1 - E_mech)(1 - E_adh)(1 - E_home)``:
 mechanical sieve (entrapment.py), baseline adhesive arrest (VLA-4 share), homing arrest at
-injured sites (homing.py), times ``1 - shunt`` (arteriovenous anastomoses let a small fraction
+injured sites (homing.py; an inflamed lung retains more this way), times ``1 - shunt`` (arteriovenous anastomoses let a small fraction
 of the flow bypass the capillaries; in the lung a species value, widened by a vasodilator). Arrested cells are released back into the organ's
-vasculature. The embolic capacity of a bed [cells] scales with ``(d_ref / d)**3``: a larger
+vasculature. An unreperfused infarct receives less arterial flow (:func:`perfusion_loss`);
+the arterial pool's other exits then carry the rest. The embolic capacity of a bed [cells] scales with ``(d_ref / d)**3``: a larger
 cell lodges in a larger upstream vessel whose territory grows with the cube of its diameter
 (Murray's law), so large cells occlude more tissue per cell (C6).
 """
 
 from __future__ import annotations
 
-from mscpk.engine.model.context import BuildContext, emit, tr, vmax, vmin
+from mscpk.engine.model.context import BuildContext, emit, tr, vexp, vmax, vmin
 from mscpk.engine.model.entrapment import first_pass_extraction
 from mscpk.engine.model.homing import homing_signal, product_levels
 from mscpk.engine.network import Capacity, Transition
@@ -52,6 +53,18 @@ def organ_extraction(ctx: BuildContext, organ: str, dilation: float | None = Non
             "total": vmin(total, ctx.p("Maximum first-pass extraction [-]"))}
 
 
+def perfusion_loss(ctx: BuildContext, organ: str) -> float:
+    """Fraction [-] of ``organ``'s arterial flow lost to an injury (an unreperfused infarct's
+    no-flow zone): ``1 - exp(-k s)``, ``k`` the ``perfusion_loss`` of the injury's course
+    (data/injury_course.toml; 0 without a course), ``s`` its severity as given (not its
+    chemokine level: the zone stays unperfused after the signal resolves), from its onset on."""
+    inj = ctx.injury(organ, course=False)
+    course = inj.time_course() if inj is not None else None
+    if course is None or course.perfusion_loss == 0 or not ctx.started(organ):
+        return 0.0
+    return 1.0 - vexp(-course.perfusion_loss * inj.severity)
+
+
 def vascular_volumes(ctx: BuildContext) -> tuple[float, float, dict[str, float]]:
     """Venous and arterial pool volumes [L] and each organ's vascular volume [L]."""
     sp = ctx.species
@@ -82,7 +95,7 @@ def circulation(ctx: BuildContext, dilation: float | None = None) -> list[Transi
             out.append(tr(ctx, ("blood", "venous"), ("lung", "vascular"), q / v_ven, "venous return to lung"))
             q_out, downstream = q, ("blood", "arterial")
         else:
-            q_in = organ.flow_fraction * q
+            q_in = organ.flow_fraction * q * (1.0 - perfusion_loss(ctx, o))
             out.append(tr(ctx, ("blood", "arterial"), (o, "vascular"), q_in / v_art, f"arterial flow to {o}"))
             q_out = q_in + portal_in[o]
             downstream = (organ.drains_to, "vascular") if organ.drains_to else ("blood", "venous")

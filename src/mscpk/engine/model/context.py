@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mscpk.inputs.course import Segment
 from mscpk.inputs.parameters import ParameterSet
 from mscpk.inputs.physiology import Species
 from mscpk.inputs.scenario import Scenario
@@ -24,6 +25,19 @@ class BuildContext:
     #: True while the transitions of a primed mode are built (adaptive immune priming:
     #: :func:`mscpk.engine.model.fate.immune_hazard` multiplies the immune hazard by the factor).
     primed: bool = False
+    #: The disease-course interval of the mode being built (:class:`mscpk.inputs.course.Segment`:
+    #: each injured site's level, the sites whose onset has passed); a site not in it (an
+    #: injury without a course) is at its full severity from time 0. None: no course.
+    course: Segment | None = None
+
+    def course_key(self) -> tuple:
+        """What of the course the submodels read (the build memo's key)."""
+        return () if self.course is None else (tuple(self.course.levels.items()), self.course.started)
+
+    def started(self, site: str) -> bool:
+        """Whether the injury at ``site`` has begun (its onset passed) in this mode."""
+        c = self.course
+        return c is None or site not in c.levels or site in c.started
 
     def p(self, name: str) -> float:
         return self.params[name]
@@ -44,10 +58,18 @@ class BuildContext:
     def organs(self) -> tuple[str, ...]:
         return self.species.organ_names()
 
-    def injury(self, site: str):
+    def injury(self, site: str, course: bool = True):
+        """The injury at ``site`` (None if none) at its disease-course level in this mode: severity
+        and chemokine excess over 1 times the level (``course=False``: as the scenario gives it)."""
         for inj in self.scenario.subject.injury:
             if inj.site == site:
-                return inj
+                if not course:
+                    return inj
+                level = 1.0 if self.course is None else self.course.levels.get(site, 1.0)
+                if level == 1.0:
+                    return inj
+                return inj.model_copy(update={"severity": inj.severity * level, "chemokines": {
+                    k: 1.0 + (v - 1.0) * level for k, v in inj.chemokines.items()}})
         return None
 
 

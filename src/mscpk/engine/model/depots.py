@@ -6,12 +6,15 @@ the others feed a depot with its own behaviour:
 
 * ``peritoneum`` (ip): free cells aggregate with macrophages within minutes, aggregates
   attach to omentum/mesentery within a day (C10, Bazhanov 2016); a trickle drains through
-  lymph to venous blood; an injured peritoneal organ (gut, liver, spleen) recruits cells.
+  lymph; an injured peritoneal organ (gut, liver, spleen) recruits cells.
 * ``joint`` (intra_articular): free cells in synovial fluid attach to synovium/cartilage or
-  leave through lymph/veins; attached cells persist for months (C8 Toupet 2013, C9 Li 2016);
+  leave through lymph; attached cells persist for months (C8 Toupet 2013, C9 Li 2016);
   an injured (inflamed) joint retains more.
 * ``csf`` (intrathecal): cells spread in CSF, attach to the leptomeninges, drain with CSF
-  outflow to venous blood; an injured brain/cord recruits cells.
+  outflow through lymph; an injured brain/cord recruits cells.
+
+Cells that drain from a depot reach venous blood through its lymphatics, with a delay
+(``engine/model/lymph.py``).
 * ``airway`` (intratracheal): cells in alveolar space engraft in lung or are cleared by
   mucociliary transport (eliminated).
 * a depot inside an organ (local, intramyocardial: state ``{organ}__depot``) and
@@ -24,18 +27,22 @@ the others feed a depot with its own behaviour:
 
 from __future__ import annotations
 
-from mscpk.engine.model.context import BuildContext, emit, tr, vmax, vmin, where_positive
+import numpy as np
+
+from mscpk.engine.model.context import BuildContext, emit, is_batch, tr, vexp, vmax, vmin, where_positive
 from mscpk.engine.model.fate import debris, immune_hazard
 from mscpk.engine.model.homing import homing_signal, product_levels
+from mscpk.engine.model.lymph import LYMPH, lymph_drainage
 from mscpk.engine.network import Input, Transition
 from mscpk.inputs.routes import depots_used, route
 
 #: The states of each depot (its live states, then its dead material).
-DEPOT_KINDS = {"peritoneum": ("free", "aggregated", "attached", "dead"),
-               "joint": ("free", "attached", "dead"), "csf": ("free", "attached", "dead"),
-               "airway": ("free", "dead"), "injection_site": ("free", "dead")}
-#: The states of a depot inside an organ: its cells (dead ones join the organ's dead material).
-ORGAN_DEPOT_KINDS = ("depot",)
+DEPOT_KINDS = {"peritoneum": ("free", "aggregated", "attached", LYMPH, "dead"),
+               "joint": ("free", "attached", LYMPH, "dead"), "csf": ("free", "attached", LYMPH, "dead"),
+               "airway": ("free", "dead"), "injection_site": ("free", LYMPH, "dead")}
+#: The states of a depot inside an organ: its cells and those in its draining lymphatics
+#: (dead ones join the organ's dead material).
+ORGAN_DEPOT_KINDS = ("depot", LYMPH)
 PERITONEAL_ORGANS = ("gut", "liver", "spleen")
 
 
@@ -55,6 +62,31 @@ def ibmir_kill_fraction(ctx: BuildContext):
     extra = vmax(0.0, ctx.scenario.product.passage - ctx.p("Reference passage [passage]"))
     tissue = ctx.p(f"IBMIR factor, {ctx.scenario.product.source} source [-]")
     return vmin(base * tissue * (1.0 + per * extra), 1.0)
+
+
+#: The parameter of :func:`crowding_survival`.
+CROWDING_SCALE = "Local injection crowding scale [cells]"
+
+
+def amount_shapes_inputs(dose, params) -> bool:
+    """Whether the amount of ``dose`` changes where its cells go (a crowded injection into an
+    organ: :func:`crowding_survival`), so a network built for another amount cannot be reused."""
+    return route(dose.route).in_organ and bool(np.isfinite(params[CROWDING_SCALE]))
+
+
+def crowding_survival(ctx: BuildContext, dose, kept) -> float:
+    """Fraction [-] of the cells an injection into an organ leaves in the tissue that survive
+    their crowding: ``exp(-n / n_c)``, ``n`` the live cells kept per injection (the dose's
+    share ``kept`` split over ``dose.injections`` sites), ``n_c`` = "Local injection crowding
+    scale [cells]" (inf: no crowding). A deposit's early hypoxic death grows with its own O2
+    demand, so survivors ``n exp(-n / n_c)`` peak at ``n = n_c`` and fall beyond (Ricker's
+    overcompensating density dependence): a high dose in few injections leaves fewer live cells."""
+    n_c = ctx.p(CROWDING_SCALE)
+    if is_batch(n_c):
+        raise ValueError(f"{CROWDING_SCALE} sets where the cells of a dose go and must be one number "
+                         "(not per-subject values)")
+    n = _dose_cells(ctx, dose) * kept / dose.injections
+    return vexp(-n / n_c)
 
 
 def dose_inputs(ctx: BuildContext) -> list[Input]:
@@ -90,13 +122,18 @@ def dose_inputs(ctx: BuildContext) -> list[Input]:
             leak_name, spill_name = r.injection_losses(dose.site)
             leak = ctx.p(leak_name) if leak_name else 0.0
             spill = ctx.p(spill_name) if spill_name else 0.0
-            targets[ctx.s(depot, "depot" if r.in_organ else "free")] = viab * vmax(0.0, 1 - leak - spill)
+            kept = viab * vmax(0.0, 1 - leak - spill)
+            alive = kept * crowding_survival(ctx, dose, kept) if r.in_organ else kept
+            targets[ctx.s(depot, "depot" if r.in_organ else "free")] = alive
+            if r.in_organ and emit(kept - alive):  # crowded deposits: dead at once, the organ's dead material
+                targets[ctx.s(depot, "dead")] = kept - alive
             if emit(spill):  # lost out of the tissue at once (needle-track reflux, surface spill)
                 targets[ctx.s("eliminated", "degraded")] = viab * vmin(spill, 1 - leak)
             if emit(leak):
                 targets[ctx.s("blood", "venous")] = viab * leak * (1 - ibmir)
                 dead_in_blood(viab * leak * ibmir, "lung")
-            targets[ctx.s(depot, "dead")] = 1 - viab
+            name = ctx.s(depot, "dead")
+            targets[name] = targets.get(name, 0.0) + 1 - viab
         targets = {k: v for k, v in targets.items() if emit(v)}
         out.append(Input(dose.time_h, dose.infusion_min / 60.0, _dose_cells(ctx, dose), targets))
     return out
@@ -114,8 +151,9 @@ def depots(ctx: BuildContext) -> list[Transition]:
         out += [
             tr(ctx, ("peritoneum", "free"), ("peritoneum", "aggregated"),
                ctx.rate_from_half_life("Peritoneal aggregation half-life [h]"), "aggregation with macrophages"),
-            tr(ctx, ("peritoneum", "free"), ("blood", "venous"),
-               ctx.rate_from_half_life("Peritoneal lymphatic drainage half-life [h]"), "lymphatic drainage"),
+            *lymph_drainage(ctx, ("peritoneum", "free"), ("peritoneum", "dead"),
+                            ctx.rate_from_half_life("Peritoneal lymphatic drainage half-life [h]"), h_free,
+                            "lymphatic drainage"),
             tr(ctx, ("peritoneum", "free"), ("peritoneum", "dead"), h_free, "death of free cells"),
             tr(ctx, ("peritoneum", "aggregated"), ("peritoneum", "attached"),
                ctx.rate_from_half_life("Peritoneal attachment half-life [h]"), "attachment to omentum/mesentery"),
@@ -137,8 +175,8 @@ def depots(ctx: BuildContext) -> list[Transition]:
         out += [
             tr(ctx, ("joint", "free"), ("joint", "attached"),
                boost * ctx.rate_from_half_life("Joint attachment half-life [h]"), "attachment in joint"),
-            tr(ctx, ("joint", "free"), ("blood", "venous"),
-               ctx.rate_from_half_life("Joint efflux half-life [h]"), "efflux from joint"),
+            *lymph_drainage(ctx, ("joint", "free"), ("joint", "dead"),
+                            ctx.rate_from_half_life("Joint efflux half-life [h]"), h_free, "efflux from joint"),
             tr(ctx, ("joint", "free"), ("joint", "dead"), h_free, "death of free cells"),
             tr(ctx, ("joint", "attached"), ("joint", "dead"),
                ctx.rate_from_half_life("Joint attached cell death half-life [h]") + h_imm, "death of attached cells"),
@@ -147,8 +185,8 @@ def depots(ctx: BuildContext) -> list[Transition]:
         out += [
             tr(ctx, ("csf", "free"), ("csf", "attached"),
                ctx.rate_from_half_life("CSF attachment half-life [h]"), "attachment to leptomeninges"),
-            tr(ctx, ("csf", "free"), ("blood", "venous"),
-               ctx.rate_from_half_life("CSF outflow clearance half-life [h]"), "CSF outflow"),
+            *lymph_drainage(ctx, ("csf", "free"), ("csf", "dead"),
+                            ctx.rate_from_half_life("CSF outflow clearance half-life [h]"), h_free, "CSF outflow"),
             tr(ctx, ("csf", "free"), ("csf", "dead"), h_free, "death of free cells"),
             tr(ctx, ("csf", "attached"), ("csf", "dead"), h_eng, "death of attached cells"),
         ]
@@ -175,8 +213,8 @@ def depots(ctx: BuildContext) -> list[Transition]:
         out += [
             tr(ctx, state, (target, "engrafted"),
                ctx.rate_from_half_life("Injection site engraftment half-life [h]"), f"engraftment in {target}"),
-            tr(ctx, state, ("blood", "venous"),
-               ctx.rate_from_half_life("Injection site slow leak half-life [h]"), "slow leak to venous blood"),
+            *lymph_drainage(ctx, state, dead, ctx.rate_from_half_life("Injection site slow leak half-life [h]"),
+                            h_free, "slow leak through lymph"),
             tr(ctx, state, dead, h_free, "death of free cells"),
         ]
     out += debris(ctx, sorted(used & set(DEPOT_KINDS)))  # an organ's debris is the organ's own

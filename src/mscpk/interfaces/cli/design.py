@@ -20,8 +20,10 @@ def optimize_command(
     history: Annotated[Optional[Path], typer.Option("--history", help="every evaluated design (.csv or .parquet)")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Pareto figure (.png, .pdf, .svg): objective vs the first constraint's metric")] = None,
     seed: Annotated[int, typer.Option("--seed", help="seed of the Latin-hypercube stage")] = 0,
+    embolic_limits: Annotated[bool, typer.Option("--embolic-limits/--no-embolic-limits", help="constrain every capillary bed's peak occlusion to its embolic limit (data/embolic.toml; on by default; a bed given in --constraint keeps that bound)")] = True,
 ) -> None:
-    """The best design for a metric within the --vary ranges under the constraints."""
+    """The best design for a metric within the --vary ranges under the constraints (and the
+    per-bed embolic limits, unless --no-embolic-limits)."""
     from mscpk.analysis.design import optimize
     from mscpk.inputs.load import load_scenario
     from mscpk.utils import save_table, write_all_or_nothing
@@ -31,7 +33,7 @@ def optimize_command(
         check_out(history, (".csv", ".parquet"))
     if plot is not None:
         check_out(plot, PLOT_SUFFIXES)
-    res = optimize(load_scenario(scenario), maximize, vary, constraint or [], seed=seed)
+    res = optimize(load_scenario(scenario), maximize, vary, constraint or [], seed=seed, embolic=embolic_limits)
     items = [(out, lambda p: Path(p).write_text(res.to_json() + "\n", encoding="utf-8"))]
     if history is not None:
         items.append((history, lambda p: save_table(res.history, p, history.suffix)))
@@ -41,6 +43,13 @@ def optimize_command(
         items.append((plot, lambda p: plot_pareto(res, p, plot.suffix)))
     write_all_or_nothing(items)
     typer.echo(res.to_json())
+    if res.embolic_limits:
+        applied = ", ".join(f"{m.split(':')[0]} <= {100 * v['limit']:.3g} %"
+                            + (f" ({v['bed']}'s)" if v["bed"] != m.split(":")[0] else "")
+                            for m, v in res.embolic_limits.items())
+        typer.echo(f"embolic limits applied (peak occlusion, data/embolic.toml; --no-embolic-limits to drop): {applied}")
+    else:
+        typer.echo("embolic limits: none applied" + ("" if embolic_limits else " (--no-embolic-limits)"))
     state = "feasible" if res.feasible else "NOT feasible (the least violating design is shown)"
     typer.echo(f"wrote {', '.join(str(p) for p, _ in items)}: {res.evaluations} designs evaluated; best {state}")
 

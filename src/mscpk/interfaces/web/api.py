@@ -21,7 +21,7 @@ from mscpk.store import RunInfo, User
 router = APIRouter(prefix="/api", tags=["api"])
 
 #: Run kinds that take a scenario and may be submitted through the API.
-SCENARIO_KINDS = ("simulate", "scan", "population", "sensitivity", "detection")
+SCENARIO_KINDS = ("simulate", "scan", "population", "sensitivity", "detection", "report")
 #: Download formats of a stored table.
 TABLE_FORMATS = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet",
                  "json": "application/json"}
@@ -42,7 +42,7 @@ class SimulationIn(BaseModel):
 
 
 class RunIn(SimulationIn):
-    kind: Literal["simulate", "scan", "population", "sensitivity", "detection"]
+    kind: Literal["simulate", "scan", "population", "sensitivity", "detection", "report"]
     inputs: dict[str, Any] = Field(default_factory=dict, description="options of the kind (docs/web.md)")
 
 

@@ -35,6 +35,7 @@ from mscpk.inputs.studydata import read_study
 from mscpk.interfaces.plots.fit import plot_fit
 from mscpk.interfaces.plots.qualification import qualification_html
 from mscpk.interfaces.plots.result import result_figure, save_figure
+from mscpk.interfaces.report import report
 from mscpk.store import RunInfo, Store, open_store
 
 log = logging.getLogger("mscpk.web")
@@ -189,11 +190,28 @@ def run_qualify(job: Job) -> Output:
                   files={"report.html": page.encode("utf-8"), "summary.txt": "\n".join(q.lines()).encode("utf-8")})
 
 
+def run_report(job: Job) -> Output:
+    """The druggability report (``mscpk report``) of the scenario, with the NCA of the study
+    of ``data_run`` and the fit of ``fit_run`` (a fit run of the same user) when given."""
+    data = job.study() if job.inputs.get("data_run") is not None else None
+    fit_run = job.inputs.get("fit_run")
+    with tempfile.TemporaryDirectory() as tmp:
+        fit_json = None
+        if fit_run is not None:
+            source = job.store.run(fit_run, user_id=job.info.user_id)
+            if source is None or source.kind != "fit" or source.status != "done":
+                raise ScenarioError(f"fit_run: {fit_run!r} is not one of your finished fits")
+            fit_json = Path(tmp) / "fit.json"
+            fit_json.write_bytes(job.store.file(source.id, "fit.json", user_id=job.info.user_id))
+        page = report(job.scenario(), data=data, fit=fit_json).html()
+    return Output(files={"report.html": page.encode("utf-8")})
+
+
 #: The job of each run kind the workers claim.
 RUNNERS: dict[str, Callable[[Job], Output]] = {
     "simulate": run_simulate, "scan": run_scan, "population": run_population,
     "sensitivity": run_sensitivity, "detection": run_detection, "nca": run_nca, "fit": run_fit,
-    "qualify": run_qualify,
+    "qualify": run_qualify, "report": run_report,
 }
 
 
@@ -203,7 +221,7 @@ INPUTS: dict[str, dict[str, type]] = {
     "population": {"n": int, "seed": int, "metrics": list},
     "sensitivity": {"method": str, "n": int, "metrics": list}, "detection": {},
     "nca": {"data_run": int, "sparse": str}, "fit": {"data_run": int, "estimate": str},
-    "qualify": {"studies": list},
+    "qualify": {"studies": list}, "report": {"data_run": int, "fit_run": int},
 }
 
 

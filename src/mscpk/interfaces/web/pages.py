@@ -233,6 +233,17 @@ def run_fit(request: Request, run_id: int, user: PageUser, csrf: Csrf,
     return redirect(f"/runs/{new}")
 
 
+@router.post("/runs/{run_id}/report")
+def run_report(request: Request, run_id: int, user: PageUser, csrf: Csrf) -> Response:
+    """The report of a run's scenario; of a fit: with its study data (NCA) and the fit."""
+    check_csrf(request, csrf)
+    info = visible_run(request, run_id, user)
+    text = request.app.state.store.scenario_toml(info.id, user_id=user.id) or ""
+    inputs = {"data_run": info.inputs["data_run"], "fit_run": info.id} if info.kind == "fit" else {}
+    new = submit(request, "report", text, user, inputs)
+    return redirect(f"/runs/{new}")
+
+
 @router.get("/qualification")
 def qualification_page(request: Request, user: PageUser) -> Response:
     runs = request.app.state.store.runs(user_id=user.id, kind="qualify", limit=20)

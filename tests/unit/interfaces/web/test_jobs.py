@@ -4,6 +4,7 @@ clean messages on a failed run."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,18 @@ def test_fit_from_an_uploaded_study(alice, csrf, drain):
     result = json.loads(alice.get(f"/api/runs/{fit_id}/files/fit.json").content)
     p = result["parameters"][name]
     assert p["ci_low"] < p["estimate"] < p["ci_high"] and p["unit"] == "h"
-    assert "Fit diagnostics" in alice.get(f"/runs/{fit_id}").text
+    fit_page = alice.get(f"/runs/{fit_id}").text
+    assert "Fit diagnostics" in fit_page
+    # the report of this fit: scenario, the study's NCA and the fit, one self-contained page
+    r = alice.post(f"/runs/{fit_id}/report", data={"csrf_token": csrf(fit_page)}, follow_redirects=False)
+    report_id = int(r.headers["location"].rsplit("/", 1)[1])
+    drain()
+    assert alice.get(f"/api/runs/{report_id}").json()["status"] == "done"
+    page = alice.get(f"/api/runs/{report_id}/files/report.html").text
+    sections = re.findall(r'<section id="([a-z_]+)"', page)
+    assert "nca" in sections and "fit" in sections and name in page
+    assert "http://" not in page and "https://" not in page  # self-contained
+    assert 'id="download-report"' in alice.get(f"/runs/{report_id}").text
 
 
 @pytest.mark.slow

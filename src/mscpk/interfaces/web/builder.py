@@ -20,7 +20,7 @@ import tomli_w
 from mscpk.errors import MscpkError
 from mscpk.inputs.physiology import available_species
 from mscpk.inputs.routes import route_names
-from mscpk.inputs.scenario import Dose, Injury, Product, Subject
+from mscpk.inputs.scenario import Product, Subject
 from mscpk.interfaces.web.jobs import scenario_from_text
 
 #: Rows of injuries and doses the form offers beyond those of the scenario.

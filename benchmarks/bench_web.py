@@ -9,7 +9,9 @@ simulations of examples/iv_mouse.toml through ``POST /api/simulations`` and poll
 /api/simulations/{id}`` until every one is done or failed, then fetches each result.csv.
 Reported: ``simulations``, ``done``, ``failed``, ``lost`` (submitted but never finished
 before the deadline), ``requests``, ``p50_ms``/``p95_ms``/``max_ms`` of every API request
-(token, submit, poll, result), ``wall_s`` and ``simulations_per_s``.
+(token, submit, poll, result), the same percentiles per kind of request (``token_p50_ms``,
+``submit_...``, ``status_...``, ``result_...``: the 430 kB result.csv), ``wall_s`` and
+``simulations_per_s``.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def load(base: str, names: list[str], password: str, per_user: int, deadline_s: 
     import httpx
 
     toml = EXAMPLE.read_text(encoding="utf-8")
-    latencies: list[float] = []
+    latencies: list[tuple[str, float]] = []
     outcome: dict[str, int] = {"done": 0, "failed": 0, "lost": 0, "csv_ok": 0}
     lock = threading.Lock()
     stop_at = time.monotonic() + deadline_s
@@ -91,8 +93,10 @@ def load(base: str, names: list[str], password: str, per_user: int, deadline_s: 
     def timed(client, method, url, **kw):
         t0 = time.perf_counter()
         r = client.request(method, url, **kw)
+        what = ("token" if url.endswith("/token") else "submit" if method == "POST"
+                else "result" if url.endswith(".csv") else "status")
         with lock:
-            latencies.append(time.perf_counter() - t0)
+            latencies.append((what, time.perf_counter() - t0))
         return r
 
     def user(name: str) -> None:
@@ -126,11 +130,16 @@ def load(base: str, names: list[str], password: str, per_user: int, deadline_s: 
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    ms = np.array(latencies) * 1000.0
+    ms = np.array([t for _, t in latencies]) * 1000.0
     n = len(names) * per_user
+    per = {}
+    for what in ("token", "submit", "status", "result"):
+        x = np.array([t for w, t in latencies if w == what]) * 1000.0
+        if len(x):
+            per[f"{what}_p50_ms"], per[f"{what}_p95_ms"] = (round(float(np.percentile(x, q)), 1) for q in (50, 95))
     return {"users": len(names), "simulations": n, **outcome, "requests": len(ms),
             "p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1),
-            "max_ms": round(float(ms.max()), 1), "wall_s": round(wall, 1),
+            "max_ms": round(float(ms.max()), 1), **per, "wall_s": round(wall, 1),
             "simulations_per_s": round(n / wall, 2)}
 
 

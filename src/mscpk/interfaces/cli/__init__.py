@@ -5,7 +5,7 @@ exit with status 2; no traceback and no partial output file. The command modules
 analysis layer inside each command, so that ``mscpk --help`` starts without pandas or scipy.
 """
 
-from mscpk.interfaces.cli import analysis, commands, db, design, detection, population, qualify, report
+from mscpk.interfaces.cli import analysis, commands, db, design, detection, population, qualify, report, serve
 from mscpk.interfaces.cli.app import app, export_app
 from mscpk.interfaces.cli.common import handle_sigterm
 
@@ -23,6 +23,7 @@ app.command("translate")(design.translate_command)
 app.command("effect")(design.effect_command)
 app.command("report")(report.report_command)
 app.add_typer(db.db_app, name="db")
+app.command("serve")(serve.serve_command)
 
 
 def main() -> None:

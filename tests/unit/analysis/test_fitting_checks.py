@@ -10,7 +10,6 @@ import math
 from functools import lru_cache
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 

@@ -18,7 +18,7 @@ import pytest
 import mscpk
 from helpers import make
 from mscpk.engine.batch import ArrayParameters, check_samples, simulate_batch
-from mscpk.errors import ParameterError, SolverError
+from mscpk.errors import ParameterError
 from mscpk.engine.model.build import build_network
 from mscpk.inputs.resolve import scenario_parameters, scenario_species
 from mscpk.engine.result import CELL_QUANTITIES

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import pandas as pd
-
 from mscpk.errors import DataError
 from mscpk.inputs.scenario import MAX_TIME_H
 from mscpk.inputs.studydata.cells import NOT_A_NUMBER, blank, number, show, site_name, text

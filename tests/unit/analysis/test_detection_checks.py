@@ -15,6 +15,7 @@ import pytest
 
 from mscpk.analysis.detection import (design_study, detection_windows, label_kinetics, observe,
                                       simulate_study)
+from mscpk.analysis.detection.context import make_context
 from mscpk.errors import DetectionError
 from mscpk.inputs.detection import DetectionParameterError, apply_detection_overrides
 from mscpk.inputs.load import scenario_from_dict
@@ -90,8 +91,12 @@ def test_design_study_says_what_the_signal_is():
     t = float(re.search(r"\(at ([\d.]+) h:", plan.caveat).group(1))
     lk = label_kinetics(sc)
     i = int(np.argmin(np.abs(lk.times_h - t)))
-    live = lk.by_site(decay_correct=False, parts=("live",))["lung"][i]
-    total = lk.by_site(decay_correct=False)["lung"][i]
+    # the lung's image region: the lung's label (cells in its vessels included) and its share
+    # of the free label in blood
+    live = lk.by_site(decay_correct=False, parts=("live",), regions=True)["lung"][i]
+    free = lk.by_site(decay_correct=False, parts=("unbound",))["blood"][i]
+    share = make_context(sc).region_blood_shares()["lung"]
+    total = lk.by_site(decay_correct=False, regions=True)["lung"][i] + share * free
     assert _shares(plan.caveat)["live cells"] == pytest.approx(100 * live / total, abs=0.5)
     # qPCR where the live cells never arrive: not homing, and it says so
     inj = scenario_from_dict({"name": "inj", "subject": {"species": "mouse", "immune": "immunodeficient",
@@ -208,3 +213,24 @@ def test_study_design_numbers_must_be_finite(call, words):
     # were a crash (OverflowError from an infinite group size), one True animal, or NaN data
     with pytest.raises(DetectionError, match=words):
         call()
+
+
+def test_spect_region_holds_the_label_in_the_organ_blood():
+    # an organ's image region holds the organ's tissue label, the cells in its vessels and its
+    # share of the free label in blood (residual blood x organ volume / blood volume); the
+    # whole-body region still holds all the label in the body
+    sc = scenario(label="99mTc-HMPAO", end=4.0, times=[0.0, 1.0, 2.0, 4.0])
+    obs = observe(sc, "spect").set_index(["time_h", "site"])["expected"]
+    lk = label_kinetics(sc)
+    share = make_context(sc).region_blood_shares()
+    i = int(np.flatnonzero(lk.times_h == 2.0)[0])
+    given = 100.0 / float(lk.administered[i])
+    free = lk.by_site(parts=("unbound",))["blood"][i]
+    assert free * given > 1.0  # a few % ID circulate free at 2 h
+    for organ in ("lung", "liver", "brain"):
+        region = lk.by_site(regions=True)[organ][i] + share[organ] * free
+        assert obs[(2.0, organ)] == pytest.approx(region * given, rel=1e-9)
+    assert obs[(2.0, "brain")] > lk.by_site()["brain"][i] * given  # blood adds to the brain region
+    body = sum(v[i] for v in lk.by_site().values())
+    assert obs[(2.0, "whole_body")] == pytest.approx(body * given, rel=1e-9)
+    assert 0.0 < sum(share.values()) < 1.0

@@ -116,6 +116,15 @@ class Context:
             d = float(np.mean([o.depth_mm for o in sp.organs.values()]))
         return math.exp(-mu * d)
 
+    def region_blood_shares(self) -> dict[str, float]:
+        """Organ -> share of the blood volume inside it (residual blood fraction x organ volume /
+        blood volume; species tables, Brown 1997 Table 30): the share of freely circulating
+        label an image region or an unperfused organ counted ex vivo holds."""
+        sp = self.species
+        vol = {o: org.residual_blood_fraction * org.volume_L for o, org in sp.organs.items()}
+        total = max(sp.blood_volume_L, sum(vol.values()))
+        return {o: v / total for o, v in vol.items()}
+
     def sampled_fraction(self, m: MethodInfo, site: str) -> float:
         """Fraction [-] of ``site`` that method ``m`` analyses (1 for in vivo imaging)."""
         s = m.sample

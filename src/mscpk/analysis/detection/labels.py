@@ -218,30 +218,35 @@ class LabelKinetics:
             return self.group_states.sum(axis=0)
         return np.einsum("gtk,gt->tk", self.group_states, self.decay_factors())
 
-    def _weights(self, parts: Sequence[str]) -> dict[str, np.ndarray]:
-        """Site -> 0/1 weights over the label states of ``parts`` (circulating: ``blood``)."""
+    def _weights(self, parts: Sequence[str], regions: bool = False) -> dict[str, np.ndarray]:
+        """Site -> 0/1 weights over the label states of ``parts`` (circulating: ``blood``;
+        ``regions``: cells in an organ's vasculature count in that organ)."""
         out: dict[str, np.ndarray] = {}
         for k, name in enumerate(self.state_names):
             site, kind = split_state(name)
             base = kind[len("label_"):]
             if _PART_OF_KIND.get(base) in parts:
-                site = "blood" if base in CIRCULATING_KINDS else site
+                if base in CIRCULATING_KINDS and not (regions and base == "vascular"):
+                    site = "blood"
                 out.setdefault(site, np.zeros(len(self.state_names)))[k] = 1.0
         return out
 
-    def by_site(self, decay_correct: bool = True, parts: Sequence[str] = LABEL_PARTS) -> dict[str, np.ndarray]:
+    def by_site(self, decay_correct: bool = True, parts: Sequence[str] = LABEL_PARTS,
+                regions: bool = False) -> dict[str, np.ndarray]:
         """Label units [cell equivalents of label] per site over time, in the body.
 
         ``parts``: any of ``live`` (inside live cells), ``dead`` (in dead material), ``host``
         (held by macrophages / host tissue), ``unbound`` (free in plasma; site ``blood``).
-        Circulating cells count under ``blood`` (as in the result table). Every site of the
-        cell result is present (zeros where there is no label).
+        Circulating cells count under ``blood`` (as in the result table); with ``regions``
+        (an image region or an unperfused organ counted ex vivo) the cells in an organ's
+        vasculature count in that organ. Every site of the cell result is present (zeros
+        where there is no label).
         """
         for p in parts:
             if p not in LABEL_PARTS:
                 raise DetectionError(f"label part {p!r}; allowed: {', '.join(LABEL_PARTS)}")
         x = self.amounts(decay_correct)
-        w = self._weights(parts)
+        w = self._weights(parts, regions)
         out = {s: np.zeros(len(self.times_h)) for s in self.sites if s != "eliminated"}
         for site, vec in w.items():
             out[site] = out.get(site, 0.0) + x @ vec

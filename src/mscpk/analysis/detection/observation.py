@@ -158,13 +158,22 @@ def readout(ctx: Context, assay: str, *, decay_correct: bool = True,
                     out[:, j] += np.divide(live_label[s], ret[g], out=np.zeros(T), where=ret[g] > 0) * pos
         return out
 
-    def label_parts(decay: bool = True, parts: Sequence[str] = LABEL_PARTS) -> dict[str, np.ndarray]:
-        """Label units ``(T, S)`` per site in each of the label ``parts`` (decay-corrected or not)."""
+    def label_parts(decay: bool = True, parts: Sequence[str] = LABEL_PARTS,
+                    regions: bool = False) -> dict[str, np.ndarray]:
+        """Label units ``(T, S)`` per site in each of the label ``parts`` (decay-corrected or not;
+        ``regions``: an organ's region also holds the label in the organ's blood)."""
         kin = ctx.kinetics()
         out = {}
         for p in parts:
-            bs = kin.by_site(decay_correct=decay, parts=(p,))
+            bs = kin.by_site(decay_correct=decay, parts=(p,), regions=regions)
             out[p] = np.column_stack([bs.get(s, np.zeros(T)) for s in sites])
+        if regions and "unbound" in out and "blood" in sites:
+            share = ctx.region_blood_shares()
+            free, b = out["unbound"], sites.index("blood")
+            for j, s in enumerate(sites):
+                if s in share:
+                    free[:, j] += share[s] * free[:, b]
+            free[:, b] *= 1.0 - sum(share[s] for s in sites if s in share)
         return out
 
     if nucleic_acid not in NUCLEIC_ACIDS:
@@ -218,9 +227,9 @@ def readout(ctx: Context, assay: str, *, decay_correct: bool = True,
         if info.direct:
             if not info.radioactive:
                 raise DetectionError(f"label {info.name!r} is not radioactive")
-            parts = label_parts(decay=False)  # decayed activity in cell equivalents
+            parts = label_parts(decay=False, regions=True)  # decayed activity in cell equivalents
             act = sum(parts.values())
-            val = (sum(label_parts().values()) if decay_correct else act) * inv[:, None]
+            val = (sum(label_parts(regions=True).values()) if decay_correct else act) * inv[:, None]
             counts = act * info.specific_activity_Bq_per_cell * sens
             # unit per detected cell: site-specific when decay-corrected with several groups
             # (inf once the label has decayed below the smallest float: the limit is unreachable)
@@ -233,7 +242,8 @@ def readout(ctx: Context, assay: str, *, decay_correct: bool = True,
                     t0 = min(ctx.kinetics().group_times_h)
                     fallback = inv * (np.exp(info.decay_rate * np.maximum(t - t0, 0)) if decay_correct else 1.0)
                     conv = np.where(conv > 0, conv, fallback[:, None])
-            notes.append(f"{info.name}: activity of the label wherever it is (cells, debris, macrophages, blood)"
+            notes.append(f"{info.name}: activity of the label wherever it is (cells, debris, macrophages, blood); "
+                         "an organ's region includes the label in the organ's blood"
                          + ("; decay-corrected" if decay_correct else "; not decay-corrected"))
         else:  # reporter PET: probe injected before each scan, trapped by live reporter cells
             u = info.probe_uptake_per_cell

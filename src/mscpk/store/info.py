@@ -53,6 +53,8 @@ class RunInfo:
     mscpk_version: str
     inputs: dict = field(default_factory=dict)
     timings: dict | None = None
+    heartbeat_at: datetime | None = None
+    attempts: int = 0
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import contextlib
 import json
 import secrets
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
@@ -279,20 +279,61 @@ class Store(RunReader):
             return s.scalar(select(ScenarioRow.id).where(ScenarioRow.sha256 == digest))
 
     @guarded
-    def claim_run(self, kinds: list[str] | tuple[str, ...] | None = None) -> RunInfo | None:
+    def claim_run(self, kinds: list[str] | tuple[str, ...] | None = None, *,
+                  lease_s: float | None = None) -> RunInfo | None:
         """The oldest queued run (of ``kinds``), atomically marked running; None if none waits.
-        Safe with several worker processes: a run is handed to one of them only."""
+        Safe with several worker processes: a run is handed to one of them only.
+
+        First, in the same transaction, every running run whose worker's heartbeat is older
+        than ``lease_s`` (default: data/store.toml ``workers.lease``) is re-queued, or failed
+        once it was claimed ``workers.max_attempts`` times (docs/store.md, "Leases")."""
+        lease = self._lease(lease_s)
         self.check()
         with self._write() as s:
+            self._expire_leases(s, lease)
             q = select(RunRow).where(RunRow.status == "queued")
             if kinds is not None:
                 q = q.where(RunRow.kind.in_(list(kinds)))
             row = s.scalar(q.order_by(RunRow.id).limit(1).with_for_update(skip_locked=True))
             if row is None:
                 return None
-            row.status, row.started_at = "running", utcnow()
+            now = utcnow()
+            row.status, row.started_at, row.heartbeat_at = "running", now, now
+            row.attempts = int(row.attempts or 0) + 1
             s.flush()
             return self._info(s, row)
+
+    @staticmethod
+    def _lease(lease_s: float | None) -> float:
+        lease = settings()["workers"]["lease"] if lease_s is None else lease_s
+        if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease > 0:
+            raise StoreError(f"lease_s: {lease_s!r} is not allowed; give a number of seconds > 0")
+        return float(lease)
+
+    @staticmethod
+    def _expire_leases(s: Session, lease: float) -> None:
+        cutoff = utcnow() - timedelta(seconds=lease)
+        tries = int(settings()["workers"]["max_attempts"])
+        q = (select(RunRow).where(RunRow.status == "running", RunRow.heartbeat_at.is_not(None),
+                                  RunRow.heartbeat_at < cutoff).with_for_update(skip_locked=True))
+        for row in s.scalars(q):
+            if row.attempts >= tries:
+                row.status, row.finished_at = "failed", utcnow()
+                row.error = (f"its worker stopped (no heartbeat for {lease:g} s) {row.attempts} times; "
+                             f"not retried again; the server log may say why")
+            else:
+                row.status, row.heartbeat_at, row.progress = "queued", None, 0.0
+                row.message = f"re-queued: its worker stopped (no heartbeat for {lease:g} s)"
+
+    @guarded
+    def heartbeat(self, run_id: int) -> bool:
+        """Renew the lease of a running run (its worker is alive); False when the run is no
+        longer running (finished, failed, or re-queued after its lease expired)."""
+        self.check()
+        with self._write() as s:
+            n = s.execute(update(RunRow).where(RunRow.id == run_id, RunRow.status == "running")
+                          .values(heartbeat_at=utcnow())).rowcount
+        return bool(n)
 
     @guarded
     def set_progress(self, run_id: int, fraction: float, message: str | None = None) -> None:
@@ -300,8 +341,10 @@ class Store(RunReader):
         fraction = check_fraction(fraction)
         self.check()
         with self._write() as s:
-            self._open_run(s, run_id, "report progress")
-            s.execute(update(RunRow).where(RunRow.id == run_id).values(progress=fraction, message=message))
+            row = self._open_run(s, run_id, "report progress")
+            row.progress, row.message = fraction, message
+            if row.status == "running" and row.heartbeat_at is not None:
+                row.heartbeat_at = utcnow()  # progress is a sign of life too
 
     @guarded
     def finish_run(self, run_id: int, *, tables: dict | None = None, files: dict | None = None,

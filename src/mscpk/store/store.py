@@ -326,13 +326,16 @@ class Store(RunReader):
                 row.message = f"re-queued: its worker stopped (no heartbeat for {lease:g} s)"
 
     @guarded
-    def heartbeat(self, run_id: int) -> bool:
+    def heartbeat(self, run_id: int, attempt: int | None = None) -> bool:
         """Renew the lease of a running run (its worker is alive); False when the run is no
-        longer running (finished, failed, or re-queued after its lease expired)."""
+        longer running, or no longer in claim number ``attempt`` (re-queued after its lease
+        expired, perhaps claimed again by another worker)."""
         self.check()
+        q = update(RunRow).where(RunRow.id == run_id, RunRow.status == "running")
+        if attempt is not None:
+            q = q.where(RunRow.attempts == attempt)
         with self._write() as s:
-            n = s.execute(update(RunRow).where(RunRow.id == run_id, RunRow.status == "running")
-                          .values(heartbeat_at=utcnow())).rowcount
+            n = s.execute(q.values(heartbeat_at=utcnow())).rowcount
         return bool(n)
 
     @guarded
@@ -349,22 +352,24 @@ class Store(RunReader):
     @guarded
     def finish_run(self, run_id: int, *, tables: dict | None = None, files: dict | None = None,
                    params: pd.DataFrame | None = None, timings: dict | None = None,
-                   studies: list[StudyImport] | None = None) -> None:
-        """Store a run's results and mark it done, in one transaction."""
+                   studies: list[StudyImport] | None = None, attempt: int | None = None) -> None:
+        """Store a run's results and mark it done, in one transaction. With ``attempt`` (a
+        worker's claim number) only while the run is still in that claim."""
         blobs = encode_results(tables, files, params, studies)
         self.check()
         with self._write() as s:
-            row = self._open_run(s, run_id, "finish")
+            row = self._open_run(s, run_id, "finish", attempt)
             self._add_results(s, row, blobs)
             row.status, row.finished_at, row.progress = "done", utcnow(), 1.0
             row.timings = dict(timings) if timings is not None else row.timings
 
     @guarded
-    def fail_run(self, run_id: int, error: str) -> None:
-        """Mark a queued or running run failed with ``error`` (one line for the user)."""
+    def fail_run(self, run_id: int, error: str, attempt: int | None = None) -> None:
+        """Mark a queued or running run failed with ``error`` (one line for the user); with
+        ``attempt``, only while the run is still in that claim."""
         self.check()
         with self._write() as s:
-            row = self._open_run(s, run_id, "fail")
+            row = self._open_run(s, run_id, "fail", attempt)
             row.status, row.finished_at, row.error = "failed", utcnow(), str(error)
 
     @contextlib.contextmanager
@@ -394,12 +399,15 @@ class Store(RunReader):
             row.message = rec.message
             return row.id
 
-    def _open_run(self, s: Session, run_id: int, action: str) -> RunRow:
+    def _open_run(self, s: Session, run_id: int, action: str, attempt: int | None = None) -> RunRow:
         row = s.get(RunRow, run_id, with_for_update=True)
         if row is None:
             raise StoreError(f"run {run_id!r}: does not exist")
         if row.status not in ("queued", "running"):
             raise StoreError(f"run {run_id}: is {row.status}; only a queued or running run can {action}")
+        if attempt is not None and (row.status, row.attempts) != ("running", attempt):
+            raise StoreError(f"run {run_id}: its claim {attempt} expired (now {row.status}, claim {row.attempts}); "
+                             f"this worker cannot {action} it")
         return row
 
     @staticmethod

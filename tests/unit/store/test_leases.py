@@ -71,3 +71,17 @@ def test_a_requeued_run_refuses_the_old_workers_heartbeat(store):
 def test_a_lease_must_be_positive_seconds(store, bad):
     with pytest.raises(StoreError, match=r"lease_s: .* is not allowed; give a number of seconds > 0"):
         store.claim_run(lease_s=bad)
+
+
+def test_a_worker_whose_claim_expired_cannot_store_its_result(store):
+    rid = store.create_run("scan")
+    first = store.claim_run(lease_s=LEASE_S)
+    _expire()
+    second = store.claim_run(lease_s=LEASE_S)  # another worker took the run over
+    assert store.heartbeat(rid, first.attempts) is False and store.heartbeat(rid, second.attempts) is True
+    for act in (lambda: store.finish_run(rid, attempt=first.attempts),
+                lambda: store.fail_run(rid, "late", attempt=first.attempts)):
+        with pytest.raises(StoreError, match=r"run \d+: its claim 1 expired \(now running, claim 2\); this worker cannot"):
+            act()
+    store.finish_run(rid, attempt=second.attempts)
+    assert store.run(rid).status == "done"

@@ -58,6 +58,16 @@ class RunInfo:
 
 
 @dataclass(frozen=True)
+class ProjectInfo:
+    """A project: its runs are seen by its members (user names, the owner first)."""
+
+    id: int
+    name: str
+    owner_id: int
+    members: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class StudyInfo:
     """Study data imported by a run: the file's name and sha256, the rows accepted and excluded."""
 

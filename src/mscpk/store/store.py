@@ -33,7 +33,7 @@ from mscpk._version import __version__
 from mscpk.errors import StoreError
 from mscpk.store.connect import display_url, guarded, make_engine, parse_url, resolve_url, settings, sqlite_path
 from mscpk.store.export import export_run
-from mscpk.store.info import (RunInfo, StudyImport, User, check_fraction, check_kind, encode_results,
+from mscpk.store.info import (ProjectInfo, RunInfo, StudyImport, User, check_fraction, check_kind, encode_results,
                               scenario_names, sha256)
 from mscpk.store.migrate import current, head, upgrade as migrate_to
 from mscpk.store.models import (MemberRow, ProjectRow, RunFileRow, RunRow, RunTableRow, ScenarioRow,
@@ -191,6 +191,13 @@ class Store(RunReader):
         return User(row.id, row.name) if row else None
 
     @guarded
+    def user_named(self, name: str) -> User | None:
+        """The user with this name, else None."""
+        with self._read() as s:
+            row = s.scalar(select(UserRow).where(UserRow.name == name))
+        return User(row.id, row.name) if row else None
+
+    @guarded
     def secret(self) -> bytes:
         """The store's random secret (made by init), to sign cookies and tokens."""
         with self._read() as s:
@@ -226,6 +233,20 @@ class Store(RunReader):
             if s.get(MemberRow, (project_id, user_id)) is None:
                 s.add(MemberRow(project_id=project_id, user_id=user_id))
 
+    @guarded
+    def projects(self, user_id: int) -> list[ProjectInfo]:
+        """The projects ``user_id`` belongs to, oldest first, with their members' names."""
+        with self._read() as s:
+            mine = select(MemberRow.project_id).where(MemberRow.user_id == user_id)
+            rows = s.scalars(select(ProjectRow).where(ProjectRow.id.in_(mine)).order_by(ProjectRow.id)).all()
+            out = []
+            for p in rows:
+                names = s.execute(select(UserRow.id, UserRow.name).join(MemberRow, MemberRow.user_id == UserRow.id)
+                                  .where(MemberRow.project_id == p.id).order_by(UserRow.name)).all()
+                members = sorted(names, key=lambda r: (r.id != p.owner_id, r.name))
+                out.append(ProjectInfo(p.id, p.name, p.owner_id, tuple(r.name for r in members)))
+            return out
+
     # ---- runs: writing --------------------------------------------------------------------
 
     @guarded
@@ -249,6 +270,8 @@ class Store(RunReader):
             raise StoreError(f"project {project_id!r}: does not exist")
         if user_id is not None and s.get(UserRow, user_id) is None:
             raise StoreError(f"user {user_id!r}: does not exist")
+        if project_id is not None and user_id is not None and s.get(MemberRow, (project_id, user_id)) is None:
+            raise StoreError(f"project {project_id!r}: user {user_id!r} is not a member; only members add runs to it")
         now = utcnow()
         row = RunRow(kind=kind, status=status, inputs=dict(inputs or {}), mscpk_version=__version__,
                      user_id=user_id, project_id=project_id, created_at=now, progress=0.0,

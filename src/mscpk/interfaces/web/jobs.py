@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import multiprocessing
 import signal
 import tempfile
@@ -31,7 +32,7 @@ from mscpk.engine.simulate import simulate
 from mscpk.errors import DataError, MscpkError, MscpkWarning, ScenarioError, StoreError
 from mscpk.inputs.load import scenario_from_dict
 from mscpk.inputs.scenario import Scenario
-from mscpk.inputs.studies import load_study
+from mscpk.inputs.studies import load_study, study_ids
 from mscpk.inputs.studydata import read_study
 from mscpk.interfaces.plots.fit import plot_fit
 from mscpk.interfaces.plots.qualification import qualification_html
@@ -86,9 +87,10 @@ class Job:
     def scenario(self) -> Scenario:
         return scenario_from_text(self.store.scenario_toml(self.info.id))
 
-    def progress(self, fraction: float, message: str | None = None) -> None:
+    def progress(self, fraction: float, message: str | None = None, force: bool = False) -> None:
+        """Report progress, at most once per ``min_interval_s`` unless ``force`` (a new stage)."""
         now = time.monotonic()
-        if now - self._last >= self._min:
+        if force or now - self._last >= self._min:
             self._last = now
             self.store.set_progress(self.info.id, min(max(float(fraction), 0.0), 1.0), message)
 
@@ -131,7 +133,9 @@ def run_simulate(job: Job) -> Output:
 def run_scan(job: Job) -> Output:
     names = job.inputs.get("quantities") or ["live_cells", "dead_cells"]
     check_quantities(names, "quantities")
-    da = scan(job.scenario(), parse_vary(list(job.inputs.get("vary") or [])), quantities=names)
+    grid = parse_vary(list(job.inputs.get("vary") or []))
+    job.progress(0.0, f"simulating {math.prod(len(v) for v in grid.values())} grid points")  # scan() has no callback
+    da = scan(job.scenario(), grid, quantities=names)
     df = da.to_dataframe().reset_index().rename(columns={"cells": "value"})
     return Output(tables={"scan": df[df.groupby(["site", "quantity"])["value"].transform("count") > 0]})
 
@@ -148,6 +152,7 @@ def run_population(job: Job) -> Output:
 
 def run_sensitivity(job: Job) -> Output:
     metrics = job.inputs.get("metrics") or ["lung:cell_days"]
+    job.progress(0.0, f"evaluating the {job.inputs.get('method', 'morris')} sample")  # sensitivity() has no callback
     df = sensitivity(job.scenario(), metrics, method=job.inputs.get("method", "morris"),
                      n=int(job.inputs.get("n", 8)))
     return Output(tables={"indices": df})
@@ -167,7 +172,9 @@ def run_fit(job: Job) -> Output:
     names = [n.strip() for n in str(job.inputs.get("estimate", "")).split(",") if n.strip()]
     if not names:
         raise ScenarioError("estimate: give the names of the parameters to estimate, as `mscpk params` lists them")
+    job.progress(0.0, f"fitting {', '.join(names)}")  # fit() has no callback
     result = fit(job.scenario(), job.study(unit_options=FIT_UNIT_OPTIONS), names)
+    job.progress(0.9, "diagnostic figure", force=True)
     import pandas as pd
 
     params = pd.DataFrame([{"parameter": k, **{c: v.get(c) for c in ("estimate", "ci_low", "ci_high", "unit")}}
@@ -179,11 +186,14 @@ def run_fit(job: Job) -> Output:
 
 
 def run_qualify(job: Job) -> Output:
+    chosen = job.inputs.get("studies") or study_ids()
+    job.progress(0.0, f"simulating {len(chosen)} studies")  # qualify() has no callback
     q = qualify(job.inputs.get("studies") or None)
     curves: dict = {}
 
-    def curve(sid: str, site: str, unit: str):
+    def curve(sid: str, site: str, unit: str):  # the report page: one study's curves at a time
         if sid not in curves:
+            job.progress(0.5 + 0.5 * len(curves) / len(chosen), f"report page: study {len(curves) + 1} of {len(chosen)}")
             curves[sid] = study_curves(load_study(sid))
         return curves[sid](site, unit)
 

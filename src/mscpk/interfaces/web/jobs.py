@@ -193,7 +193,8 @@ def run_qualify(job: Job) -> Output:
 
     def curve(sid: str, site: str, unit: str):  # the report page: one study's curves at a time
         if sid not in curves:
-            job.progress(0.5 + 0.5 * len(curves) / len(chosen), f"report page: study {len(curves) + 1} of {len(chosen)}")
+            job.progress(0.5 + 0.5 * len(curves) / len(chosen), f"report page: study {len(curves) + 1} of {len(chosen)}",
+                         force=not curves)
             curves[sid] = study_curves(load_study(sid))
         return curves[sid](site, unit)
 

@@ -3,7 +3,7 @@
 Layer between ``analysis`` and ``interfaces``: the command line and the web app use it.
 """
 
-from mscpk.store.info import RunInfo, StudyImport, StudyInfo, User
+from mscpk.store.info import ProjectInfo, RunInfo, StudyImport, StudyInfo, User
 from mscpk.store.store import Store, open_store
 
-__all__ = ["open_store", "Store", "RunInfo", "User", "StudyInfo", "StudyImport"]
+__all__ = ["open_store", "Store", "RunInfo", "User", "ProjectInfo", "StudyInfo", "StudyImport"]

@@ -53,6 +53,18 @@ class RunInfo:
     mscpk_version: str
     inputs: dict = field(default_factory=dict)
     timings: dict | None = None
+    heartbeat_at: datetime | None = None
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    """A project: its runs are seen by its members (user names, the owner first)."""
+
+    id: int
+    name: str
+    owner_id: int
+    members: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

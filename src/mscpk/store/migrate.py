@@ -25,7 +25,7 @@ def head() -> str:
     """The newest revision this mscpk knows.
 
     >>> head()
-    '0002'
+    '0003'
     """
     return script_directory().get_current_head()
 

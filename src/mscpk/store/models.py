@@ -82,6 +82,10 @@ class RunRow(Base):
     timings: Mapped[dict | None] = mapped_column(JSON)
     #: the parameters in force (name, value, unit, source) as Parquet (revision 2)
     params: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: the claiming worker's last sign of life (revision 3; None: not claimed by a worker)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: how many times a worker claimed the run (revision 3)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class RunTableRow(Base):

@@ -27,7 +27,8 @@ class RunReader:
                        started_at=aware(row.started_at), finished_at=aware(row.finished_at),
                        user_id=row.user_id, project_id=row.project_id, error=row.error,
                        progress=float(row.progress), message=row.message, mscpk_version=row.mscpk_version,
-                       inputs=dict(row.inputs or {}), timings=dict(row.timings) if row.timings else None)
+                       inputs=dict(row.inputs or {}), timings=dict(row.timings) if row.timings else None,
+                       heartbeat_at=aware(row.heartbeat_at), attempts=int(row.attempts or 0))
 
     @staticmethod
     def _visible(q, user_id: int | None):

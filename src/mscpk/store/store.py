@@ -20,7 +20,7 @@ import contextlib
 import json
 import secrets
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
@@ -33,7 +33,7 @@ from mscpk._version import __version__
 from mscpk.errors import StoreError
 from mscpk.store.connect import display_url, guarded, make_engine, parse_url, resolve_url, settings, sqlite_path
 from mscpk.store.export import export_run
-from mscpk.store.info import (RunInfo, StudyImport, User, check_fraction, check_kind, encode_results,
+from mscpk.store.info import (ProjectInfo, RunInfo, StudyImport, User, check_fraction, check_kind, encode_results,
                               scenario_names, sha256)
 from mscpk.store.migrate import current, head, upgrade as migrate_to
 from mscpk.store.models import (MemberRow, ProjectRow, RunFileRow, RunRow, RunTableRow, ScenarioRow,
@@ -191,6 +191,13 @@ class Store(RunReader):
         return User(row.id, row.name) if row else None
 
     @guarded
+    def user_named(self, name: str) -> User | None:
+        """The user with this name, else None."""
+        with self._read() as s:
+            row = s.scalar(select(UserRow).where(UserRow.name == name))
+        return User(row.id, row.name) if row else None
+
+    @guarded
     def secret(self) -> bytes:
         """The store's random secret (made by init), to sign cookies and tokens."""
         with self._read() as s:
@@ -226,6 +233,20 @@ class Store(RunReader):
             if s.get(MemberRow, (project_id, user_id)) is None:
                 s.add(MemberRow(project_id=project_id, user_id=user_id))
 
+    @guarded
+    def projects(self, user_id: int) -> list[ProjectInfo]:
+        """The projects ``user_id`` belongs to, oldest first, with their members' names."""
+        with self._read() as s:
+            mine = select(MemberRow.project_id).where(MemberRow.user_id == user_id)
+            rows = s.scalars(select(ProjectRow).where(ProjectRow.id.in_(mine)).order_by(ProjectRow.id)).all()
+            out = []
+            for p in rows:
+                names = s.execute(select(UserRow.id, UserRow.name).join(MemberRow, MemberRow.user_id == UserRow.id)
+                                  .where(MemberRow.project_id == p.id).order_by(UserRow.name)).all()
+                members = sorted(names, key=lambda r: (r.id != p.owner_id, r.name))
+                out.append(ProjectInfo(p.id, p.name, p.owner_id, tuple(r.name for r in members)))
+            return out
+
     # ---- runs: writing --------------------------------------------------------------------
 
     @guarded
@@ -249,6 +270,8 @@ class Store(RunReader):
             raise StoreError(f"project {project_id!r}: does not exist")
         if user_id is not None and s.get(UserRow, user_id) is None:
             raise StoreError(f"user {user_id!r}: does not exist")
+        if project_id is not None and user_id is not None and s.get(MemberRow, (project_id, user_id)) is None:
+            raise StoreError(f"project {project_id!r}: user {user_id!r} is not a member; only members add runs to it")
         now = utcnow()
         row = RunRow(kind=kind, status=status, inputs=dict(inputs or {}), mscpk_version=__version__,
                      user_id=user_id, project_id=project_id, created_at=now, progress=0.0,
@@ -279,20 +302,64 @@ class Store(RunReader):
             return s.scalar(select(ScenarioRow.id).where(ScenarioRow.sha256 == digest))
 
     @guarded
-    def claim_run(self, kinds: list[str] | tuple[str, ...] | None = None) -> RunInfo | None:
+    def claim_run(self, kinds: list[str] | tuple[str, ...] | None = None, *,
+                  lease_s: float | None = None) -> RunInfo | None:
         """The oldest queued run (of ``kinds``), atomically marked running; None if none waits.
-        Safe with several worker processes: a run is handed to one of them only."""
+        Safe with several worker processes: a run is handed to one of them only.
+
+        First, in the same transaction, every running run whose worker's heartbeat is older
+        than ``lease_s`` (default: data/store.toml ``workers.lease``) is re-queued, or failed
+        once it was claimed ``workers.max_attempts`` times (docs/store.md, "Leases")."""
+        lease = self._lease(lease_s)
         self.check()
         with self._write() as s:
+            self._expire_leases(s, lease)
             q = select(RunRow).where(RunRow.status == "queued")
             if kinds is not None:
                 q = q.where(RunRow.kind.in_(list(kinds)))
             row = s.scalar(q.order_by(RunRow.id).limit(1).with_for_update(skip_locked=True))
             if row is None:
                 return None
-            row.status, row.started_at = "running", utcnow()
+            now = utcnow()
+            row.status, row.started_at, row.heartbeat_at = "running", now, now
+            row.attempts = int(row.attempts or 0) + 1
             s.flush()
             return self._info(s, row)
+
+    @staticmethod
+    def _lease(lease_s: float | None) -> float:
+        lease = settings()["workers"]["lease"] if lease_s is None else lease_s
+        if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease > 0:
+            raise StoreError(f"lease_s: {lease_s!r} is not allowed; give a number of seconds > 0")
+        return float(lease)
+
+    @staticmethod
+    def _expire_leases(s: Session, lease: float) -> None:
+        cutoff = utcnow() - timedelta(seconds=lease)
+        tries = int(settings()["workers"]["max_attempts"])
+        q = (select(RunRow).where(RunRow.status == "running", RunRow.heartbeat_at.is_not(None),
+                                  RunRow.heartbeat_at < cutoff).with_for_update(skip_locked=True))
+        for row in s.scalars(q):
+            if row.attempts >= tries:
+                row.status, row.finished_at = "failed", utcnow()
+                row.error = (f"its worker stopped (no heartbeat for {lease:g} s) {row.attempts} times; "
+                             f"not retried again; the server log may say why")
+            else:
+                row.status, row.heartbeat_at, row.progress = "queued", None, 0.0
+                row.message = f"re-queued: its worker stopped (no heartbeat for {lease:g} s)"
+
+    @guarded
+    def heartbeat(self, run_id: int, attempt: int | None = None) -> bool:
+        """Renew the lease of a running run (its worker is alive); False when the run is no
+        longer running, or no longer in claim number ``attempt`` (re-queued after its lease
+        expired, perhaps claimed again by another worker)."""
+        self.check()
+        q = update(RunRow).where(RunRow.id == run_id, RunRow.status == "running")
+        if attempt is not None:
+            q = q.where(RunRow.attempts == attempt)
+        with self._write() as s:
+            n = s.execute(q.values(heartbeat_at=utcnow())).rowcount
+        return bool(n)
 
     @guarded
     def set_progress(self, run_id: int, fraction: float, message: str | None = None) -> None:
@@ -300,28 +367,32 @@ class Store(RunReader):
         fraction = check_fraction(fraction)
         self.check()
         with self._write() as s:
-            self._open_run(s, run_id, "report progress")
-            s.execute(update(RunRow).where(RunRow.id == run_id).values(progress=fraction, message=message))
+            row = self._open_run(s, run_id, "report progress")
+            row.progress, row.message = fraction, message
+            if row.status == "running" and row.heartbeat_at is not None:
+                row.heartbeat_at = utcnow()  # progress is a sign of life too
 
     @guarded
     def finish_run(self, run_id: int, *, tables: dict | None = None, files: dict | None = None,
                    params: pd.DataFrame | None = None, timings: dict | None = None,
-                   studies: list[StudyImport] | None = None) -> None:
-        """Store a run's results and mark it done, in one transaction."""
+                   studies: list[StudyImport] | None = None, attempt: int | None = None) -> None:
+        """Store a run's results and mark it done, in one transaction. With ``attempt`` (a
+        worker's claim number) only while the run is still in that claim."""
         blobs = encode_results(tables, files, params, studies)
         self.check()
         with self._write() as s:
-            row = self._open_run(s, run_id, "finish")
+            row = self._open_run(s, run_id, "finish", attempt)
             self._add_results(s, row, blobs)
             row.status, row.finished_at, row.progress = "done", utcnow(), 1.0
             row.timings = dict(timings) if timings is not None else row.timings
 
     @guarded
-    def fail_run(self, run_id: int, error: str) -> None:
-        """Mark a queued or running run failed with ``error`` (one line for the user)."""
+    def fail_run(self, run_id: int, error: str, attempt: int | None = None) -> None:
+        """Mark a queued or running run failed with ``error`` (one line for the user); with
+        ``attempt``, only while the run is still in that claim."""
         self.check()
         with self._write() as s:
-            row = self._open_run(s, run_id, "fail")
+            row = self._open_run(s, run_id, "fail", attempt)
             row.status, row.finished_at, row.error = "failed", utcnow(), str(error)
 
     @contextlib.contextmanager
@@ -351,12 +422,15 @@ class Store(RunReader):
             row.message = rec.message
             return row.id
 
-    def _open_run(self, s: Session, run_id: int, action: str) -> RunRow:
+    def _open_run(self, s: Session, run_id: int, action: str, attempt: int | None = None) -> RunRow:
         row = s.get(RunRow, run_id, with_for_update=True)
         if row is None:
             raise StoreError(f"run {run_id!r}: does not exist")
         if row.status not in ("queued", "running"):
             raise StoreError(f"run {run_id}: is {row.status}; only a queued or running run can {action}")
+        if attempt is not None and (row.status, row.attempts) != ("running", attempt):
+            raise StoreError(f"run {run_id}: its claim {attempt} expired (now {row.status}, claim {row.attempts}); "
+                             f"this worker cannot {action} it")
         return row
 
     @staticmethod

@@ -60,7 +60,7 @@ def _study_csv(path: Path) -> Path:
 
 
 def test_db_commands(db, tmp_path):
-    assert "revision 0002" in ok("db", "upgrade", "--db", db).stdout
+    assert "revision 0003" in ok("db", "upgrade", "--db", db).stdout
     assert ok("db", "runs", "--db", db).stdout == ""
     assert "added user 'ann'" in ok("db", "add-user", "ann", "--db", db, input="s3cret\n").stdout
     clean_error(cli("db", "add-user", "ann", "--db", db, input="other\n"), "user 'ann': already exists")

@@ -22,7 +22,7 @@ def test_from_empty_to_head(empty_store):
     s = empty_store
     assert s.revision() is None
     s.init()
-    assert s.revision() == "0002"
+    assert s.revision() == "0003"
     assert s.tables() == sorted(REV1_TABLES + ["studies"])
 
 
@@ -38,7 +38,7 @@ def test_from_the_previous_revision_keeps_the_runs(empty_store):
     assert s.revision() == "0001" and s.tables() == REV1_TABLES
     with s.engine.connect() as conn:
         assert "params" not in {c["name"] for c in inspect(conn).get_columns("runs")}
-    with pytest.raises(StoreError, match="at revision 0001, this mscpk needs 0002; run `mscpk db upgrade"):
+    with pytest.raises(StoreError, match="at revision 0001, this mscpk needs 0003; run `mscpk db upgrade"):
         s.runs()
     old = pd.DataFrame({"time_h": [0.0, 24.0], "value": [1.0, 0.5]})
     buf = io.BytesIO()
@@ -51,7 +51,7 @@ def test_from_the_previous_revision_keeps_the_runs(empty_store):
         conn.execute(text("INSERT INTO run_tables (run_id, name, n_rows, parquet) VALUES (:r, 'result', 2, :p)"),
                      {"r": old_id, "p": buf.getvalue()})
     s.upgrade()
-    assert s.revision() == "0002" and "studies" in s.tables()
+    assert s.revision() == "0003" and "studies" in s.tables()
     run = s.run(old_id)
     assert (run.kind, run.status, run.mscpk_version, run.inputs) == ("simulate", "done", "0.0.9", {"out": "r.csv"})
     assert run.created_at.isoformat() == "2026-01-02T03:04:05+00:00"
@@ -62,3 +62,28 @@ def test_from_the_previous_revision_keeps_the_runs(empty_store):
         rec.add_study("d.csv", b"x", pd.DataFrame({"ID": [1]}), pd.DataFrame({"ROW": [2], "REASON": ["r"]}))
         rec.set_params(pd.DataFrame({"name": ["k"], "value": [1.0]}))
     assert rec.run_id > old_id and s.studies(rec.run_id)[0].n_excluded == 1
+
+
+def test_from_revision_2_leases_the_runs_left_running(empty_store):
+    s = empty_store
+    s.upgrade_to("0002")
+    with s.engine.connect() as conn:
+        assert not {"heartbeat_at", "attempts"} & {c["name"] for c in inspect(conn).get_columns("runs")}
+    started = pd.Timestamp("2026-01-02T03:04:05", tz="UTC").to_pydatetime()
+    with s.engine.begin() as conn:  # a worker of revision 2 died in its run; another run waits; one is done
+        for status in ("running", "queued", "done"):
+            conn.execute(text("INSERT INTO runs (kind, status, inputs, mscpk_version, created_at, started_at, progress) "
+                              "VALUES ('scan', :st, '{}', '0.0.9', :t, :s, 0.5)"),
+                         {"st": status, "t": started, "s": None if status == "queued" else started})
+        ids = dict(conn.execute(text("SELECT status, id FROM runs")).all())
+    s.upgrade()
+    assert s.revision() == "0003"
+    stuck, waiting, done = (s.run(ids[k]) for k in ("running", "queued", "done"))
+    assert stuck.heartbeat_at == started and stuck.attempts == 1
+    assert waiting.heartbeat_at is None and waiting.attempts == 0
+    assert done.heartbeat_at is None and done.attempts == 0 and done.status == "done"
+    # the first claim after the upgrade re-queues the stuck run (its lease expired long ago)
+    # and hands out the oldest queued run: the stuck one, on its second attempt
+    claimed = s.claim_run()
+    assert (claimed.id, claimed.attempts) == (stuck.id, 2)
+    assert s.run(waiting.id).status == "queued"

@@ -22,7 +22,7 @@ def _frame() -> pd.DataFrame:
 def test_init_is_idempotent_and_makes_a_secret(store):
     secret = store.secret()
     store.init()
-    assert store.revision() == "0002"
+    assert store.revision() == "0003"
     assert len(secret) == 32 and store.secret() == secret
 
 

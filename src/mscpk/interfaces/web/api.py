@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from mscpk.errors import StoreError
 from mscpk.interfaces.web.jobs import check_inputs, scenario_from_text
 from mscpk.interfaces.web.security import api_user
-from mscpk.store import RunInfo, User
+from mscpk.store import ProjectInfo, RunInfo, User
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -83,6 +83,25 @@ def visible_run(request: Request, run_id: int, user: User, kind: str | None = No
     return info
 
 
+def member_project(request: Request, project_id: int, user: User) -> ProjectInfo:
+    """The project if ``user`` is a member; else 404, the same answer as a missing project."""
+    for p in request.app.state.store.projects(user.id):
+        if p.id == project_id:
+            return p
+    raise HTTPException(status_code=404, detail=f"project {project_id} not found")
+
+
+def project_choice(request: Request, user: User, value) -> int | None:
+    """The project a form chose for a run (empty: none, the run is yours only); 404 unless
+    ``user`` is a member."""
+    text = str(value or "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or len(text) > 18:
+        raise HTTPException(status_code=404, detail=f"project {text!r} not found")
+    return member_project(request, int(text), user).id
+
+
 def run_out(request: Request, info: RunInfo) -> RunOut:
     store = request.app.state.store
     done = info.status == "done"
@@ -116,11 +135,14 @@ def table_response(df, fmt: str, filename: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{filename}.{fmt}"'})
 
 
-def submit(request: Request, kind: str, scenario_toml: str, user: User, inputs: dict | None = None) -> int:
-    """Validate the scenario with mscpk's loader and queue a run of ``kind`` for ``user``."""
+def submit(request: Request, kind: str, scenario_toml: str, user: User, inputs: dict | None = None,
+           project_id: int | None = None) -> int:
+    """Validate the scenario with mscpk's loader and queue a run of ``kind`` for ``user`` (in
+    ``project_id``, a project of the user's, when given)."""
     inputs = check_inputs(kind, inputs or {})
     scenario_from_text(scenario_toml)
-    return request.app.state.store.create_run(kind, scenario_toml=scenario_toml, inputs=inputs, user_id=user.id)
+    return request.app.state.store.create_run(kind, scenario_toml=scenario_toml, inputs=inputs, user_id=user.id,
+                                              project_id=project_id)
 
 
 @router.post("/token", response_model=Token, responses={401: {"model": Message}})

@@ -21,6 +21,7 @@ from mscpk._version import __version__
 from mscpk.errors import MscpkError
 from mscpk.interfaces.web.api import router as api_router
 from mscpk.interfaces.web.pages import router as page_router
+from mscpk.interfaces.web.projects import router as project_router
 from mscpk.interfaces.web.jobs import WorkerPool
 from mscpk.interfaces.web.security import NotLoggedIn, Signer
 from mscpk.store import open_store
@@ -205,4 +206,5 @@ def create_app(db_url: str | None = None, *, workers: int = 0, max_upload_bytes:
 
     app.include_router(api_router)
     app.include_router(page_router)
+    app.include_router(project_router)
     return app

@@ -71,8 +71,9 @@ ROW_TABLES = ("subject.injury", "dose")
 
 
 def examples_dir() -> Path:
-    """The bundled example scenarios (``examples/`` of the repository, when present)."""
-    return Path(str(resources.files("mscpk"))).parents[1] / "examples"
+    """The bundled example scenarios: ``mscpk/examples``, a symbolic link to the repository's
+    ``examples/`` in a checkout, the files themselves in an installed wheel (package data)."""
+    return Path(str(resources.files("mscpk"))) / "examples"
 
 
 def example_names() -> list[str]:

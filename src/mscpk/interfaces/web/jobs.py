@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import multiprocessing
 import signal
 import tempfile
+import threading
 import time
 import tomllib
 import warnings
@@ -27,16 +29,17 @@ from mscpk.analysis.scans import check_quantities, parse_vary, scan
 from mscpk.analysis.sensitivity import sensitivity
 from mscpk.analysis.summary import DEFAULT_TIMES_H, summarize
 from mscpk.engine.simulate import simulate
-from mscpk.errors import DataError, MscpkError, MscpkWarning, ScenarioError
+from mscpk.errors import DataError, MscpkError, MscpkWarning, ScenarioError, StoreError
 from mscpk.inputs.load import scenario_from_dict
 from mscpk.inputs.scenario import Scenario
-from mscpk.inputs.studies import load_study
+from mscpk.inputs.studies import load_study, study_ids
 from mscpk.inputs.studydata import read_study
 from mscpk.interfaces.plots.fit import plot_fit
 from mscpk.interfaces.plots.qualification import qualification_html
 from mscpk.interfaces.plots.result import result_figure, save_figure
 from mscpk.interfaces.report import report
 from mscpk.store import RunInfo, Store, open_store
+from mscpk.store.connect import settings
 
 log = logging.getLogger("mscpk.web")
 
@@ -84,9 +87,10 @@ class Job:
     def scenario(self) -> Scenario:
         return scenario_from_text(self.store.scenario_toml(self.info.id))
 
-    def progress(self, fraction: float, message: str | None = None) -> None:
+    def progress(self, fraction: float, message: str | None = None, force: bool = False) -> None:
+        """Report progress, at most once per ``min_interval_s`` unless ``force`` (a new stage)."""
         now = time.monotonic()
-        if now - self._last >= self._min:
+        if force or now - self._last >= self._min:
             self._last = now
             self.store.set_progress(self.info.id, min(max(float(fraction), 0.0), 1.0), message)
 
@@ -129,7 +133,9 @@ def run_simulate(job: Job) -> Output:
 def run_scan(job: Job) -> Output:
     names = job.inputs.get("quantities") or ["live_cells", "dead_cells"]
     check_quantities(names, "quantities")
-    da = scan(job.scenario(), parse_vary(list(job.inputs.get("vary") or [])), quantities=names)
+    grid = parse_vary(list(job.inputs.get("vary") or []))
+    job.progress(0.0, f"simulating {math.prod(len(v) for v in grid.values())} grid points")  # scan() has no callback
+    da = scan(job.scenario(), grid, quantities=names)
     df = da.to_dataframe().reset_index().rename(columns={"cells": "value"})
     return Output(tables={"scan": df[df.groupby(["site", "quantity"])["value"].transform("count") > 0]})
 
@@ -146,6 +152,7 @@ def run_population(job: Job) -> Output:
 
 def run_sensitivity(job: Job) -> Output:
     metrics = job.inputs.get("metrics") or ["lung:cell_days"]
+    job.progress(0.0, f"evaluating the {job.inputs.get('method', 'morris')} sample")  # sensitivity() has no callback
     df = sensitivity(job.scenario(), metrics, method=job.inputs.get("method", "morris"),
                      n=int(job.inputs.get("n", 8)))
     return Output(tables={"indices": df})
@@ -165,7 +172,9 @@ def run_fit(job: Job) -> Output:
     names = [n.strip() for n in str(job.inputs.get("estimate", "")).split(",") if n.strip()]
     if not names:
         raise ScenarioError("estimate: give the names of the parameters to estimate, as `mscpk params` lists them")
+    job.progress(0.0, f"fitting {', '.join(names)}")  # fit() has no callback
     result = fit(job.scenario(), job.study(unit_options=FIT_UNIT_OPTIONS), names)
+    job.progress(0.9, "diagnostic figure", force=True)
     import pandas as pd
 
     params = pd.DataFrame([{"parameter": k, **{c: v.get(c) for c in ("estimate", "ci_low", "ci_high", "unit")}}
@@ -177,11 +186,15 @@ def run_fit(job: Job) -> Output:
 
 
 def run_qualify(job: Job) -> Output:
+    chosen = job.inputs.get("studies") or study_ids()
+    job.progress(0.0, f"simulating {len(chosen)} studies")  # qualify() has no callback
     q = qualify(job.inputs.get("studies") or None)
     curves: dict = {}
 
-    def curve(sid: str, site: str, unit: str):
+    def curve(sid: str, site: str, unit: str):  # the report page: one study's curves at a time
         if sid not in curves:
+            job.progress(0.5 + 0.5 * len(curves) / len(chosen), f"report page: study {len(curves) + 1} of {len(chosen)}",
+                         force=not curves)
             curves[sid] = study_curves(load_study(sid))
         return curves[sid](site, unit)
 
@@ -243,50 +256,95 @@ def check_inputs(kind: str, inputs: dict) -> dict:
     return inputs
 
 
-def execute(store: Store, info: RunInfo) -> None:
-    """Run one claimed run and store its outputs (done) or its error message (failed); mscpk's
-    warnings go to the stored file ``warnings.txt``."""
+class Heartbeat:
+    """A thread renewing the lease of a claimed run every ``interval_s`` while it runs
+    (``store.heartbeat``); ``lost`` once the store says the claim expired."""
+
+    def __init__(self, store: Store, info: RunInfo, interval_s: float) -> None:
+        self.store, self.info, self.lost = store, info, False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(interval_s,), name=f"heartbeat-{info.id}", daemon=True)
+
+    def _beat(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            try:
+                if not self.store.heartbeat(self.info.id, self.info.attempts):
+                    self.lost = True
+                    return
+            except MscpkError as exc:  # a store briefly unreachable: try again next time
+                log.warning("run %s: heartbeat failed: %s", self.info.id, exc)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def heartbeat_interval(lease_s: float | None) -> float:
+    """How often a worker renews its lease: data/store.toml ``workers.heartbeat_fraction`` of it."""
+    numbers = settings()["workers"]
+    return (numbers["lease"] if lease_s is None else lease_s) * numbers["heartbeat_fraction"]
+
+
+def execute(store: Store, info: RunInfo, lease_s: float | None = None) -> None:
+    """Run one claimed run, renewing its lease, and store its outputs (done) or its error
+    message (failed); mscpk's warnings go to the stored file ``warnings.txt``. A worker whose
+    claim expired meanwhile (the run was re-queued) stores nothing."""
+    with Heartbeat(store, info, heartbeat_interval(lease_s)) as beat:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", MscpkWarning)
+                out = RUNNERS[info.kind](Job(store, info))
+            notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, MscpkWarning)))
+            if notes:
+                out.files["warnings.txt"] = "\n".join(notes).encode("utf-8")
+            outcome = {"tables": out.tables, "files": out.files}
+        except MscpkError as exc:
+            outcome = {"error": str(exc)}
+        except Exception as exc:  # a bug: the user gets a clean message, the log the traceback
+            log.exception("run %s (%s) failed", info.id, info.kind)
+            outcome = {"error": f"internal error ({type(exc).__name__}); the server log has the details"}
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", MscpkWarning)
-            out = RUNNERS[info.kind](Job(store, info))
-        notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, MscpkWarning)))
-        if notes:
-            out.files["warnings.txt"] = "\n".join(notes).encode("utf-8")
-        store.finish_run(info.id, tables=out.tables, files=out.files)
-    except MscpkError as exc:
-        store.fail_run(info.id, str(exc))
-    except Exception as exc:  # a bug: the user gets a clean message, the log the traceback
-        log.exception("run %s (%s) failed", info.id, info.kind)
-        store.fail_run(info.id, f"internal error ({type(exc).__name__}); the server log has the details")
+        if "error" in outcome:
+            store.fail_run(info.id, outcome["error"], attempt=info.attempts)
+        else:
+            store.finish_run(info.id, attempt=info.attempts, **outcome)
+    except StoreError as exc:
+        if not (beat.lost or not store.heartbeat(info.id, info.attempts)):
+            raise
+        log.warning("run %s: result dropped: %s", info.id, exc)
 
 
-def run_next(store: Store, kinds: tuple[str, ...] = tuple(RUNNERS)) -> int | None:
-    """Claim the oldest queued run of ``kinds`` and run it; its id, or None when none waits."""
-    info = store.claim_run(list(kinds))
+def run_next(store: Store, kinds: tuple[str, ...] = tuple(RUNNERS), lease_s: float | None = None) -> int | None:
+    """Claim the oldest queued run of ``kinds`` (re-queuing those whose lease expired) and run
+    it; its id, or None when none waits."""
+    info = store.claim_run(list(kinds), lease_s=lease_s)
     if info is None:
         return None
-    execute(store, info)
+    execute(store, info, lease_s)
     return info.id
 
 
-def worker_main(db_url: str | None, stop, poll_s: float) -> None:
+def worker_main(db_url: str | None, stop, poll_s: float, lease_s: float | None = None) -> None:
     """A worker process: claim and run queued runs until ``stop`` is set (or SIGTERM)."""
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops us
     store = open_store(db_url)
     while not stop.is_set():
-        if run_next(store) is None:
+        if run_next(store, lease_s=lease_s) is None:
             stop.wait(poll_s)
 
 
 class WorkerPool:
     """``n`` worker processes (spawned, so they share nothing with the server's threads)."""
 
-    def __init__(self, db_url: str | None, n: int, poll_s: float = 0.2) -> None:
+    def __init__(self, db_url: str | None, n: int, poll_s: float = 0.2, lease_s: float | None = None) -> None:
         self._ctx = multiprocessing.get_context("spawn")
         self._stop = self._ctx.Event()
-        self._args = (db_url, self._stop, poll_s)
+        self._args = (db_url, self._stop, poll_s, lease_s)
         self.n = n
         self.processes: list = []
 

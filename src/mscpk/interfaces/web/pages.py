@@ -15,7 +15,7 @@ from mscpk.errors import MscpkError
 from mscpk.inputs.studies import study_ids
 from mscpk.interfaces.web.builder import (ROW_TABLES, TABLES, apply_form, check, example_names, example_text,
                                           field_name, form_rows)
-from mscpk.interfaces.web.api import SCENARIO_KINDS, stored_table, submit, visible_run
+from mscpk.interfaces.web.api import SCENARIO_KINDS, project_choice, stored_table, submit, visible_run
 from mscpk.interfaces.web.jobs import read_study_bytes
 from mscpk.interfaces.web.security import (Session, check_csrf, new_session, page_user, request_session,
                                            set_session_cookie)
@@ -84,7 +84,7 @@ def _builder(request: Request, user: User, toml_text: str, *, errors=None, gener
                   rows=form_rows(raw), tables=TABLES, row_tables=ROW_TABLES,
                   field_name=field_name, errors=errors or {}, general=general,
                   examples=example_names(), kinds=SCENARIO_KINDS, values=values or {},
-                  example=example)
+                  example=example, projects=request.app.state.store.projects(user.id))
 
 
 @router.get("/builder")
@@ -131,8 +131,9 @@ async def builder_submit(request: Request, user: PageUser) -> Response:
     if errors or general or action not in SCENARIO_KINDS:
         return _builder(request, user, text, errors=errors, general=general, values=form,
                         status=422 if errors or general else 200)
+    project_id = project_choice(request, user, form.get("project"))
     try:
-        run_id = submit(request, action, text, user, _inputs(action, form))
+        run_id = submit(request, action, text, user, _inputs(action, form), project_id)
     except (ValueError, MscpkError) as exc:
         return _builder(request, user, text, general=str(exc), values=form, status=422)
     return redirect(f"/runs/{run_id}")

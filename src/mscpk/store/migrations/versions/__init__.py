@@ -1,1 +1,1 @@
-"""The revisions, oldest first: ``rev1_initial``, ``rev2_studies``."""
+"""The revisions, oldest first: ``rev1_initial``, ``rev2_studies``, ``rev3_leases``."""

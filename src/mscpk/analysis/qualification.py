@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -205,6 +205,21 @@ def study_curves(study: Study, points: int = 40):
     return curve
 
 
+def library_curves(on_new: Callable[[int, str], None] | None = None):
+    """``curve(study_id, site, unit) -> (times, values)`` over the study library: each study's
+    :func:`study_curves` built once, when first asked for (``on_new(k, study_id)`` is called
+    before the k-th new study, k from 0: a progress hook)."""
+    built: dict = {}
+
+    def curve(sid: str, site: str, unit: str) -> tuple[np.ndarray, np.ndarray]:
+        if sid not in built:
+            if on_new is not None:
+                on_new(len(built), sid)
+            built[sid] = study_curves(load_study(sid))
+        return built[sid](site, unit)
+    return curve
+
+
 @dataclass(frozen=True)
 class Qualification:
     """The table (one row per observation or finding) and its summary per ``used_for``."""
@@ -256,4 +271,4 @@ def qualify(studies: Sequence[str] | None = None) -> Qualification:
     return Qualification(table, summarize_qualification(table))
 
 
-__all__ = ["qualify", "study_rows", "study_curves", "summarize_qualification", "Qualification", "COLUMNS"]
+__all__ = ["qualify", "study_rows", "study_curves", "library_curves", "summarize_qualification", "Qualification", "COLUMNS"]

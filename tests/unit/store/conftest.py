@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from urllib.parse import quote
 
 import pytest
@@ -20,12 +21,10 @@ def pg_schema_url(base: str, schema: str) -> str:
     return f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):
-    """The URL of an empty store on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
+@contextmanager
+def pg_schema(prefix: str):
+    """A fresh schema of the server in MSCPK_TEST_POSTGRES_URL (the test is skipped with a reason
+    when the variable is unset): yields the URL whose connections use it; dropped afterwards."""
     base = os.environ.get(PG_ENV)
     if not base:
         pytest.skip(f"{PG_ENV} is not set (a PostgreSQL server for the store tests; .ci/run sets it)")
@@ -33,7 +32,7 @@ def store_url(request, tmp_path):
 
     from mscpk.store.connect import parse_url
 
-    schema = f"t_{uuid.uuid4().hex[:16]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:16]}"
     admin = sa.create_engine(parse_url(base))
     with admin.begin() as conn:
         conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
@@ -43,6 +42,16 @@ def store_url(request, tmp_path):
         with admin.begin() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """The URL of an empty store on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    with pg_schema("t") as url:
+        yield url
 
 
 @pytest.fixture

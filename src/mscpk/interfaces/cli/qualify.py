@@ -22,7 +22,7 @@ def qualify_command(
     study's own assay; write DIR/qualification.csv and DIR/report.html; print one summary line
     per used_for (calibration, validation)."""
     stored = stored_run(db, "qualify", locals()) if not list_ else None
-    from mscpk.analysis.qualification import qualify, study_curves
+    from mscpk.analysis.qualification import library_curves, qualify
     from mscpk.errors import ScenarioError
     from mscpk.inputs.studies import load_study, study_ids
     from mscpk.interfaces.plots.qualification import qualification_html
@@ -40,13 +40,7 @@ def qualify_command(
     for sid in ids or ():
         load_study(sid)  # unknown ids are refused before any work
     q = qualify(ids)
-    curves: dict = {}
-
-    def curve(sid: str, site: str, unit: str):
-        if sid not in curves:
-            curves[sid] = study_curves(load_study(sid))
-        return curves[sid](site, unit)
-    page = qualification_html(q, curve)
+    page = qualification_html(q, library_curves())
     out.mkdir(exist_ok=True)
     if stored is not None:
         stored.tables["qualification"] = q.table

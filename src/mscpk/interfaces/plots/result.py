@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import textwrap
 from pathlib import Path
 
@@ -51,6 +53,16 @@ def _draw_body(ax, values: dict[str, float], norm, cmap, title: str) -> None:
 def save_figure(fig, path: str | Path, suffix: str) -> None:
     """Save ``fig`` to ``path`` in the format named by ``suffix`` (".png", ".pdf", ".svg")."""
     fig.savefig(path, dpi=110, format=suffix.lstrip(".") or "png")
+
+
+def figure_bytes(fig, suffix: str = ".png") -> bytes:
+    """``fig`` saved as :func:`save_figure` does, as bytes; the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    save_figure(fig, buf, suffix)
+    plt.close(fig)
+    return buf.getvalue()
 
 
 def result_figure(result: Result, *, min_fraction: float = 1e-5,

@@ -4,7 +4,6 @@ embedded as PNG data URIs, inline CSS; nothing is fetched from a network."""
 from __future__ import annotations
 
 import base64
-import io
 import tempfile
 from pathlib import Path
 
@@ -12,24 +11,15 @@ from mscpk._version import __version__
 from mscpk.analysis.report import Figure, ReportContent
 from mscpk.interfaces.plots.detection import plot_detection_windows
 from mscpk.interfaces.plots.fit import fit_figure
-from mscpk.interfaces.plots.result import result_figure, save_figure
-
-
-def _png(fig) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    save_figure(fig, buf, ".png")
-    plt.close(fig)
-    return buf.getvalue()
+from mscpk.interfaces.plots.result import figure_bytes, result_figure
 
 
 def figure_png(figure: Figure) -> bytes:
     """The PNG of one figure specification (its ``kind`` names the plot function)."""
     if figure.kind == "result":
-        return _png(result_figure(figure.data))
+        return figure_bytes(result_figure(figure.data))
     if figure.kind == "fit":
-        return _png(fit_figure(figure.data))
+        return figure_bytes(fit_figure(figure.data))
     if figure.kind == "detection_windows":
         with tempfile.TemporaryDirectory(prefix="mscpk-report-") as tmp:
             path = plot_detection_windows(figure.data, Path(tmp) / "windows.png", title="Detection windows")

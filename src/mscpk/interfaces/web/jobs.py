@@ -5,7 +5,6 @@ each kind stores). The web server itself never computes a run.
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 import multiprocessing
@@ -23,7 +22,7 @@ from mscpk.analysis.detection import design_study, detection_windows
 from mscpk.analysis.fitting import FIT_UNIT_OPTIONS, fit
 from mscpk.analysis.nca import nca
 from mscpk.analysis.population import population
-from mscpk.analysis.qualification import qualify, study_curves
+from mscpk.analysis.qualification import library_curves, qualify
 from mscpk.analysis.sbml import export_sbml
 from mscpk.analysis.scans import check_quantities, parse_vary, scan
 from mscpk.analysis.sensitivity import sensitivity
@@ -32,11 +31,11 @@ from mscpk.engine.simulate import simulate
 from mscpk.errors import DataError, MscpkError, MscpkWarning, ScenarioError, StoreError
 from mscpk.inputs.load import scenario_from_dict
 from mscpk.inputs.scenario import Scenario
-from mscpk.inputs.studies import load_study, study_ids
+from mscpk.inputs.studies import study_ids
 from mscpk.inputs.studydata import read_study
 from mscpk.interfaces.plots.fit import plot_fit
 from mscpk.interfaces.plots.qualification import qualification_html
-from mscpk.interfaces.plots.result import result_figure, save_figure
+from mscpk.interfaces.plots.result import figure_bytes, result_figure
 from mscpk.interfaces.report import report
 from mscpk.store import RunInfo, Store, open_store
 from mscpk.store.connect import settings
@@ -105,15 +104,6 @@ class Job:
                                                 user_id=self.info.user_id), name, **options)
 
 
-def _png(fig) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    save_figure(fig, buf, ".png")
-    plt.close(fig)
-    return buf.getvalue()
-
-
 def run_simulate(job: Job) -> Output:
     """The result table, its summary and the SBML model; with ``inputs["figure"]`` also the
     static figure (``mscpk simulate --plot``; it takes most of the job's time)."""
@@ -126,7 +116,7 @@ def run_simulate(job: Job) -> Output:
         sbml = export_sbml(sc, Path(tmp) / "model.xml", saturation=None)
     files = {"model.xml": sbml.encode("utf-8")}
     if job.inputs.get("figure"):
-        files["figure.png"] = _png(result_figure(result))
+        files["figure.png"] = figure_bytes(result_figure(result))
     return Output(tables={"result": result.to_frame(), "summary": summarize(dense, DEFAULT_TIMES_H)}, files=files)
 
 
@@ -189,15 +179,11 @@ def run_qualify(job: Job) -> Output:
     chosen = job.inputs.get("studies") or study_ids()
     job.progress(0.0, f"simulating {len(chosen)} studies")  # qualify() has no callback
     q = qualify(job.inputs.get("studies") or None)
-    curves: dict = {}
 
-    def curve(sid: str, site: str, unit: str):  # the report page: one study's curves at a time
-        if sid not in curves:
-            job.progress(0.5 + 0.5 * len(curves) / len(chosen), f"report page: study {len(curves) + 1} of {len(chosen)}",
-                         force=not curves)
-            curves[sid] = study_curves(load_study(sid))
-        return curves[sid](site, unit)
+    def on_new(k: int, sid: str) -> None:  # the report page: one study's curves at a time
+        job.progress(0.5 + 0.5 * k / len(chosen), f"report page: study {k + 1} of {len(chosen)}", force=k == 0)
 
+    curve = library_curves(on_new)
     page = qualification_html(q, curve)
     return Output(tables={"qualification": q.table, "summary": q.summary.reset_index()},
                   files={"report.html": page.encode("utf-8"), "summary.txt": "\n".join(q.lines()).encode("utf-8")})

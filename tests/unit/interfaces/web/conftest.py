@@ -25,27 +25,10 @@ def db_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'web.db'}"
         return
-    import os
-    import uuid
+    from unit.store.conftest import pg_schema
 
-    import sqlalchemy as sa
-
-    from mscpk.store.connect import parse_url
-    from unit.store.conftest import PG_ENV, pg_schema_url
-
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"{PG_ENV} is not set (a PostgreSQL server for the store tests; .ci/run sets it)")
-    schema = f"w_{uuid.uuid4().hex[:16]}"
-    admin = sa.create_engine(parse_url(base))
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield pg_schema_url(base, schema)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with pg_schema("w") as url:
+        yield url
 
 
 @pytest.fixture

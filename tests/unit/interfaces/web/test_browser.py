@@ -72,6 +72,10 @@ def test_simulate_study_and_privacy_in_chromium(server, browser, tmp_path):
     run_url = page.url
     page.wait_for_selector('#timecourses[data-ready="true"]', timeout=60_000)  # done, figures drawn
     assert page.locator("#timecourses .main-svg").count() > 0 and page.locator("#heatmap .main-svg").count() > 0
+    # titles and axis labels drawn (Plotly 3 ignores a plain-string title: it must be {text: ...})
+    assert "Cells per site" in page.locator("#timecourses .gtitle").text_content()
+    assert page.locator("#timecourses .ytitle").text_content() == "cells [cell equivalents]"
+    assert page.locator("#heatmap .xtitle").text_content() == "time [h]"
     summary = page.locator("#table-summary")
     assert summary.is_visible() and "lung" in summary.inner_text()
     png = page.request.get(f"{run_url.replace('/runs/', '/api/runs/')}/files/figure.png")

@@ -44,8 +44,8 @@ var mscpk = (function () {
       });
       var logx = document.getElementById("logx");
       var xtype = logx && logx.checked ? "log" : "linear";
-      var layout = {title: "Cells per site (live solid; dead dashed, click the legend)",
-                    xaxis: {title: "time [h]", type: xtype}, yaxis: {title: "cells", type: "log"},
+      var layout = {title: {text: "Cells per site (live solid; dead dashed, click the legend)"},
+                    xaxis: {title: {text: "time [h]"}, type: xtype}, yaxis: {title: {text: "cells [cell equivalents]"}, type: "log"},
                     height: 520, margin: {t: 50}};
       Plotly.newPlot("timecourses", traces, layout, {responsive: true});
       var z = shown.map(function (s) {
@@ -55,9 +55,9 @@ var mscpk = (function () {
         });
       });
       Plotly.newPlot("heatmap", [{type: "heatmap", x: t, y: shown, z: z, colorscale: "Viridis", zmin: -4, zmax: 2,
-        colorbar: {title: "% of dose", tickvals: [-4, -2, 0, 2], ticktext: ["1e-4", "0.01", "1", "100"]},
+        colorbar: {title: {text: "% of dose"}, tickvals: [-4, -2, 0, 2], ticktext: ["1e-4", "0.01", "1", "100"]},
         hovertemplate: "%{y} at %{x} h: 10^%{z:.2f} % of dose<extra></extra>"}],
-        {title: "Live cells, % of the dose given so far (log colour)", xaxis: {title: "time [h]", type: xtype},
+        {title: {text: "Live cells, % of the dose given so far (log colour)"}, xaxis: {title: {text: "time [h]"}, type: xtype},
          height: 420, margin: {t: 50, l: 110}}, {responsive: true});
       if (logx) {
         logx.addEventListener("change", function () {

@@ -44,6 +44,7 @@ class SimulationIn(BaseModel):
 class RunIn(SimulationIn):
     kind: Literal["simulate", "scan", "population", "sensitivity", "detection", "report"]
     inputs: dict[str, Any] = Field(default_factory=dict, description="options of the kind (docs/web.md)")
+    project_id: int | None = Field(default=None, description="a project you are a member of (its members see the run)")
 
 
 class Created(BaseModel):
@@ -178,10 +179,12 @@ def simulation_csv(request: Request, run_id: int, user: ApiUser) -> Response:
     return table_response(stored_table(request, info, "result", user), "csv", "result")
 
 
-@router.post("/runs", status_code=201, response_model=Created, responses={422: {"model": Message}})
+@router.post("/runs", status_code=201, response_model=Created, responses={422: {"model": Message}, **NOT_FOUND})
 def create_run(request: Request, body: RunIn, user: ApiUser) -> Created:
-    """Queue a run of a kind that takes a scenario (its options in ``inputs``, docs/web.md)."""
-    return Created(id=submit(request, body.kind, body.scenario_toml, user, body.inputs))
+    """Queue a run of a kind that takes a scenario (its options in ``inputs``, docs/web.md), in
+    ``project_id`` when given (404 unless you are a member)."""
+    project = None if body.project_id is None else member_project(request, body.project_id, user).id
+    return Created(id=submit(request, body.kind, body.scenario_toml, user, body.inputs, project))
 
 
 @router.get("/runs", response_model=list[RunOut])

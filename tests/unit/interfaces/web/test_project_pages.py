@@ -57,3 +57,18 @@ def test_project_forms_give_clear_messages(alice, csrf):
     assert _simulate(alice, csrf, "x1")[0] == 404
     r = alice.post("/projects", data={"name": "no token"})
     assert r.status_code in (403, 422) and len(alice.get("/projects").text.split("data-project=")) == 2
+
+
+def test_api_runs_take_a_project_of_yours_only(alice, anon, token, csrf, app):
+    from unit.interfaces.web.conftest import EXAMPLE
+
+    pid = _new_project(alice, csrf, "api project")
+    body = {"kind": "simulate", "scenario_toml": EXAMPLE.read_text(), "project_id": pid}
+    r = anon.post("/api/runs", json=body, headers=token("alice"))
+    assert r.status_code == 201, r.text
+    assert app.state.store.run(r.json()["id"]).project_id == pid
+    # bob is not a member: 404, as for a project that does not exist, and nothing queued
+    before = len(app.state.store.runs())
+    assert anon.post("/api/runs", json=body, headers=token("bob")).status_code == 404
+    assert anon.post("/api/runs", json={**body, "project_id": pid + 99}, headers=token("alice")).status_code == 404
+    assert len(app.state.store.runs()) == before

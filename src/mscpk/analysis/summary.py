@@ -3,6 +3,7 @@ the embolic-burden warning (per-bed limits in data/embolic.toml)."""
 
 from __future__ import annotations
 
+import math
 import tomllib
 import warnings
 from importlib import resources
@@ -36,6 +37,23 @@ def embolic_limits(site: str) -> tuple[str, dict[str, float]]:
     return bed, EMBOLIC[bed]
 
 
+def embolic_level(occlusion: float, limits: Mapping[str, float]) -> str:
+    """"below", "warn" (above the warning limit) or "severe" (at or above the severe limit, when
+    the bed has one) for a peak occlusion fraction [-] against a bed's ``limits``.
+
+    >>> embolic_level(0.05, embolic_limits("lung")[1]), embolic_level(0.2, embolic_limits("lung")[1])
+    ('warn', 'severe')
+    """
+    if occlusion <= limits["warn"]:
+        return "below"
+    return "severe" if occlusion >= limits.get("severe", math.inf) else "warn"
+
+
+def embolic_cite(bed: str) -> str:
+    """The source of ``bed``'s limits as "cite (basis)" (data/embolic.toml)."""
+    return f"{EMBOLIC_SOURCES[bed]['cite']} ({EMBOLIC_SOURCES[bed]['basis']})"
+
+
 def peak_occlusions(result: Result) -> dict[str, float]:
     """Peak occlusion fraction [-] of each capillary bed of ``result``, by site."""
     return {s: float(result.quantity(s, "occlusion_fraction").max()) for s, c in result.capacities.items() if c}
@@ -53,14 +71,15 @@ def embolic_warnings(peaks: Mapping[str, float]) -> list[str]:
     out = []
     for site, occ in peaks.items():
         bed, limits = embolic_limits(site)
-        if occ <= limits["warn"]:
+        level = embolic_level(occ, limits)
+        if level == "below":
             continue
         rows = EMBOLIC_SOURCES[bed]
         tail = f"{rows['cite']}; {rows['basis']} in data/embolic.toml"
         if bed != site:
             tail += f"; the {bed}'s limits, assumed for the {site} (no tolerance data)"
         severe = rows.get("severe")
-        if severe and occ >= severe["value"]:
+        if level == "severe":
             level = f"at or above {100 * severe['value']:.4g} %, {severe['finding']} ({tail})"
         else:
             upper = f"{severe['short']}, {100 * severe['value']:.4g} %; " if severe else ""

@@ -17,7 +17,7 @@ import numpy as np
 
 from mscpk.analysis.population.evaluate import evaluate, plan
 from mscpk.analysis.population.run import population
-from mscpk.analysis.summary import EMBOLIC_SOURCES, embolic_limits
+from mscpk.analysis.summary import embolic_cite, embolic_limits
 from mscpk.errors import ScenarioError
 from mscpk.inputs.keys import set_path
 from mscpk.inputs.load import scenario_from_dict, vary_kind
@@ -153,9 +153,7 @@ def embolic_constraints(scenario: Scenario, given: Sequence[Constraint] = ()) ->
         metric = f"{organ}:peak_occlusion"
         if metric not in taken:
             bed, limits = embolic_limits(organ)
-            src = EMBOLIC_SOURCES[bed]
-            out[metric] = {"limit": limits["warn"], "bed": bed,
-                           "source": f"{src['cite']} ({src['basis']}), data/embolic.toml"}
+            out[metric] = {"limit": limits["warn"], "bed": bed, "source": f"{embolic_cite(bed)}, data/embolic.toml"}
     return out
 
 

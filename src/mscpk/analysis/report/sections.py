@@ -13,8 +13,8 @@ import numpy as np
 from mscpk.analysis.detection import GUIDANCE_ITEMS, detection_windows, supported_assays
 from mscpk.analysis.report.content import Figure, Section, Table, fmt
 from mscpk.analysis.report.settings import HOMING_TIMES_H, NAMED_SITE_PERCENT, NAMED_SITES, PERSISTENCE_FRACTIONS
-from mscpk.analysis.summary import (DEFAULT_TIMES_H, EMBOLIC_DEFAULT_SOURCE, EMBOLIC_SOURCES, embolic_limits,
-                                    embolic_warnings, peak_occlusions)
+from mscpk.analysis.summary import (DEFAULT_TIMES_H, EMBOLIC_DEFAULT_SOURCE, EMBOLIC_SOURCES, embolic_cite,
+                                    embolic_level, embolic_limits, embolic_warnings, peak_occlusions)
 from mscpk.engine.result import Result
 from mscpk.engine.simulate import simulate
 from mscpk.inputs.resolve import Inputs
@@ -302,12 +302,9 @@ def embolic_section(m: Model) -> Section:
     rows, sources = [], {}
     for site, occ in peaks.items():
         bed, limits = embolic_limits(site)
-        info = EMBOLIC_SOURCES[bed]
-        severe = limits.get("severe", math.nan)
-        status = ("severe" if occ >= severe else "warn" if occ > limits["warn"] else "below")
-        rows.append((site, fmt(100 * occ), bed, fmt(100 * limits["warn"]), fmt(100 * severe), status,
-                     f"{info['cite']} ({info['basis']})"))
-        sources[bed] = info
+        rows.append((site, fmt(100 * occ), bed, fmt(100 * limits["warn"]), fmt(100 * limits.get("severe", math.nan)),
+                     embolic_level(occ, limits), embolic_cite(bed)))
+        sources[bed] = EMBOLIC_SOURCES[bed]
     table = Table("Peak occlusion of each capillary bed and its limits [% of the bed occluded]",
                   ("site", "peak occlusion [%]", "limits of bed", "warn above [%]", "severe at [%]", "status",
                    "source"),

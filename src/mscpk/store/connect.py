@@ -39,8 +39,10 @@ def guarded(method):
     return wrapper
 
 
+@functools.cache
 def settings() -> dict[str, dict[str, float]]:
-    """The numbers of data/store.toml, ``{table: {key: value}}``."""
+    """The numbers of data/store.toml, ``{table: {key: value}}`` (read once per process; callers
+    only read it)."""
     doc = tomllib.loads(resources.files("mscpk.data").joinpath("store.toml").read_text("utf-8"))
     return {t: {k: float(v["value"]) for k, v in d.items()} for t, d in doc.items()}
 

@@ -222,7 +222,13 @@ def physiology_names(species: Species) -> tuple[str, ...]:
     >>> physiology_names(load_species("mouse"))[:2]
     ('Body weight [kg]', 'Cardiac output [L/h]')
     """
-    return tuple(name for name, _, _ in species.field_items())
+    return _names(tuple(o.label for o in species.organs.values()))
+
+
+@functools.lru_cache(maxsize=64)
+def _names(labels: tuple[str, ...]) -> tuple[str, ...]:
+    """The physiology names for organs labelled ``labels`` (they depend on nothing else)."""
+    return (*(f.name() for f in BODY_FIELDS), *(f.name(label) for label in labels for f in ORGAN_FIELDS))
 
 
 def apply_physiology(species: Species, overrides: Mapping[str, Any]) -> Species:

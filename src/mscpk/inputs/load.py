@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from mscpk.errors import ScenarioError, did_you_mean
 from mscpk.inputs.checks import check_scenario
+from mscpk.inputs.condition import Condition
 from mscpk.inputs.keys import set_path
 from mscpk.inputs.parameters import load_parameter_set
 from mscpk.inputs.physiology import load_species, physiology_names
@@ -26,6 +27,7 @@ from mscpk.inputs.scenario import Diameter, Dose, Injury, Product, Run, Scenario
 
 #: Tables of the scenario whose keys are checked, by the key that holds them.
 _TABLES: dict[str, type[BaseModel]] = {"subject": Subject, "product": Product, "run": Run, "injury": Injury,
+                                       "condition": Condition,
                                        "dose": Dose, "diameter_um": Diameter, "population": Population,
                                        "correlation": Correlation, "responder": Responder, "effect": Effect}
 

@@ -19,7 +19,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Mapping
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from mscpk.errors import ParameterError, did_you_mean
 from mscpk.inputs.parameters import ParameterSet
@@ -59,16 +59,21 @@ class Condition(BaseModel):
     name: str
     stage: str
 
-    @model_validator(mode="after")
-    def _known(self) -> "Condition":
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
         names = condition_names()
-        if self.name not in names:
-            raise ValueError(f"name: unknown condition {self.name!r}; {did_you_mean(self.name, names)}"
-                             f"allowed: {', '.join(names)}")
-        allowed = stages(self.name)
-        if self.stage not in allowed:
-            raise ValueError(f"stage: {self.stage!r} is not a stage of {self.name!r}; allowed: {', '.join(allowed)}")
-        return self
+        if v not in names:
+            raise ValueError(f"unknown condition; {did_you_mean(v, names)}allowed: {', '.join(names)}")
+        return v
+
+    @field_validator("stage")
+    @classmethod
+    def _stage(cls, v: str, info: ValidationInfo) -> str:
+        name = info.data.get("name")
+        if name is not None and v not in stages(name):
+            raise ValueError(f"not a stage of {name!r}; allowed: {', '.join(stages(name))}")
+        return v
 
     def effect(self, key: str) -> tuple[float, str]:
         """``(value, source)`` of effect ``key`` at this stage (1 for a factor not given, 0 for

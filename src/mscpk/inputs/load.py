@@ -120,6 +120,11 @@ def _check_population(scenario: Scenario) -> None:
     pop = scenario.population
     base = scenario.model_dump(mode="json", exclude_none=True, exclude={"population"})
     kinds = {key: vary_kind(key, scenario) for key in pop.vary}
+    resample = [k for k in kinds if k in COVARIATES or k == "subject.body_weight_kg"]
+    if scenario.subject.condition is not None and resample:
+        raise ScenarioError(f"population.vary[{resample[0]!r}] sets every physiology value per subject, which "
+                            f"would drop subject.condition {scenario.subject.condition.name!r}; vary physiology "
+                            "names or other keys with a condition")
     for cov in (k for k in COVARIATES if k in kinds):
         clash = "physiology" in kinds.values() or "subject.body_weight_kg" in kinds
         if scenario.subject.species != "human":

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from mscpk.errors import ScenarioError, did_you_mean
 from mscpk.inputs.checks import check_scenario
+from mscpk.inputs.condition import Condition
 from mscpk.inputs.keys import set_path
 from mscpk.inputs.parameters import load_parameter_set
 from mscpk.inputs.physiology import load_species, physiology_names
@@ -26,6 +27,7 @@ from mscpk.inputs.scenario import Diameter, Dose, Injury, Product, Run, Scenario
 
 #: Tables of the scenario whose keys are checked, by the key that holds them.
 _TABLES: dict[str, type[BaseModel]] = {"subject": Subject, "product": Product, "run": Run, "injury": Injury,
+                                       "condition": Condition,
                                        "dose": Dose, "diameter_um": Diameter, "population": Population,
                                        "correlation": Correlation, "responder": Responder, "effect": Effect}
 
@@ -118,6 +120,11 @@ def _check_population(scenario: Scenario) -> None:
     pop = scenario.population
     base = scenario.model_dump(mode="json", exclude_none=True, exclude={"population"})
     kinds = {key: vary_kind(key, scenario) for key in pop.vary}
+    resample = [k for k in kinds if k in COVARIATES or k == "subject.body_weight_kg"]
+    if scenario.subject.condition is not None and resample:
+        raise ScenarioError(f"population.vary[{resample[0]!r}] sets every physiology value per subject, which "
+                            f"would drop subject.condition {scenario.subject.condition.name!r}; vary physiology "
+                            "names or other keys with a condition")
     for cov in (k for k in COVARIATES if k in kinds):
         clash = "physiology" in kinds.values() or "subject.body_weight_kg" in kinds
         if scenario.subject.species != "human":

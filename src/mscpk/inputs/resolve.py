@@ -20,6 +20,7 @@ from typing import Mapping
 from mscpk.errors import ParameterError, did_you_mean
 from mscpk.inputs.detection import (DetectionSettings, apply_detection_overrides, detection_parameter_names,
                                     is_detection_parameter)
+from mscpk.inputs.condition import apply_condition
 from mscpk.inputs.parameters import ParameterSet, load_parameter_set
 from mscpk.inputs.physiology import Species, apply_physiology, load_species, physiology_names
 from mscpk.inputs.scenario import Scenario
@@ -79,25 +80,28 @@ def resolve(scenario: Scenario, base: ParameterSet | None = None) -> Inputs:
     Raises :class:`~mscpk.errors.ParameterError` for an unknown name (with a did-you-mean
     over every owner's names) or a value its owner refuses.
     """
-    plain = load_species(scenario.subject.species, scenario.subject.body_weight_kg)
-    parts = split_overrides(scenario.parameters, plain)
-    params = base if base is not None else load_parameter_set("default")
-    if parts.model:
-        params = params.updated(parts.model, source="scenario override")
-    return Inputs(scenario, apply_physiology(plain, parts.physiology), params,
-                  apply_detection_overrides(parts.detection))
+    species, params, detection = _resolved(scenario, base)
+    return Inputs(scenario, species, params, apply_detection_overrides(detection))
 
 
 def engine_inputs(scenario: Scenario, base: ParameterSet | None = None) -> tuple[Species, ParameterSet]:
-    """``(species, params)`` the engine builds from: the subject's species (body weight and
-    physiology overrides applied) and the model parameters (default set unless ``base``,
-    model overrides applied); ``[parameters]`` is split once for both."""
+    """``(species, params)`` the engine builds from: the subject's species (body weight,
+    condition and physiology overrides applied) and the model parameters (default set unless
+    ``base``, condition and model overrides applied); ``[parameters]`` is split once for both."""
+    return _resolved(scenario, base)[:2]
+
+
+def _resolved(scenario: Scenario, base: ParameterSet | None) -> tuple[Species, ParameterSet, Mapping[str, float]]:
+    """Species, model parameters and detection overrides of ``scenario``, in this order: the
+    species at the subject's body weight, its condition (:func:`apply_condition`: physiology
+    and parameters), then the ``[parameters]`` overrides (which win over the condition)."""
     plain = load_species(scenario.subject.species, scenario.subject.body_weight_kg)
     parts = split_overrides(scenario.parameters, plain)
     params = base if base is not None else load_parameter_set("default")
+    plain, params = apply_condition(plain, params, scenario.subject.condition)
     if parts.model:
         params = params.updated(parts.model, source="scenario override")
-    return apply_physiology(plain, parts.physiology), params
+    return apply_physiology(plain, parts.physiology), params, parts.detection
 
 
 def scenario_species(scenario: Scenario) -> Species:

@@ -12,6 +12,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
 from mscpk.errors import ScenarioError, did_you_mean
+from mscpk.inputs.condition import Condition, condition_species
 from mscpk.inputs.course import Course, make_course
 from mscpk.inputs.effect import Effect
 from mscpk.inputs.population import Population
@@ -109,6 +110,15 @@ class Subject(BaseModel):
     body_weight_kg: Number | None = Field(None, gt=0.0, le=500.0)
     immune: Literal["immunocompetent", "immunodeficient"] = "immunocompetent"
     injury: tuple[Injury, ...] = ()
+    condition: Condition | None = None
+
+    @model_validator(mode="after")
+    def _condition_species(self) -> "Subject":
+        if self.condition is not None and self.species not in condition_species(self.condition.name):
+            raise ValueError(f"condition {self.condition.name!r} is described for "
+                             f"{', '.join(condition_species(self.condition.name))} only, not {self.species!r} "
+                             "(data/conditions.toml)")
+        return self
 
 
 class Diameter(BaseModel):

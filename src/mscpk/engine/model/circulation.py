@@ -11,7 +11,9 @@ of the flow bypass the capillaries; in the lung a species value, widened by a va
 vasculature. An unreperfused infarct receives less arterial flow (:func:`perfusion_loss`);
 the arterial pool's other exits then carry the rest. The embolic capacity of a bed [cells] scales with ``(d_ref / d)**3``: a larger
 cell lodges in a larger upstream vessel whose territory grows with the cube of its diameter
-(Murray's law), so large cells occlude more tissue per cell (C6).
+(Murray's law), so large cells occlude more tissue per cell (C6). A share "Portosystemic shunt
+fraction [-]" of the portal organs' outflow reaches the systemic veins instead of the liver
+(0 in health; a condition such as cirrhosis sets it: inputs/condition.py).
 """
 
 from __future__ import annotations
@@ -83,10 +85,11 @@ def circulation(ctx: BuildContext, dilation: float | None = None) -> list[Transi
     v_ven, v_art, v_org = vascular_volumes(ctx)
     levels = product_levels(ctx)
     out: list[Transition] = []
+    shunt = ctx.p("Portosystemic shunt fraction [-]")
     portal_in = {o: 0.0 for o in ctx.organs}
     for o in ctx.organs:
         if sp.organs[o].drains_to:
-            portal_in[sp.organs[o].drains_to] += sp.organs[o].flow_fraction * q
+            portal_in[sp.organs[o].drains_to] += sp.organs[o].flow_fraction * q * (1.0 - shunt)
     k_rel_lung = ctx.rate_from_half_life("Lung arrested cell release half-life [h]")
     k_rel_sys = ctx.rate_from_half_life("Systemic arrested cell release half-life [h]")
     for o in ctx.organs:
@@ -100,7 +103,11 @@ def circulation(ctx: BuildContext, dilation: float | None = None) -> list[Transi
             q_out = q_in + portal_in[o]
             downstream = (organ.drains_to, "vascular") if organ.drains_to else ("blood", "venous")
         k_out = q_out / v_org[o]
-        out.append(tr(ctx, (o, "vascular"), downstream, k_out, f"{o} venous outflow"))
+        if organ.drains_to and emit(shunt):
+            out.append(tr(ctx, (o, "vascular"), ("blood", "venous"), k_out * shunt, f"{o} portosystemic shunt"))
+            out.append(tr(ctx, (o, "vascular"), downstream, k_out * (1.0 - shunt), f"{o} venous outflow"))
+        else:
+            out.append(tr(ctx, (o, "vascular"), downstream, k_out, f"{o} venous outflow"))
         e = organ_extraction(ctx, o, dilation, levels)["total"]
         if emit(e):
             out.append(tr(ctx, (o, "vascular"), (o, "arrested"), k_out * e / (1 - e),

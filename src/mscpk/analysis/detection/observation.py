@@ -8,7 +8,7 @@ docs/detection.md ("Observation models").
 
 >>> df = observe("examples/iv_mouse.toml", "spect", label="111In-oxine", times_h=[1, 24])
 >>> df.query("site == 'whole_body'")["value"].round(1).tolist()  # % injected activity in the body
-[99.9, 81.8]
+[100.0, 92.4]
 """
 
 from __future__ import annotations

@@ -47,6 +47,10 @@ XENOGENEIC_ASSAYS: tuple[str, ...] = ("qpcr", "flow", "ihc")
 KNOWLEDGE_TABLES: tuple[str, ...] = ("products", "methods", "labels")
 
 _LABEL_KINDS = ("radionuclide", "particle", "dye", "reporter", "none")
+#: Where freed label spreads (``unbound_space`` of labels.toml): plasma only (protein-bound
+#: label, particles) or the extracellular fluid (plasma and interstitium: small hydrophilic
+#: complexes); docs/detection.md, "Label kinetics".
+UNBOUND_SPACES = ("plasma", "extracellular")
 #: Fields every direct label states: its kinetics in the label network.
 _DIRECT_FIELDS = ("efflux_half_life_h", "dead_release_half_life_h", "unbound_half_life_h", "unbound_fate",
                   "host_half_life_h", "labelled_fraction", "per_cell_cv")
@@ -123,6 +127,7 @@ class LabelInfo:
     efflux_half_life_h: float = math.inf
     dead_release_half_life_h: float = math.inf
     debris_to_local_macrophages: bool = False
+    unbound_space: str = "plasma"
     unbound_half_life_h: float = math.inf
     unbound_fate: Mapping[str, float] = field(default_factory=dict)
     host_half_life_h: float = math.inf
@@ -246,6 +251,11 @@ def label_info(name: str) -> LabelInfo:
     kw: dict[str, Any] = {}
     for key, value in d.items():
         if key in ("kind", "direct", "assays", "description", "nuclide", "debris_to_local_macrophages"):
+            continue
+        if key == "unbound_space":
+            if value not in UNBOUND_SPACES:
+                raise DetectionError(f"{where}: unbound_space {value!r}; allowed: {', '.join(UNBOUND_SPACES)}")
+            kw[key] = value
             continue
         if isinstance(value, Mapping):
             sources[key] = value.get("source", "")
@@ -383,6 +393,6 @@ def knowledge_table(name: str):
     raise _unknown("knowledge table", name, KNOWLEDGE_TABLES)
 
 
-__all__ = ["LABEL_RULES", "check_number", "ASSAYS", "ASSAY_UNITS", "XENOGENEIC_ASSAYS", "KNOWLEDGE_TABLES", "LabelInfo", "MethodInfo",
+__all__ = ["LABEL_RULES", "UNBOUND_SPACES", "check_number", "ASSAYS", "ASSAY_UNITS", "XENOGENEIC_ASSAYS", "KNOWLEDGE_TABLES", "LabelInfo", "MethodInfo",
            "label_names", "label_info", "method_info", "supported_assays", "check_assay", "knowledge_table",
            "detection_constants"]

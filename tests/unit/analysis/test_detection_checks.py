@@ -218,8 +218,9 @@ def test_study_design_numbers_must_be_finite(call, words):
 def test_spect_region_holds_the_label_in_the_organ_blood():
     # an organ's image region holds the organ's tissue label, the cells in its vessels and its
     # share of the free label in blood (residual blood x organ volume / blood volume); the
-    # whole-body region still holds all the label in the body
-    sc = scenario(label="99mTc-HMPAO", end=4.0, times=[0.0, 1.0, 2.0, 4.0])
+    # whole-body region still holds all the label in the body. A label bound to plasma proteins
+    # (111In on transferrin); a hydrophilic one spreads further (test_detection_label_fate.py)
+    sc = scenario(label="111In-oxine", end=4.0, times=[0.0, 1.0, 2.0, 4.0])
     obs = observe(sc, "spect").set_index(["time_h", "site"])["expected"]
     lk = label_kinetics(sc)
     share = make_context(sc).region_blood_shares()

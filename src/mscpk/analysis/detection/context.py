@@ -20,6 +20,7 @@ import numpy as np
 
 from mscpk.analysis.detection.labels import LabelKinetics, resolve, resolve_label, solve_labels
 from mscpk.engine.result import Result
+from mscpk.errors import DetectionError
 from mscpk.inputs.catalogue import LabelInfo, MethodInfo, detection_constants
 from mscpk.inputs.physiology import Species
 from mscpk.inputs.resolve import Inputs
@@ -124,6 +125,31 @@ class Context:
         vol = {o: org.residual_blood_fraction * org.volume_L for o, org in sp.organs.items()}
         total = max(sp.blood_volume_L, sum(vol.values()))
         return {o: v / total for o, v in vol.items()}
+
+    def extracellular_shares(self, regions: bool = False) -> dict[str, float]:
+        """Site -> share of a freely diffusing hydrophilic label that spreads through the
+        extracellular fluid (plasma and interstitium; labels.toml ``unbound_space``):
+        organ ``o`` holds its interstitium, ``interstitial_fraction[o] x volume``, and
+        ``blood`` the plasma, ``plasma_fraction_of_blood x blood volume`` (constants.toml);
+        with ``regions`` an organ's region also holds the plasma of its residual blood
+        (:meth:`region_blood_shares`). The shares sum to 1."""
+        sp, c = self.species, detection_constants()
+        isf, pf = c["interstitial_fraction"], c["plasma_fraction_of_blood"]
+        missing = [o for o in sp.organs if o not in isf]
+        if missing:
+            raise DetectionError(f"constants.toml interstitial_fraction: no value for organ(s) {', '.join(missing)} "
+                                 f"of this {sp.name}; give one per organ")
+        vol = {o: isf[o] * org.volume_L for o, org in sp.organs.items()}
+        plasma = pf * max(sp.blood_volume_L, sum(o.residual_blood_fraction * o.volume_L for o in sp.organs.values()))
+        total = plasma + sum(vol.values())
+        out = {o: v / total for o, v in vol.items()}
+        out["blood"] = plasma / total
+        if regions:
+            blood_shares = self.region_blood_shares()
+            for o, share in blood_shares.items():
+                out[o] += share * out["blood"]
+            out["blood"] *= 1.0 - sum(blood_shares.values())
+        return out
 
     def sampled_fraction(self, m: MethodInfo, site: str) -> float:
         """Fraction [-] of ``site`` that method ``m`` analyses (1 for in vivo imaging)."""

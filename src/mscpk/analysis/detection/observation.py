@@ -8,7 +8,7 @@ docs/detection.md ("Observation models").
 
 >>> df = observe("examples/iv_mouse.toml", "spect", label="111In-oxine", times_h=[1, 24])
 >>> df.query("site == 'whole_body'")["value"].round(1).tolist()  # % injected activity in the body
-[99.9, 81.8]
+[100.0, 92.4]
 """
 
 from __future__ import annotations
@@ -167,13 +167,16 @@ def readout(ctx: Context, assay: str, *, decay_correct: bool = True,
         for p in parts:
             bs = kin.by_site(decay_correct=decay, parts=(p,), regions=regions)
             out[p] = np.column_stack([bs.get(s, np.zeros(T)) for s in sites])
-        if regions and "unbound" in out and "blood" in sites:
-            share = ctx.region_blood_shares()
+        if "unbound" in out and "blood" in sites and (regions or info.unbound_space == "extracellular"):
+            # free label: in plasma (an organ's region holds its blood's share) or spread through
+            # the extracellular fluid (organs hold their interstitium); docs/detection.md
+            share = {s: x for s, x in (ctx.extracellular_shares(regions) if info.unbound_space == "extracellular"
+                                       else ctx.region_blood_shares()).items() if s in sites and s != "blood"}
             free, b = out["unbound"], sites.index("blood")
-            for j, s in enumerate(sites):
-                if s in share:
-                    free[:, j] += share[s] * free[:, b]
-            free[:, b] *= 1.0 - sum(share[s] for s in sites if s in share)
+            pool = free[:, b].copy()
+            for s, x in share.items():
+                free[:, sites.index(s)] += x * pool
+            free[:, b] = pool * (1.0 - sum(share.values()))
         return out
 
     if nucleic_acid not in NUCLEIC_ACIDS:

@@ -55,12 +55,17 @@ def test_c2_label_in_liver_at_24h_while_live_cells_only_in_lung(label):
     i1, i24 = idx(t, 1.0), idx(t, 24.0)
     # 1 h: label mostly in lung; 24 h: mostly in liver (label follows dead-cell material)
     assert body["lung"][i1] / in_body[i1] > 0.5
-    # C2 measured 51Cr: most of the body's label in liver at 24 h; for 111In-oxine part of
-    # the freed indium goes to bone marrow (transferrin), so liver is the largest site
+    # C2 measured 51Cr: most of the body's label in liver at 24 h (chromium is freed from dead
+    # cells and taken up by the liver). 111In is not freed but kept by the phagocytes that
+    # ingest the dead cells (Blackwood 2009, Peters 1982; labels.toml), in the lung too, so
+    # C2's liver claim is not made for it: only that label has left the lung's live cells.
     if label == "51Cr":
         assert body["liver"][i24] / in_body[i24] > 0.5
-    assert max(body, key=lambda s: body[s][i24]) == "liver"
-    assert body["liver"][i24] > 3 * body["lung"][i24]
+        assert max(body, key=lambda s: body[s][i24]) == "liver"
+        assert body["liver"][i24] > 3 * body["lung"][i24]
+    else:
+        assert body["liver"][i24] > body["liver"][i1]
+        assert body["lung"][i24] < body["lung"][i1]
     # ... while live cells were only in the lung (>= 95 % of live cells in tissue) up to 24 h
     # (C2 found viable MSC only in lung up to 24 h)
     tissue = [s for s in res.sites if s not in ("blood", "eliminated")]
@@ -71,8 +76,10 @@ def test_c2_label_in_liver_at_24h_while_live_cells_only_in_lung(label):
     assert res.quantity("liver", "live_cells")[i24] < 1e-3 * res.quantity("lung", "live_cells")[i24]
     # the same through the SPECT readout
     obs = observe(res, "spect", scenario=sc)
-    assert value(obs, "liver", 24.0) > value(obs, "lung", 24.0)
+    if label == "51Cr":
+        assert value(obs, "liver", 24.0) > value(obs, "lung", 24.0)
     assert value(obs, "lung", 1.0) > value(obs, "liver", 1.0)
+    assert value(obs, "liver", 24.0) > value(obs, "liver", 1.0)
 
 
 def test_label_mass_balance_and_live_label_tracks_cells():

@@ -131,8 +131,9 @@ class Context:
         extracellular fluid (plasma and interstitium; labels.toml ``unbound_space``):
         organ ``o`` holds its interstitium, ``interstitial_fraction[o] x volume``, and
         ``blood`` the plasma, ``plasma_fraction_of_blood x blood volume`` (constants.toml);
-        with ``regions`` an organ's region also holds the plasma of its residual blood
-        (:meth:`region_blood_shares`). The shares sum to 1."""
+        an injured brain holds the extracellular fluid behind its opened barrier
+        (:meth:`open_brain_fraction`); with ``regions`` an organ's region also holds the plasma
+        of its residual blood (:meth:`region_blood_shares`). The shares sum to 1."""
         sp, c = self.species, detection_constants()
         isf, pf = c["interstitial_fraction"], c["plasma_fraction_of_blood"]
         missing = [o for o in sp.organs if o not in isf]
@@ -140,6 +141,8 @@ class Context:
             raise DetectionError(f"constants.toml interstitial_fraction: no value for organ(s) {', '.join(missing)} "
                                  f"of this {sp.name}; give one per organ")
         vol = {o: isf[o] * org.volume_L for o, org in sp.organs.items()}
+        if "brain" in vol:
+            vol["brain"] = max(vol["brain"], self.open_brain_fraction() * sp.organs["brain"].volume_L)
         plasma = pf * max(sp.blood_volume_L, sum(o.residual_blood_fraction * o.volume_L for o in sp.organs.values()))
         total = plasma + sum(vol.values())
         out = {o: v / total for o, v in vol.items()}
@@ -150,6 +153,19 @@ class Context:
                 out[o] += share * out["blood"]
             out["blood"] *= 1.0 - sum(blood_shares.values())
         return out
+
+    def open_brain_fraction(self) -> float:
+        """Brain extracellular fluid behind an opened blood-brain barrier [mL per mL brain]: an
+        injured brain of severity ``s`` opens it over ``min(1, s x injured_brain_open_fraction)``
+        of the tissue, whose extracellular fraction is ``brain_extracellular_fraction``
+        (constants.toml; ischaemic stroke, docs/model.md section 10); 0 without a brain injury."""
+        c = detection_constants()
+        share, ecf = c["injured_brain_open_fraction"], c["brain_extracellular_fraction"]
+        for key, v in (("injured_brain_open_fraction", share), ("brain_extracellular_fraction", ecf)):
+            if not 0.0 <= v <= 1.0:
+                raise DetectionError(f"constants.toml {key} = {v:g} is not allowed; give a fraction in [0, 1]")
+        s = max((float(i.severity) for i in self.scenario.subject.injury if i.site == "brain"), default=0.0)
+        return ecf * min(1.0, s * share)
 
     def sampled_fraction(self, m: MethodInfo, site: str) -> float:
         """Fraction [-] of ``site`` that method ``m`` analyses (1 for in vivo imaging)."""

@@ -52,7 +52,6 @@ def test_recovers_a_known_value_from_virtual_data():
     assert r.studies["toma2009"][1]["log_residual"] == pytest.approx(0.0, abs=1e-3)
 
 
-@pytest.mark.slow
 def test_joint_fit_of_two_studies_recovers_both():
     truth = {SYS_DEATH: 40.0, JOINT_DEATH: 800.0}
     studies = [with_model_observations(load_study(s), truth) for s in ("toma2009", "toupet2013")]

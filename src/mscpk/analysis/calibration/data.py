@@ -1,6 +1,7 @@
 """The calibration studies as likelihood terms: one :class:`CalibrationTerm` per quantitative
 observation (a value compared on the log scale, or a reported bound).
 
+>>> from mscpk.inputs.studies import load_study
 >>> [t.kind for t in calibration_terms(load_study("toma2009"))]
 ['value', 'value']
 """
@@ -14,7 +15,7 @@ from functools import lru_cache
 from importlib import resources
 
 from mscpk.analysis.qualification import CONTINUOUS
-from mscpk.inputs.studies import Study, load_study
+from mscpk.inputs.studies import Study
 
 __all__ = ["CalibrationTerm", "calibration_terms", "text_value_sdlog"]
 

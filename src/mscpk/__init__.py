@@ -39,6 +39,7 @@ _LAZY = {
     "read_study": ("mscpk.inputs.studydata", "read_study"),
     "nca": ("mscpk.analysis.nca", "nca"),
     "fit": ("mscpk.analysis.fitting", "fit"),
+    "calibrate": ("mscpk.analysis.calibration", "calibrate"),
     "observe": ("mscpk.analysis.detection", "observe"),
     "detection_windows": ("mscpk.analysis.detection", "detection_windows"),
     "design_study": ("mscpk.analysis.detection", "design_study"),

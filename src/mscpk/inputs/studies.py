@@ -55,6 +55,7 @@ class Observation:
     reference_h: float | None = None  # percent_of_initial: the time of the initial measurement
     bound: str | None = None  # "upper" / "lower": the value is a reported bound ("less than 0.05 %")
     relative_to: str | None = None  # a site: the value is % of that site's readout at the same time
+    spread: float | None = None  # the reported between-animal SD (spread_kind = "sd"), in ``unit``
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,14 @@ def _relative_to(sid: str, where: str, o: Mapping[str, Any]) -> str | None:
     return site
 
 
+def _spread(sid: str, where: str, o: Mapping[str, Any]) -> float | None:
+    """The reported SD of an observation (``spread`` with ``spread_kind = "sd"``), else None."""
+    if o.get("spread") is None:
+        return None
+    _choose(sid, f"{where}.spread_kind", o.get("spread_kind"), ("sd",))
+    return _number(sid, f"{where}.spread", o["spread"])
+
+
 def study_from_dict(raw: Mapping[str, Any]) -> Study:
     """A checked :class:`Study` from a parsed study file (ScenarioError naming the key)."""
     sid = str(raw.get("id", "?"))
@@ -174,7 +183,7 @@ def study_from_dict(raw: Mapping[str, Any]) -> Study:
                                None if o.get("reference_h") is None else _number(sid, f"{where}.reference_h",
                                                                                  o["reference_h"]),
                                BOUNDS.get(_choose(sid, f"{where}.stat", o.get("stat", "single"), STATS)),
-                               _relative_to(sid, where, o)))
+                               _relative_to(sid, where, o), _spread(sid, where, o)))
     findings = []
     for i, f in enumerate(raw.get("finding", ()), 1):
         where = f"finding[{i}]"

@@ -55,6 +55,8 @@ def optimise(loglik: LogLikelihood, *, n_starts: int = 4, seed: int = 0
 def _profile_value(loglik, i, value, x_start, lo, hi) -> tuple[float, np.ndarray]:
     """Max of log L with entry i fixed at ``value`` (others re-optimised)."""
     free = np.arange(len(x_start)) != i  # the vector is np.insert(free entries, i, value)
+    if not free.any():  # a one-entry vector: the profile is the log-likelihood itself
+        return float(loglik(np.array([value]))), np.array([value])
     res = minimise(lambda z: -loglik(np.insert(z, i, value)), x_start[free], lo[free], hi[free])
     return float(-res.fun), np.insert(res.x, i, value)
 

@@ -5,7 +5,7 @@ exit with status 2; no traceback and no partial output file. The command modules
 analysis layer inside each command, so that ``mscpk --help`` starts without pandas or scipy.
 """
 
-from mscpk.interfaces.cli import analysis, commands, db, design, detection, population, qualify, report, serve
+from mscpk.interfaces.cli import analysis, calibrate, commands, db, design, detection, population, qualify, report, serve
 from mscpk.interfaces.cli.app import app, export_app
 from mscpk.interfaces.cli.common import handle_sigterm
 
@@ -16,6 +16,7 @@ app.command("detection-window")(detection.detection_window_command)
 app.command("design-study")(detection.design_study_command)
 app.command("knowledge")(detection.knowledge_command)
 app.command("qualify")(qualify.qualify_command)
+app.command("calibrate")(calibrate.calibrate_command)
 app.command("population")(population.population_command)
 app.command("sensitivity")(population.sensitivity_command)
 app.command("optimize")(design.optimize_command)

@@ -169,7 +169,8 @@ def study_rows(study: Study) -> list[dict]:
     first = _first_times(study)
     rows = []
     for o in study.observations:
-        p = pred.value(o.site, o.time_h, o.unit, o.reference_h if o.reference_h is not None else first.get(o.site))
+        ref = o.reference_h if o.reference_h is not None else first.get(o.site)
+        p = pred.value(o.site, o.time_h, o.unit, ref)
         if o.relative_to is not None:  # a share of another site's readout (heart-to-whole-body ratio)
             whole = pred.value(o.relative_to, o.time_h, o.unit)
             p = 100.0 * p / whole if whole > 0 else math.nan
@@ -179,7 +180,9 @@ def study_rows(study: Study) -> list[dict]:
                          "finding": f"{o.site} at {o.time_h:g} h {'at most' if o.bound == 'upper' else 'at least'} "
                                     f"{o.value:g} {o.unit} (a reported bound)", "where": o.where})
             continue
-        if o.unit in CONTINUOUS:
+        if o.unit == "percent_of_initial" and o.time_h == ref:
+            fold, holds = math.nan, None  # the normalisation point (100 % by construction) is no prediction
+        elif o.unit in CONTINUOUS:
             fold = p / o.value if o.value > 0 and p > 0 else math.nan
             holds = None
         else:

@@ -91,3 +91,16 @@ def test_rt_qpcr_reads_live_cells_only_and_bounds_are_held_or_not():
     bound = t[t.finding.str.contains("a reported bound")]
     assert len(bound) == 1 and bool(bound.holds.iloc[0]) == (bound.predicted.iloc[0] <= 0.05)
     assert bound.fold_error.isna().all()
+
+
+def test_the_reference_of_percent_of_initial_is_not_counted_as_a_prediction():
+    from mscpk.analysis.qualification import study_rows
+
+    obs = [{"site": "lung", "time_h": t, "value": v, "unit": "percent_of_initial", "provenance": "text"}
+           for t, v in ((1.0, 100.0), (24.0, 50.0))]
+    rows = study_rows(study_from_dict({**GOOD, "observation": obs}))
+    assert rows[0]["predicted"] == pytest.approx(100.0)  # 100 % by construction
+    assert np.isnan(rows[0]["fold_error"]) and rows[0]["holds"] is None  # neither a fold nor a share
+    assert rows[1]["fold_error"] == pytest.approx(rows[1]["predicted"] / 50.0)
+    summary = qualify(["tzouvelekis2011"]).summary.loc["validation"]
+    assert summary.observations == 2  # 30 min (the reference), 90 min, 24 h: two predictions

@@ -65,8 +65,6 @@ def _refine(blk, vb, wb, lb):
     Returns False (``vb``, ``wb`` spoilt) when that fails within ``REFINE_SWEEPS`` sweeps, a
     group is large, complex or ill-conditioned, or a correction is not small."""
     m = blk.shape[0]
-    if not _inverse_sweeps(vb, wb):  # the stored W: V^-1 to rounding
-        return False
     for j in range(m):  # unit columns (the stored basis is scaled over the full network)
         sc = 0.0
         for i in range(m):
@@ -172,8 +170,8 @@ def _refine(blk, vb, wb, lb):
         if not zmax <= REFINE_STEP:
             return False
         vb[:, :] = vb + vb @ z
-        wb[:, :] = wb - z @ (wb - z @ wb)  # (I + Z)^-1 W to O(Z^3), then to rounding: B of
-        if not _inverse_sweeps(vb, wb):  # this graded matrix needs W = V^-1 (slow modes)
+        wb[:, :] = wb - z @ (wb - z @ wb)  # (I + Z)^-1 W to O((m max|Z|)^3), then to rounding
+        if m * zmax > 1e-5 and not _inverse_sweeps(vb, wb):  # (B of this graded matrix needs it)
             return False
     return False
 

@@ -283,27 +283,26 @@ def _decompose(jac, bstart, bstop, bend, lam, v, w, cond_max, t_span, pv, pw, pr
         for e in range(n - s1):
             for k in range(m):
                 w[s1 + e, s0 + k] = r[e, k]
-    n1v = 0.0
-    n1w = 0.0
-    for i in range(n):  # unit columns of V, rows of W scaled to keep W V = I
-        sc = 0.0
-        for r_ in range(n):
-            sc += abs(v[r_, i]) ** 2
-        sc = math.sqrt(sc)
-        if not sc > 0.0:
+    # unit columns of V, rows of W scaled to keep W V = I; row by row over the block
+    # lower-triangular parts (V[r, i], W[r, i] = 0 for i >= bend[r])
+    sc = np.zeros(n)
+    for r_ in range(n):
+        for i in range(bend[r_]):
+            sc[i] += abs(v[r_, i]) ** 2
+    for i in range(n):
+        sc[i] = math.sqrt(sc[i])
+        if not sc[i] > 0.0:
             return False
-        cv = 0.0
-        for r_ in range(n):
-            v[r_, i] /= sc
-            cv += abs(v[r_, i])
-        for c in range(n):
-            w[i, c] *= sc
-        n1v = max(n1v, cv)
-    for c in range(n):
-        cw = 0.0
-        for r_ in range(n):
-            cw += abs(w[r_, c])
-        n1w = max(n1w, cw)
+    cv = np.zeros(n)
+    cw = np.zeros(n)
+    for r_ in range(n):
+        for i in range(bend[r_]):
+            v[r_, i] /= sc[i]
+            cv[i] += abs(v[r_, i])
+            w[r_, i] *= sc[r_]
+            cw[i] += abs(w[r_, i])
+    n1v = cv.max()
+    n1w = cw.max()
     if not n1v * n1w <= cond_max:
         return False
     for i in range(n):

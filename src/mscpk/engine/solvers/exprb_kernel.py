@@ -242,6 +242,16 @@ def _decompose(jac, bstart, bstop, bend, lam, v, w, cond_max, t_span, pv, pw, pr
         if s0 == 0:
             continue
         m = s1 - s0
+        if m == 1:  # a single state: straight into its row of V (zero so far)
+            for c in range(s0):
+                a = jac[s0, c]
+                if a != 0.0:
+                    for i in range(bend[c]):
+                        v[s0, i] += a * v[c, i]
+            for i in range(s0):
+                if v[s0, i] != 0.0:
+                    v[s0, i] /= lam[i] - lam[s0]
+            continue
         r = np.zeros((m, s0), dtype=v.dtype)
         for k in range(m):
             for c in range(s0):
@@ -265,6 +275,16 @@ def _decompose(jac, bstart, bstop, bend, lam, v, w, cond_max, t_span, pv, pw, pr
         if s1 == n:
             continue
         m = s1 - s0
+        if m == 1:  # a single state: straight into its column of W (zero so far)
+            for c in range(s1, n):
+                a = jac[c, s0]
+                if a != 0.0:
+                    for e in range(c, n):
+                        w[e, s0] += w[e, c] * a
+            for e in range(s1, n):
+                if w[e, s0] != 0.0:
+                    w[e, s0] /= lam[e] - lam[s0]
+            continue
         r = np.zeros((n - s1, m), dtype=v.dtype)
         for c in range(s1, n):
             for k in range(m):

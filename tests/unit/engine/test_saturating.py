@@ -7,7 +7,7 @@ import mscpk
 from helpers import make
 from mscpk.engine.model.build import build_network
 from mscpk.engine.solvers import SaturatingSolver, StiffSolver
-from mscpk.engine.solvers import exprb, exprb_kernel
+from mscpk.engine.solvers import exprb, exprb_basis, exprb_kernel
 from mscpk.engine.solvers.exprb import phi
 
 EXAMPLE = "examples/iv_mouse.toml"
@@ -134,7 +134,7 @@ def _circulation_jacobians(cells, times):
 
 def test_eigenbasis_refinement_from_the_previous_step_matches_lapack():
     # the lung filling at 2e6 cells: the Jacobian 10 s apart, the slow modes nearly equal
-    refine = exprb_kernel.advance() and exprb_kernel._refine
+    refine = exprb_kernel.advance() and exprb_basis.refine
     j_a, j_b = _circulation_jacobians(2e6, [0.002, 0.005])
     lam_a, v_a = np.linalg.eig(j_a)
     assert not np.any(lam_a.imag) and not np.allclose(j_a, j_b)
@@ -153,7 +153,7 @@ def test_eigenbasis_refinement_from_the_previous_step_matches_lapack():
 
 
 def test_eigenbasis_refinement_refuses_a_complex_pair():
-    refine = exprb_kernel.advance() and exprb_kernel._refine
+    refine = exprb_kernel.advance() and exprb_basis.refine
     blk = np.array([[-1.0, 2.0, 0.0], [-2.0, -1.0, 0.0], [0.0, 0.0, -5.0]])  # -1 +- 2i
     v, w, lam = np.eye(3), np.eye(3), np.empty(3)
     assert not refine(blk, v, w, lam)

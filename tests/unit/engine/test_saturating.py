@@ -7,7 +7,7 @@ import mscpk
 from helpers import make
 from mscpk.engine.model.build import build_network
 from mscpk.engine.solvers import SaturatingSolver, StiffSolver
-from mscpk.engine.solvers import exprb, exprb_kernel
+from mscpk.engine.solvers import exprb, exprb_basis, exprb_kernel
 from mscpk.engine.solvers.exprb import phi
 
 EXAMPLE = "examples/iv_mouse.toml"
@@ -119,3 +119,41 @@ def test_compiled_kernel_and_numpy_path_take_the_same_steps():
     setup = exprb._Setup.of(net, 1, times, solver.atol_rel)
     numpy_path = solver._lockstep(setup, times, np.eye(len(net.layout)), np.array([0]))[0].T
     assert np.max(np.abs(solver.solve(net, times) - numpy_path)) / 2e6 < 1e-9
+
+
+def _circulation_jacobians(cells, times):
+    """The Jacobian's 26-state circulation block (solver order) at the states at ``times``."""
+    net = build_network(iv_mouse(cells))
+    solver = SaturatingSolver()
+    setup = exprb._Setup.of(net, 1, np.asarray(times), solver.atol_rel)
+    states = solver.solve(net, np.asarray(times))[:, setup.perm]
+    (b0, b1) = setup.blocks[0]
+    return [np.ascontiguousarray(exprb._rhs_jac(setup.tm, "base", x[None], None, np.array([0]))[1][0, b0:b1, b0:b1])
+            for x in states]
+
+
+def test_eigenbasis_refinement_from_the_previous_step_matches_lapack():
+    # the lung filling at 2e6 cells: the Jacobian 10 s apart, the slow modes nearly equal
+    refine = exprb_kernel.advance() and exprb_basis.refine
+    j_a, j_b = _circulation_jacobians(2e6, [0.002, 0.005])
+    lam_a, v_a = np.linalg.eig(j_a)
+    assert not np.any(lam_a.imag) and not np.allclose(j_a, j_b)
+    v, w, lam = v_a.real.copy(), np.linalg.inv(v_a.real), np.empty(len(j_b))
+    assert refine(j_b, v, w, lam)
+    want = np.linalg.eigvals(j_b)
+    np.testing.assert_allclose(np.sort(lam), np.sort(want.real), rtol=1e-9)
+    np.testing.assert_allclose(w @ v, np.eye(len(v)), rtol=0, atol=1e-12)
+    def coupling(v, w):  # largest |(W J V)_ij| relative to |lam_i| + |lam_j|, i != j
+        b = w @ j_b @ v
+        d = np.abs(np.diag(b))
+        return np.max(np.abs(b - np.diag(np.diag(b))) / (d[:, None] + d[None, :]))
+
+    _, v_l = np.linalg.eig(j_b)
+    assert coupling(v, w) <= max(coupling(v_l.real, np.linalg.inv(v_l.real)), 1e-12)
+
+
+def test_eigenbasis_refinement_refuses_a_complex_pair():
+    refine = exprb_kernel.advance() and exprb_basis.refine
+    blk = np.array([[-1.0, 2.0, 0.0], [-2.0, -1.0, 0.0], [0.0, 0.0, -5.0]])  # -1 +- 2i
+    v, w, lam = np.eye(3), np.eye(3), np.empty(3)
+    assert not refine(blk, v, w, lam)

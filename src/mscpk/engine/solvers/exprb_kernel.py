@@ -1,9 +1,9 @@
 """Compiled kernel of the saturating solver: ``exprb53s3`` steps of many subjects, one after
 the other, in machine code (numba, compiled on first use and cached on disk).
 
-Per subject and step: the analytic Jacobian, the eigendecomposition of its diagonal blocks
-(LAPACK, real eigenvalues) completed over the block lower-triangular structure by
-substitution, the phi-functions in that eigenbasis and the dense output at every output
+Per subject and step: the analytic Jacobian, its eigenbasis (:mod:`.exprb_basis`: the
+previous step's refined, or LAPACK on the diagonal blocks; real, or complex where the
+Jacobian has complex pairs), the phi-functions in that eigenbasis and the dense output at every output
 time inside the step. A subject whose eigenbasis is complex or ill-conditioned gets a
 nonzero ``status`` and is left to :mod:`mscpk.engine.solvers.exprb`'s general path.
 The method: docs/model.md, section 8, "Nonlinear".
@@ -15,6 +15,9 @@ import math
 import threading
 
 import numpy as np
+
+import mscpk.engine.solvers.exprb_basis as exprb_basis
+from mscpk.engine.solvers.exprb_basis import decompose
 
 #: ``status`` codes: solved, eigenbasis not real/well-conditioned, too many steps.
 OK, BASIS, STEPS = 0, 1, 2
@@ -46,112 +49,6 @@ def _phis4(z, out):
             for j in range(3, 0, -1):
                 s = zi * s + inv_fact[j]
                 out[j - 1, i] = s
-
-
-def _decompose(jac, bstart, bstop, bend, lam, v, w, cond_max, t_span):
-    """``jac = V diag(lam) W`` (block lower-triangular ``jac``; ``bend[i]``: end of the block
-    of state ``i``). Returns False if a block has complex eigenvalues (and ``jac`` is real),
-    the basis is ill-conditioned or an eigenvalue is positive beyond rounding."""
-    n = jac.shape[0]
-    for i in range(n):
-        for j in range(n):
-            v[i, j] = 0.0
-            w[i, j] = 0.0
-    for b in range(bstart.size):
-        s0, s1 = bstart[b], bstop[b]
-        m = s1 - s0
-        if m == 1:
-            lam[s0] = jac[s0, s0]
-            v[s0, s0] = 1.0
-            w[s0, s0] = 1.0
-            continue
-        blk = np.empty((m, m), dtype=jac.dtype)
-        for i in range(m):
-            for j in range(m):
-                blk[i, j] = jac[s0 + i, s0 + j]
-        try:
-            lb, vb = np.linalg.eig(blk)
-            wb = np.linalg.inv(vb)
-        except Exception:  # complex pair (no real eigenbasis) or singular
-            return False
-        for i in range(m):
-            lam[s0 + i] = lb[i]
-            for j in range(m):
-                v[s0 + i, s0 + j] = vb[i, j]
-                w[s0 + i, s0 + j] = wb[i, j]
-    for b in range(bstart.size):  # right eigenvectors: rows of block b, upstream modes
-        s0, s1 = bstart[b], bstop[b]
-        if s0 == 0:
-            continue
-        m = s1 - s0
-        r = np.zeros((m, s0), dtype=v.dtype)
-        for k in range(m):
-            for c in range(s0):
-                a = jac[s0 + k, c]
-                if a != 0.0:
-                    for i in range(bend[c]):
-                        r[k, i] += a * v[c, i]
-        if m > 1:
-            r = np.ascontiguousarray(w[s0:s1, s0:s1]) @ r
-        for k in range(m):
-            for i in range(s0):
-                if r[k, i] != 0.0:
-                    r[k, i] /= lam[i] - lam[s0 + k]
-        if m > 1:
-            r = np.ascontiguousarray(v[s0:s1, s0:s1]) @ r
-        for k in range(m):
-            for i in range(s0):
-                v[s0 + k, i] = r[k, i]
-    for b in range(bstart.size - 1, -1, -1):  # left eigenvectors: columns of block b, downstream modes
-        s0, s1 = bstart[b], bstop[b]
-        if s1 == n:
-            continue
-        m = s1 - s0
-        r = np.zeros((n - s1, m), dtype=v.dtype)
-        for c in range(s1, n):
-            for k in range(m):
-                a = jac[c, s0 + k]
-                if a != 0.0:
-                    for e in range(c, n):
-                        r[e - s1, k] += w[e, c] * a
-        if m > 1:
-            r = r @ np.ascontiguousarray(v[s0:s1, s0:s1])
-        for e in range(n - s1):
-            for k in range(m):
-                if r[e, k] != 0.0:
-                    r[e, k] /= lam[s1 + e] - lam[s0 + k]
-        if m > 1:
-            r = r @ np.ascontiguousarray(w[s0:s1, s0:s1])
-        for e in range(n - s1):
-            for k in range(m):
-                w[s1 + e, s0 + k] = r[e, k]
-    n1v = 0.0
-    n1w = 0.0
-    for i in range(n):  # unit columns of V, rows of W scaled to keep W V = I
-        sc = 0.0
-        for r_ in range(n):
-            sc += abs(v[r_, i]) ** 2
-        sc = math.sqrt(sc)
-        if not sc > 0.0:
-            return False
-        cv = 0.0
-        for r_ in range(n):
-            v[r_, i] /= sc
-            cv += abs(v[r_, i])
-        for c in range(n):
-            w[i, c] *= sc
-        n1v = max(n1v, cv)
-    for c in range(n):
-        cw = 0.0
-        for r_ in range(n):
-            cw += abs(w[r_, c])
-        n1w = max(n1w, cw)
-    if not n1v * n1w <= cond_max:
-        return False
-    for i in range(n):
-        if lam[i].real * t_span > 1e-10:
-            return False
-    return True
 
 
 def _occupied(ost, b, x):
@@ -369,6 +266,7 @@ def _advance(x, h, steps, status, lin, u, krate, cap, atol, src, dst, bed, ost, 
     jc = np.empty((n, n), dtype=np.complex128)
     vv, ww = np.empty((n, n)), np.empty((n, n))
     vc, wc = np.empty((n, n), dtype=np.complex128), np.empty((n, n), dtype=np.complex128)
+    pv, pw = np.empty((n, n)), np.empty((n, n))  # the last real basis of this subject
     mw = np.empty((6, n))
     lam, z, cf, c2, c3, g = mw[0], mw[1], mw[2], mw[3], mw[4], mw[5]
     mc = np.empty((6, n), dtype=np.complex128)
@@ -385,6 +283,7 @@ def _advance(x, h, steps, status, lin, u, krate, cap, atol, src, dst, bed, ost, 
         t = ta
         p = first
         lin_s, k_s, cap_s, u_s, atol_s = lin[s], krate[s], cap[s], u[s], atol[s]
+        prev = False
         while t < tb - end_tol:
             steps[s] += 1
             if steps[s] > max_steps:
@@ -398,7 +297,10 @@ def _advance(x, h, steps, status, lin, u, krate, cap, atol, src, dst, bed, ost, 
                 xa[i] = x[s, i]
             _rhs(lin_s, u_s, k_s, src, dst, bed, ost, cap_s, xa, f0, theta, bend)
             _jacobian(lin_s, k_s, src, dst, bed, ost, cap_s, xa, theta, jac)
-            if _decompose(jac, bstart, bstop, bend, lam, vv, ww, cond_max, t_span):
+            if decompose(jac, bstart, bstop, bend, lam, vv, ww, cond_max, t_span, pv, pw, prev):
+                prev = True
+                pv[:, :] = vv
+                pw[:, :] = ww
                 err, ok, p = _step(lin_s, u_s, k_s, cap_s, atol_s, src, dst, bed, ost, fill, jac, lam, vv, ww,
                                    xa, f0, hs, rtol, last_t, t, tb, p, times, y, s, w_ptr, w_idx, w_val, ident, perm, xn,
                                    ph, ph2, ph3, z, cf, c2, c3, g, u2, f1, tmp, corr, xs, theta, bend)
@@ -406,7 +308,8 @@ def _advance(x, h, steps, status, lin, u, krate, cap, atol, src, dst, bed, ost, 
                 for i in range(n):
                     for j in range(n):
                         jc[i, j] = jac[i, j]
-                if not _decompose(jc, bstart, bstop, bend, lamc, vc, wc, cond_max, t_span):
+                prev = False
+                if not decompose(jc, bstart, bstop, bend, lamc, vc, wc, cond_max, t_span, vc, wc, False):
                     status[s] = BASIS
                     break
                 err, ok, p = _step(lin_s, u_s, k_s, cap_s, atol_s, src, dst, bed, ost, fill, jac, lamc, vc, wc,
@@ -433,11 +336,14 @@ def advance():
         if not _COMPILED:
             import numba
 
-            g = globals()
+            g, gb = globals(), vars(exprb_basis)
             jit = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-            for name in ("_phis4", "_decompose", "_occupied", "_rhs", "_jacobian", "_conserve", "_clamp", "_matvec",
+            for name in ("inverse_sweeps", "refine", "decompose"):  # callees first: the callers
+                gb[name] = jit(gb[name])  # see them compiled
+            g["decompose"] = gb["decompose"]
+            for name in ("_phis4", "_occupied", "_rhs", "_jacobian", "_conserve", "_clamp", "_matvec",
                          "_matvec_real", "_remainder", "_step", "_advance"):
-                g[name] = jit(g[name])  # callees first: the callers see them compiled
+                g[name] = jit(g[name])
             _COMPILED["advance"] = g["_advance"]
         return _COMPILED["advance"]
 

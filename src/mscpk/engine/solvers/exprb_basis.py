@@ -18,6 +18,29 @@ import numpy as np
 REFINE_SWEEPS, REFINE_GAP, REFINE_TOL, REFINE_GROUP, REFINE_COND, REFINE_STEP = 5, 0.1, 1e-9, 16, 1e4, 0.3
 
 
+def group_cols_times(a, r, idx, q, k, sub):
+    """Row ``r`` of ``a`` on the columns ``idx[:k]`` times ``q`` (k x k), in place (``sub``: a
+    (1, >= k) scratch row)."""
+    for i in range(k):
+        sub[0, i] = 0.0
+    for i in range(k):
+        for j in range(k):
+            sub[0, j] += a[r, idx[i]] * q[i, j]
+    for j in range(k):
+        a[r, idx[j]] = sub[0, j]
+
+
+def group_rows_times(qi, a, c, idx, k, sub):
+    """Column ``c`` of ``a`` on the rows ``idx[:k]``, ``qi`` (k x k) times it, in place."""
+    for i in range(k):
+        sub[0, i] = 0.0
+    for i in range(k):
+        for j in range(k):
+            sub[0, i] += qi[i, j] * a[idx[j], c]
+    for i in range(k):
+        a[idx[i], c] = sub[0, i]
+
+
 def refine(blk, vb, wb, lb):
     """The eigenbasis of the block ``blk`` from the previous step's ``(vb, wb = vb^-1)``, in
     place, by Newton sweeps on ``B = W blk V``: modes coupled strongly for their eigenvalue gap
@@ -95,35 +118,11 @@ def refine(blk, vb, wb, lb):
             if not np.abs(q).sum(axis=0).max() * np.abs(qi).sum(axis=0).max() <= REFINE_COND:
                 return False
             for r_ in range(m):  # columns idx of B and V times q
-                for i in range(k):
-                    sub[0, i] = 0.0
-                for i in range(k):
-                    for j in range(k):
-                        sub[0, j] += b[r_, idx[i]] * q[i, j]
-                for j in range(k):
-                    b[r_, idx[j]] = sub[0, j]
-                for i in range(k):
-                    sub[0, i] = 0.0
-                for i in range(k):
-                    for j in range(k):
-                        sub[0, j] += vb[r_, idx[i]] * q[i, j]
-                for j in range(k):
-                    vb[r_, idx[j]] = sub[0, j]
+                group_cols_times(b, r_, idx, q, k, sub)
+                group_cols_times(vb, r_, idx, q, k, sub)
             for c_ in range(m):  # rows idx of B and W times q^-1 from the left
-                for i in range(k):
-                    sub[0, i] = 0.0
-                for i in range(k):
-                    for j in range(k):
-                        sub[0, i] += qi[i, j] * b[idx[j], c_]
-                for i in range(k):
-                    b[idx[i], c_] = sub[0, i]
-                for i in range(k):
-                    sub[0, i] = 0.0
-                for i in range(k):
-                    for j in range(k):
-                        sub[0, i] += qi[i, j] * wb[idx[j], c_]
-                for i in range(k):
-                    wb[idx[i], c_] = sub[0, i]
+                group_rows_times(qi, b, c_, idx, k, sub)
+                group_rows_times(qi, wb, c_, idx, k, sub)
         z = np.zeros((m, m), dtype=b.dtype)  # Z between groups
         zmax = 0.0
         for i in range(m):

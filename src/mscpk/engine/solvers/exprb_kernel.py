@@ -338,7 +338,7 @@ def advance():
 
             g, gb = globals(), vars(exprb_basis)
             jit = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-            for name in ("inverse_sweeps", "refine", "decompose"):  # callees first: the callers
+            for name in ("group_cols_times", "group_rows_times", "inverse_sweeps", "refine", "decompose"):  # callees first: the callers
                 gb[name] = jit(gb[name])  # see them compiled
             g["decompose"] = gb["decompose"]
             for name in ("_phis4", "_occupied", "_rhs", "_jacobian", "_conserve", "_clamp", "_matvec",

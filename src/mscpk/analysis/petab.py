@@ -385,12 +385,12 @@ def petab_problem(scenario: Any, data: Any, estimate: Sequence[str] | str, *,
                            "its doses at t = 0; a PEtab v1 problem has one model for all "
                            "conditions: export such groups separately")
 
+    ids = add_estimated(doc0, fm0, names, nominal, lower, upper)
     probe = nominal * np.array([_probe_ratios(*b)[0] for b in zip(nominal, lower, upper)])
     for g, m in list(models.items())[1:]:  # the doses of every group ignore the estimates
         if _differs(parts[g][0], _builder(m, mode)(probe)[0], ("amounts", "values")):
             raise FitError(f"--estimate: changes the doses of GROUP {g!r}; PEtab export can "
                            "estimate parameters that act on rates only")
-    ids = add_estimated(doc0, fm0, names, nominal, lower, upper)
 
     # conditions: one per group, setting the initial amounts (and infusion rates) that differ
     taken: set[str] = set()

@@ -43,7 +43,7 @@ README = "README.txt"
 _READOUT = {"histology": "", "culture": "", "qpcr": "qpcr", "flow": "flow", "ihc": "ihc"}
 #: units that are a fixed multiple of the readout (percent of dose, cells)
 _UNITS = ("percent_dose", "cells")
-_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ID = re.compile(r"(?<![0-9.])[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -146,8 +146,9 @@ def _merged(blocks: list[tuple[str, libsbml.SBMLDocument]], shared: list[str]) -
     return doc
 
 
-def _rename(formula: str, prefix: str, keep: set[str]) -> str:
-    return _ID.sub(lambda mt: mt.group(0) if mt.group(0) in keep else prefix + mt.group(0), formula)
+def _rename(formula: str, prefix: str, ids: set[str]) -> str:
+    """``formula`` with every one of ``ids`` prefixed (numbers such as ``1e-05`` untouched)."""
+    return _ID.sub(lambda mt: prefix + mt.group(0) if mt.group(0) in ids else mt.group(0), formula)
 
 
 def calibration_petab(studies: Sequence[str | Study] | None = None,
@@ -193,7 +194,7 @@ def calibration_petab(studies: Sequence[str | Study] | None = None,
             if why is not None:
                 left_out.append({**row, "why": why})
                 continue
-            readout = _rename(readout_formula(t.site, _READOUT[study.method], species, info), prefix, keep)
+            readout = _rename(readout_formula(t.site, _READOUT[study.method], species, info), prefix, set(species))
             dose = float(administered[times.index(t.time_h)])
             oid = f"obs_{study.id}_{t.index}"
             obs_rows.append({

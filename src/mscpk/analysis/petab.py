@@ -38,7 +38,7 @@ from mscpk.errors import FitError
 from mscpk.inputs.resolve import resolve
 from mscpk.utils import write_all_or_nothing
 
-__all__ = ["PetabProblem", "petab_problem", "export_petab", "FILES", "PETAB_ASSAYS"]
+__all__ = ["PetabProblem", "petab_problem", "export_petab", "add_estimated", "readout_formula", "FILES", "PETAB_ASSAYS"]
 
 #: file names written into the output folder
 FILES = {"sbml": "model.xml", "conditions": "conditions.tsv", "measurements": "measurements.tsv",
@@ -73,9 +73,9 @@ class PetabProblem:
                 f"- condition_files: [{f['conditions']}]\n  measurement_files: [{f['measurements']}]\n"
                 f"  observable_files: [{f['observables']}]\n  sbml_files: [{f['sbml']}]\n")
 
-    def write(self, directory: str | os.PathLike) -> list[Path]:
-        """Write every file of :data:`FILES` into ``directory`` (created if missing; its
-        parent must exist): all or none."""
+    def write(self, directory: str | os.PathLike, extra: dict[str, str] | None = None) -> list[Path]:
+        """Write every file of :data:`FILES` (and ``extra``: file name -> text) into
+        ``directory`` (created if missing; its parent must exist): all or none."""
         d = Path(directory)
         tables = {"conditions": self.conditions, "measurements": self.measurements,
                   "observables": self.observables, "parameters": self.parameters}
@@ -88,6 +88,7 @@ class PetabProblem:
 
         items = [(d / FILES["sbml"], text(self.sbml)), (d / FILES["yaml"], text(self.yaml()))]
         items += [(d / FILES[k], table(df)) for k, df in tables.items()]
+        items += [(d / name, text(body)) for name, body in (extra or {}).items()]
         created = not d.exists()
         d.mkdir(exist_ok=True)
         try:
@@ -153,11 +154,13 @@ def _basis(ratios: np.ndarray, exps: list[tuple[int, ...]]) -> np.ndarray:
 
 def _dependence(names: list[str], nominal: np.ndarray, lower: np.ndarray, upper: np.ndarray,
                 build: Callable[[np.ndarray], tuple[dict, list[list[float]]]],
-                rest0: dict[str, tuple], rates0: list[list[float]], processes: list[str]
+                rest0: dict[str, tuple], rates0: list[list[float]], processes: list[str],
+                allow_idle: bool = False
                 ) -> dict[tuple[int, int], list[tuple[float, tuple[int, ...], tuple[int, ...]]]]:
     """For each (reaction, k position) that depends on an estimated parameter: its rate as
     terms ``(coefficient, parameter indices, exponents)``, exact on every probe; a parameter
-    that changes anything but rates, or a rate in another way, is refused."""
+    that changes anything but rates, or a rate in another way, is refused, as is one that
+    changes no rate (unless ``allow_idle``: one block of a merged model)."""
     n = len(names)
     probes: dict[tuple[float, ...], list[list[float]]] = {tuple([1.0] * n): rates0}
 
@@ -184,7 +187,7 @@ def _dependence(names: list[str], nominal: np.ndarray, lower: np.ndarray, upper:
                                                rel_tol=1e-12) for p in one_d[j])) for ref in refs}
     used = {j for d in acts.values() for j in d}
     idle = [names[j] for j in range(n) if j not in used]
-    if idle:
+    if idle and not allow_idle:
         raise FitError(f"--estimate {idle[0]!r}: changes no rate of the model exported for this "
                        "scenario (it acts on another route, label or design, or only on "
                        "capillary-bed saturation, which is off here)")
@@ -282,6 +285,29 @@ def _add_estimated(doc: libsbml.SBMLDocument, names: list[str], nominal: np.ndar
     return ids
 
 
+def _builder(fm: ForwardModel, mode: str) -> Callable[[np.ndarray], tuple[dict, list[list[float]]]]:
+    """values -> (the rest, the rate constants) of ``fm``'s exported model at ``values``."""
+    def build(values: np.ndarray) -> tuple[dict, list[list[float]]]:
+        rest, refs, vals = _parts(build_sbml_document(fm.scenario, saturation=mode,
+                                                      params=fm.parameter_set(np.log(values))))
+        return rest, _rates(refs, vals)
+    return build
+
+
+def add_estimated(doc: libsbml.SBMLDocument, fm: ForwardModel, names: list[str], nominal: np.ndarray,
+                  lower: np.ndarray, upper: np.ndarray, *, allow_idle: bool = False) -> list[str]:
+    """Make ``names`` SBML parameters of ``doc`` (``fm``'s model at ``nominal``) with every rate
+    constant that depends on them an exact assignment rule (probed over ``lower``..``upper``,
+    :func:`_dependence`); returns their ids. Raises :class:`FitError` for a parameter that acts
+    on anything but rates (or on no rate, unless ``allow_idle``)."""
+    rest0, refs0, vals0 = _parts(doc)
+    build = _builder(fm, "on" if rest0["rules"] else "off")
+    processes = [r.getName() for r in doc.getModel().getListOfReactions()]
+    dep = _dependence(names, nominal, lower, upper, build, rest0, _rates(refs0, vals0), processes,
+                      allow_idle)
+    return _add_estimated(doc, names, nominal, refs0, dep)
+
+
 # --------------------------------------------------------------------------------------
 # the problem
 
@@ -293,7 +319,7 @@ def _slug(text: str, taken: set[str]) -> str:
     return sid
 
 
-def _observable(site: str, assay: str, species: tuple[str, ...], info: Any) -> str:
+def readout_formula(site: str, assay: str, species: tuple[str, ...], info: Any) -> str:
     """Formula of the readout of ``assay`` at ``site`` (as the detection layer computes it)."""
     w = site_quantity_weights(species)
     pick = ("live_cells", "dead_cells") if assay == "qpcr" else ("live_cells",)
@@ -359,19 +385,12 @@ def petab_problem(scenario: Any, data: Any, estimate: Sequence[str] | str, *,
                            "its doses at t = 0; a PEtab v1 problem has one model for all "
                            "conditions: export such groups separately")
 
-    def build(values: np.ndarray, fm: ForwardModel = fm0) -> tuple[dict, list[list[float]]]:
-        rest, refs, vals = _parts(build_sbml_document(fm.scenario, saturation=mode,
-                                                      params=fm.parameter_set(np.log(values))))
-        return rest, _rates(refs, vals)
-
-    processes = [r.getName() for r in doc0.getModel().getListOfReactions()]
-    dep = _dependence(names, nominal, lower, upper, build, rest0, _rates(refs0, vals0), processes)
+    ids = add_estimated(doc0, fm0, names, nominal, lower, upper)
     probe = nominal * np.array([_probe_ratios(*b)[0] for b in zip(nominal, lower, upper)])
     for g, m in list(models.items())[1:]:  # the doses of every group ignore the estimates
-        if _differs(parts[g][0], build(probe, m)[0], ("amounts", "values")):
+        if _differs(parts[g][0], _builder(m, mode)(probe)[0], ("amounts", "values")):
             raise FitError(f"--estimate: changes the doses of GROUP {g!r}; PEtab export can "
                            "estimate parameters that act on rates only")
-    ids = _add_estimated(doc0, names, nominal, refs0, dep)
 
     # conditions: one per group, setting the initial amounts (and infusion rates) that differ
     taken: set[str] = set()
@@ -393,7 +412,7 @@ def petab_problem(scenario: Any, data: Any, estimate: Sequence[str] | str, *,
         if oid not in obs_rows:
             obs_rows[oid] = {
                 "observableId": oid, "observableName": f"{site} {assay or NO_ASSAY}",
-                "observableFormula": _observable(site, assay, rest0["species"], info),
+                "observableFormula": readout_formula(site, assay, rest0["species"], info),
                 "observableTransformation": "log",
                 "noiseFormula": f"sqrt((sigma_{key}^2 + noiseParameter1_{oid}^2) / noiseParameter2_{oid})",
                 "noiseDistribution": "normal"}

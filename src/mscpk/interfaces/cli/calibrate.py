@@ -22,19 +22,31 @@ def calibrate_command(
     n_starts: Annotated[int, typer.Option("--n-starts", help="optimiser starts")] = 2,
     seed: Annotated[int, typer.Option("--seed", help="seed of the starts")] = 0,
     no_profile: Annotated[bool, typer.Option("--no-profile", help="skip the profile-likelihood CIs")] = False,
+    petab: Annotated[Optional[Path], typer.Option(
+        "--petab", help="write this calibration problem as PEtab v1 into this folder (with "
+                        "README.txt: the terms left out and why) instead of fitting")] = None,
 ) -> None:
     """Fit the named parameters jointly to the calibration studies of the library (each read
     through its own assay as `mscpk qualify` reads it); write DIR/calibration.json (estimates
-    with 95 % profile CIs, objective, convergence, per-study residuals)."""
-    from mscpk.analysis.calibration import calibrate
+    with 95 % profile CIs, objective, convergence, per-study residuals). With --petab DIR:
+    write the problem as PEtab instead (no fit)."""
+    from mscpk.analysis.calibration import calibrate, export_calibration_petab
     from mscpk.errors import ScenarioError
     from mscpk.utils import write_all_or_nothing
 
-    if out.exists() and not out.is_dir():
-        raise ScenarioError(f"-o {str(out)!r}: is a file; give a folder")
-    if not out.parent.is_dir() and str(out.parent) not in ("", "."):
-        raise ScenarioError(f"-o {str(out)!r}: folder {str(out.parent)!r} does not exist")
+    target, flag = (petab, "--petab") if petab is not None else (out, "-o")
+    if target.exists() and not target.is_dir():
+        raise ScenarioError(f"{flag} {str(target)!r}: is a file; give a folder")
+    if not target.parent.is_dir() and str(target.parent) not in ("", "."):
+        raise ScenarioError(f"{flag} {str(target)!r}: folder {str(target.parent)!r} does not exist")
     names = [n.strip() for n in re.split(r"(?<=\]),", estimate) if n.strip()]  # names end with "[unit]"
+    if petab is not None:
+        cp = export_calibration_petab(petab, study or None, names)
+        n = len(cp.exported) + len(cp.left_out)
+        typer.echo(f"{len(cp.exported)} of {n} terms exported as PEtab measurements; "
+                   f"{len(cp.left_out)} left out (see {petab / 'README.txt'})")
+        typer.echo(f"wrote {petab}")
+        return
     result = calibrate(study or None, names, n_starts=n_starts, seed=seed, profile=not no_profile)
     out.mkdir(exist_ok=True)
     text = result.to_json()

@@ -24,8 +24,7 @@ import numpy as np
 import pandas as pd
 
 from mscpk.analysis.calibration.data import CalibrationTerm, calibration_terms
-from mscpk.analysis.calibration.likelihood import CalibrationLikelihood
-from mscpk.analysis.calibration.run import calibration_studies
+from mscpk.analysis.calibration.run import calibration_problem
 from mscpk.analysis.detection.labels import resolve_label
 from mscpk.analysis.fitting.forward import ForwardModel
 from mscpk.analysis.petab import PetabProblem, add_estimated, readout_formula
@@ -160,13 +159,7 @@ def calibration_petab(studies: Sequence[str | Study] | None = None,
     own observable, ``100 * readout / dose`` (percent_dose) or the readout (cells), log-normal
     with the fit's log-scale SD. Censored bounds and percentages of an earlier value are left
     out and listed. Raises :class:`~mscpk.errors.FitError`."""
-    if not estimate:
-        raise FitError("no parameters to estimate (use --estimate NAME[,NAME...])")
-    names = [estimate] if isinstance(estimate, str) else list(estimate)
-    chosen = calibration_studies(studies)
-    if not chosen:
-        raise FitError("no calibration study with quantitative observations")
-    loglik = CalibrationLikelihood(chosen, names)
+    names, chosen, loglik = calibration_problem(studies, estimate)
     lower, upper = (np.array([float(f"{math.exp(x):.12g}") for x in b]) for b in loglik.bounds())
     nominal = np.clip([float(f"{math.exp(x):.12g}") for x in loglik.start()], lower, upper)
 

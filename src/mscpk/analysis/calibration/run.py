@@ -21,7 +21,7 @@ from mscpk.errors import FitError
 from mscpk.inputs.studies import Study, load_study, study_ids
 from mscpk.utils import single_threaded_blas
 
-__all__ = ["CalibrationResult", "calibrate", "calibration_studies", "with_model_observations"]
+__all__ = ["CalibrationResult", "calibrate", "calibration_problem", "calibration_studies", "with_model_observations"]
 
 
 def calibration_studies(studies: Sequence[str | Study] | None = None) -> list[Study]:
@@ -42,6 +42,19 @@ def calibration_studies(studies: Sequence[str | Study] | None = None) -> list[St
     if len(set(ids)) != len(ids):
         raise FitError(f"--study: a study named twice: {ids}")
     return out
+
+
+def calibration_problem(studies: Sequence[str | Study] | None, estimate: Sequence[str] | str | None
+                        ) -> tuple[list[str], list[Study], CalibrationLikelihood]:
+    """``(names, studies, likelihood)`` of a joint calibration (the input check of
+    :func:`calibrate` and of its PEtab export). Raises :class:`FitError`."""
+    if not estimate:
+        raise FitError("no parameters to estimate (use --estimate NAME[,NAME...])")
+    names = [estimate] if isinstance(estimate, str) else list(estimate)
+    chosen = calibration_studies(studies)
+    if not chosen:
+        raise FitError("no calibration study with quantitative observations")
+    return names, chosen, CalibrationLikelihood(chosen, names)
 
 
 def with_model_observations(study: Study, values: dict[str, float]) -> Study:
@@ -112,13 +125,7 @@ def calibrate(studies: Sequence[str | Study] | None = None,
     Raises :class:`FitError` for no or unknown names, a validation study, a study without
     quantitative observations or a failed optimisation.
     """
-    if not estimate:
-        raise FitError("no parameters to estimate (use --estimate NAME[,NAME...])")
-    names = [estimate] if isinstance(estimate, str) else list(estimate)
-    chosen = calibration_studies(studies)
-    if not chosen:
-        raise FitError("no calibration study with quantitative observations")
-    loglik = CalibrationLikelihood(chosen, names)
+    names, chosen, loglik = calibration_problem(studies, estimate)
     with single_threaded_blas():
         x, ll, ok, _ = optimise(loglik, n_starts=n_starts, seed=seed)
         if ll <= -1e299:

@@ -8,6 +8,7 @@ a new set.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -109,3 +110,14 @@ def load_parameter_set(name: str = "default") -> ParameterSet:
         p.check(p.value)
         records[p.name] = p
     return ParameterSet(records, name)
+
+
+def split_names(text: str) -> list[str]:
+    """Parameter names from a comma-separated list (``--estimate``): every name ends with its
+    unit in brackets, and only a comma after a ``]`` separates names, since names may hold
+    commas themselves.
+
+    >>> split_names("Immunogenicity, allogeneic [-], Engrafted cell death half-life [h]")
+    ['Immunogenicity, allogeneic [-]', 'Engrafted cell death half-life [h]']
+    """
+    return [n.strip() for n in re.split(r"(?<=\]),", text) if n.strip()]

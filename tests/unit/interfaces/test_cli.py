@@ -195,3 +195,14 @@ def test_summary_uses_dense_grid_when_table_times_are_coarse(tmp_path):
     # not a terminal: a plain table, one row per line, columns separated by blanks
     cells = next(line.split() for line in res.stdout.splitlines() if line.split()[:1] == ["lung"])
     assert float(cells[2]) < 1.0  # lung peaks in the first hour, not at the first table time (24 h)
+
+
+def test_estimate_names_may_hold_commas(tmp_path):
+    """--estimate splits only after a name's "[unit]": "Immunogenicity, syngeneic [-]" is one
+    name (it used to be cut at its comma, and 'Immunogenicity' refused as unknown)."""
+    res = runner.invoke(app, ["fit", "examples/intramyocardial_mi_rat_luc.toml",
+                              "examples/data/intramyocardial_mi_rat_qpcr.csv", "--estimate",
+                              "Immunogenicity, syngeneic [-],Nope [h]", "-o", str(tmp_path / "fit.json")])
+    assert res.exit_code == 2
+    assert "'Nope [h]'" in res.output and "'Immunogenicity'" not in res.output
+    assert not (tmp_path / "fit.json").exists()

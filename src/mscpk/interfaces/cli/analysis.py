@@ -30,10 +30,11 @@ from rich.table import Table
 
 from mscpk.interfaces.cli.common import PLOT_SUFFIXES, check_out, fail, print_table, user_errors
 from mscpk.interfaces.cli.db import StoreDb, stored_run, write_outputs
+from mscpk.inputs.parameters import split_names
+from mscpk.utils import write_text_atomic
 
 if TYPE_CHECKING:  # pandas is imported by the commands themselves (fast CLI start)
     import pandas as pd
-from mscpk.utils import write_text_atomic
 
 __all__ = ["nca_command", "excluded_path_for"]
 
@@ -375,7 +376,7 @@ def fit_command(
         if not sep or not group.strip() or not path.strip():
             raise fail(f"--scenario-for: {item!r} must be GROUP=FILE")
         own[group.strip()] = Path(path.strip())
-    names = [n.strip() for n in estimate.split(",") if n.strip()]
+    names = split_names(estimate)
     sc = load_scenario(scenario)
     study = read_study(data, unit_options=FIT_UNIT_OPTIONS)
     if stored is not None:

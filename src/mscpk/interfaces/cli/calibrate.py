@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from mscpk.interfaces.cli.common import user_errors
+from mscpk.inputs.parameters import split_names
 
 
 @user_errors
@@ -39,7 +39,7 @@ def calibrate_command(
         raise ScenarioError(f"{flag} {str(target)!r}: is a file; give a folder")
     if not target.parent.is_dir() and str(target.parent) not in ("", "."):
         raise ScenarioError(f"{flag} {str(target)!r}: folder {str(target.parent)!r} does not exist")
-    names = [n.strip() for n in re.split(r"(?<=\]),", estimate) if n.strip()]  # names end with "[unit]"
+    names = split_names(estimate)
     if petab is not None:
         cp = export_calibration_petab(petab, study or None, names)
         n = len(cp.exported) + len(cp.left_out)

@@ -15,6 +15,7 @@ from mscpk.errors import ScenarioError
 from mscpk.interfaces.cli.app import app, export_app
 from mscpk.interfaces.cli.common import PLOT_SUFFIXES, check_out, parse_times, print_table, user_errors
 from mscpk.interfaces.cli.db import StoreDb, stored_run, write_outputs
+from mscpk.inputs.parameters import split_names
 
 @app.command()
 @user_errors
@@ -186,7 +187,7 @@ def export_petab_cmd(
     elif not out.parent.is_dir() or not os.access(out.parent, os.W_OK | os.X_OK):
         raise ScenarioError(f"output {str(out)!r}: folder {str(out.parent)!r} does not exist or "
                             "is not writable")
-    names = [n.strip() for n in estimate.split(",") if n.strip()]
+    names = split_names(estimate)
     sigma_mode = sigma.strip().lower().replace("-", "_")
     export_petab(load_scenario(scenario), read_study(data, unit_options=FIT_UNIT_OPTIONS), names,
                  out, sigma=sigma_mode)

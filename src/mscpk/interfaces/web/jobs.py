@@ -39,6 +39,7 @@ from mscpk.interfaces.plots.result import figure_bytes, result_figure
 from mscpk.interfaces.report import report
 from mscpk.store import RunInfo, Store, open_store
 from mscpk.store.connect import settings
+from mscpk.inputs.parameters import split_names
 
 log = logging.getLogger("mscpk.web")
 
@@ -159,7 +160,7 @@ def run_nca(job: Job) -> Output:
 
 
 def run_fit(job: Job) -> Output:
-    names = [n.strip() for n in str(job.inputs.get("estimate", "")).split(",") if n.strip()]
+    names = split_names(str(job.inputs.get("estimate", "")))
     if not names:
         raise ScenarioError("estimate: give the names of the parameters to estimate, as `mscpk params` lists them")
     job.progress(0.0, f"fitting {', '.join(names)}")  # fit() has no callback

@@ -206,3 +206,19 @@ def test_estimate_names_may_hold_commas(tmp_path):
     assert res.exit_code == 2
     assert "'Nope [h]'" in res.output and "'Immunogenicity'" not in res.output
     assert not (tmp_path / "fit.json").exists()
+
+
+def test_fit_through_values_the_model_refuses_stays_finite(tmp_path):
+    """Where the search reaches a value the model refuses, the likelihood is the worst finite
+    value (it was -inf: L-BFGS-B's finite differences became NaN, scipy warned - an error
+    here - and the search stopped at a poor point)."""
+    import json
+
+    out = tmp_path / "fit.json"
+    res = runner.invoke(app, ["fit", "examples/intramyocardial_mi_rat_luc.toml",
+                              "examples/data/intramyocardial_mi_rat_qpcr.csv", "--estimate",
+                              "Immunogenicity, syngeneic [-]", "--n-starts", "1", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    fit = json.loads(out.read_text())
+    p = fit["parameters"]["Immunogenicity, syngeneic [-]"]
+    assert fit["converged"] and p["ci_low"] < p["estimate"] < p["ci_high"]

@@ -331,7 +331,7 @@ class LogLikelihood:
         x = np.asarray(x, float)
         try:
             pred = self.problem.predict(x[self.layout.theta])
-        except MscpkError:
-            return -np.inf
+        except MscpkError:  # a value the model refuses: the worst finite value, as a non-finite
+            return _WORST  # likelihood (an infinite one turns L-BFGS-B's differences into NaN)
         ll = self.from_prediction(pred, x[self.layout.noise])
         return ll if math.isfinite(ll) else _WORST

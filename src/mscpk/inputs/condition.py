@@ -21,7 +21,7 @@ from typing import Mapping
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
-from mscpk.errors import ParameterError, did_you_mean
+from mscpk.errors import did_you_mean
 from mscpk.inputs.parameters import ParameterSet
 from mscpk.inputs.physiology import Species, check_species
 
@@ -93,12 +93,10 @@ def condition_species(name: str) -> tuple[str, ...]:
 def apply_condition(species: Species, params: ParameterSet, condition: Condition | None) -> tuple[Species, ParameterSet]:
     """``(species, params)`` of a subject with ``condition`` (unchanged for None): organ volumes,
     flows and cardiac output (docs/model.md "Conditions"), and the lung shunt, portosystemic shunt
-    and phagocytic uptake parameters. The species is checked like any physiology."""
+    and phagocytic uptake parameters. The species is checked like any physiology; that the
+    condition is described for it is checked with the scenario's subject (:class:`~mscpk.inputs.scenario.Subject`)."""
     if condition is None:
         return species, params
-    if species.name not in condition_species(condition.name):
-        raise ParameterError(f"subject.condition: {condition.name!r} is described for "
-                             f"{', '.join(condition_species(condition.name))} only, not {species.name!r}")
     tag = f"; condition {condition.name} stage {condition.stage} (data/conditions.toml): "
     organs = dict(species.organs)
 

@@ -81,22 +81,22 @@ class RunReader:
     @guarded
     def table(self, run_id: int, name: str, user_id: int | None = None) -> pd.DataFrame:
         """A result table of a run (:class:`StoreError` if the run or the table is absent)."""
-        with self._read() as s:
-            row = self._must(s, run_id, user_id)
-            data = s.scalar(select(RunTableRow.parquet).where(RunTableRow.run_id == row.id, RunTableRow.name == name))
-            if data is None:
-                raise StoreError(f"run {row.id}: no table {name!r}; tables: {', '.join(self._names(s, RunTableRow, row.id)) or 'none'}")
-        return from_parquet(data)
+        return from_parquet(self._blob(RunTableRow, RunTableRow.parquet, "table", run_id, name, user_id))
 
     @guarded
     def file(self, run_id: int, name: str, user_id: int | None = None) -> bytes:
         """A file of a run (:class:`StoreError` if the run or the file is absent)."""
+        return bytes(self._blob(RunFileRow, RunFileRow.data, "file", run_id, name, user_id))
+
+    def _blob(self, model, column, what: str, run_id: int, name: str, user_id: int | None):
+        """The bytes in ``column`` of the ``model`` row (a run's table or file) called ``name``."""
         with self._read() as s:
             row = self._must(s, run_id, user_id)
-            data = s.scalar(select(RunFileRow.data).where(RunFileRow.run_id == row.id, RunFileRow.name == name))
+            data = s.scalar(select(column).where(model.run_id == row.id, model.name == name))
             if data is None:
-                raise StoreError(f"run {row.id}: no file {name!r}; files: {', '.join(self._names(s, RunFileRow, row.id)) or 'none'}")
-        return bytes(data)
+                raise StoreError(f"run {row.id}: no {what} {name!r}; {what}s: "
+                                 f"{', '.join(self._names(s, model, row.id)) or 'none'}")
+        return data
 
     @staticmethod
     def _names(s: Session, model, run_id: int) -> list[str]:

@@ -16,14 +16,12 @@ from scipy import stats
 
 from mscpk.analysis.calibration.data import CalibrationTerm, calibration_terms
 from mscpk.analysis.fitting.forward import PRED_FLOOR, ForwardModel
-from mscpk.analysis.fitting.likelihood import Layout
+from mscpk.analysis.fitting.likelihood import WORST_LOGLIK, Layout
 from mscpk.analysis.qualification import study_rows
 from mscpk.errors import FitError, MscpkError
 from mscpk.inputs.studies import Study
 from mscpk.utils import LRUCache
 
-#: log-likelihood returned where a parameter vector cannot be simulated
-FAILED = -1e300
 #: evaluations each study keeps (keyed by the entries it depends on)
 _CACHE_SIZE = 16
 
@@ -100,7 +98,7 @@ class CalibrationLikelihood:
         for t in self.terms[k]:
             p = pred[t.index]
             if not math.isfinite(p):
-                return FAILED
+                return WORST_LOGLIK
             z = (math.log(t.value) - math.log(max(p, PRED_FLOOR))) / t.sdlog
             if t.kind == "value":
                 total += -0.5 * z * z - math.log(t.sdlog) - 0.5 * math.log(2 * math.pi)
@@ -112,5 +110,5 @@ class CalibrationLikelihood:
         try:
             preds = self.predictions(np.asarray(x, float))
         except MscpkError:
-            return FAILED
+            return WORST_LOGLIK
         return float(sum(self.study_loglik(k, p) for k, p in enumerate(preds)))

@@ -15,6 +15,7 @@ import numpy as np
 
 from mscpk.analysis.calibration.data import calibration_terms
 from mscpk.analysis.calibration.likelihood import CalibrationLikelihood, predict
+from mscpk.analysis.fitting.likelihood import WORST_LOGLIK
 from mscpk.analysis.fitting.optimise import optimise, profile_ci
 from mscpk.analysis.fitting.run import BOUND_TOLERANCE
 from mscpk.errors import FitError
@@ -128,7 +129,7 @@ def calibrate(studies: Sequence[str | Study] | None = None,
     names, chosen, loglik = calibration_problem(studies, estimate)
     with single_threaded_blas():
         x, ll, ok, _ = optimise(loglik, n_starts=n_starts, seed=seed)
-        if ll <= -1e299:
+        if ll <= WORST_LOGLIK:
             raise FitError("the optimisation found no finite likelihood")
         lo, hi = loglik.bounds()
         params = {}

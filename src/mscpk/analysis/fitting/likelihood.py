@@ -32,8 +32,9 @@ METHODS = ("auto", "quadrature")
 #: what the prediction is in the log-normal error model (see :class:`LogLikelihood`)
 CENTRES = ("median", "mean")
 SIGMA_MODES = ("auto", "shared", "per_assay")
-#: value returned for a non-finite log-likelihood (keeps the optimiser going)
-_WORST = -1e300
+#: log-likelihood of a parameter vector that cannot be simulated or gives a non-finite value:
+#: the worst finite value (keeps the optimiser going; -inf turns its differences into NaN)
+WORST_LOGLIK = -1e300
 _LOG_2PI = math.log(2 * math.pi)
 
 
@@ -332,6 +333,6 @@ class LogLikelihood:
         try:
             pred = self.problem.predict(x[self.layout.theta])
         except MscpkError:  # a value the model refuses: the worst finite value, as a non-finite
-            return _WORST  # likelihood (an infinite one turns L-BFGS-B's differences into NaN)
+            return WORST_LOGLIK  # likelihood (an infinite one turns L-BFGS-B's differences into NaN)
         ll = self.from_prediction(pred, x[self.layout.noise])
-        return ll if math.isfinite(ll) else _WORST
+        return ll if math.isfinite(ll) else WORST_LOGLIK

@@ -17,7 +17,7 @@ import pandas as pd
 
 from mscpk.analysis.fitting.forward import PRED_FLOOR, SEARCH_FACTOR, ForwardModel, JointModel
 from mscpk.analysis.fitting.groups import prepare
-from mscpk.analysis.fitting.likelihood import LogLikelihood
+from mscpk.analysis.fitting.likelihood import WORST_LOGLIK, LogLikelihood
 from mscpk.analysis.fitting.optimise import optimise, profile_ci
 from mscpk.analysis.fitting.problem import NO_ASSAY, Problem
 from mscpk.errors import FitError, MscpkWarning
@@ -250,7 +250,7 @@ def fit(scenario: Any = None, data: StudyData | pd.DataFrame | None = None,
     loglik = LogLikelihood(problem, sigma=sigma, centre=centre, animal_effect=animal_effect)
     with single_threaded_blas():  # small products: OpenBLAS threads only spin-wait (2x slower when busy)
         x_best, ll_best, converged, lls = optimise(loglik, n_starts=n_starts, seed=seed)
-        if not math.isfinite(ll_best) or ll_best < -1e299:
+        if not math.isfinite(ll_best) or ll_best <= WORST_LOGLIK:
             raise FitError("the optimisation found no finite likelihood")
         params = _estimates(loglik, x_best, ll_best, profile)
     layout = loglik.layout
